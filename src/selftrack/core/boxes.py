@@ -1,0 +1,61 @@
+"""Vectorised box geometry on ``(n, 4)`` arrays in ``x1, y1, x2, y2`` pixel coordinates.
+
+Everything that compares boxes (trackers, metrics, filters, self-supervised pair mining) uses these
+helpers, so there is exactly one definition of IoU in the project.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
+    """Convert ``left, top, width, height`` rows to ``x1, y1, x2, y2`` rows."""
+    xywh = np.asarray(xywh, dtype=np.float64).reshape(-1, 4)
+    out = xywh.copy()
+    out[:, 2] = xywh[:, 0] + xywh[:, 2]
+    out[:, 3] = xywh[:, 1] + xywh[:, 3]
+    return out
+
+
+def xyxy_to_xywh(xyxy: np.ndarray) -> np.ndarray:
+    """Convert ``x1, y1, x2, y2`` rows to ``left, top, width, height`` rows."""
+    xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    out = xyxy.copy()
+    out[:, 2] = xyxy[:, 2] - xyxy[:, 0]
+    out[:, 3] = xyxy[:, 3] - xyxy[:, 1]
+    return out
+
+
+def area(xyxy: np.ndarray) -> np.ndarray:
+    """Area of each box; zero for degenerate boxes."""
+    xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    return np.clip(xyxy[:, 2] - xyxy[:, 0], 0, None) * np.clip(xyxy[:, 3] - xyxy[:, 1], 0, None)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise intersection over union, shape ``(len(a), len(b))``.
+
+    Pairs whose union is empty get IoU 0 (not NaN), so degenerate boxes never match anything.
+    """
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), dtype=np.float64)
+    ix1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    iy1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    ix2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    iy2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
+    union = area(a)[:, None] + area(b)[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = np.where(union > 0, inter / union, 0.0)
+    return iou
+
+
+def clip_to_canvas(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Clip boxes to the canvas ``[0, width] x [0, height]``."""
+    out = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4).copy()
+    out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, width)
+    out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, height)
+    return out
