@@ -1,0 +1,309 @@
+"""Import files into a workspace and export datasets back out.
+
+Imports accept what users have on disk: one video, a folder of videos, a zip of videos, an image folder,
+detection files in any format ``selftrack.formats`` reads. Every file is checked before anything is written
+(a video is probed, a detection file parsed and validated against its video), so a bad file fails the import
+with a message naming it and leaves the dataset as it was.
+"""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import cv2
+
+from selftrack.core.detections import Detections
+from selftrack.core.errors import FormatError, StoreError, UnsafeArchiveError, ValidationError
+from selftrack.workspace.store import DataType, Item, Workspace, check_key
+
+VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+DEFAULT_MAX_ARCHIVE_BYTES = 32 * 1024**3
+"""Refuse archives that would unpack to more than this (zip bombs); override per call."""
+
+Progress = Callable[[int, int, str], None]
+"""``progress(done, total, what)`` callback used by the CLI's progress bars and by jobs."""
+
+
+# ---------------------------------------------------------------------------------------------- archives
+def safe_extract_zip(archive: Path, dest: Path, *, max_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES) -> list[Path]:
+    """Extract a zip, refusing path traversal, absolute paths, links and oversized content.
+
+    Checks every entry before extracting anything, then counts the bytes actually written (a header's
+    declared size can lie), so a refused archive leaves nothing behind.
+    """
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise UnsafeArchiveError(f"{archive}: not a readable zip archive ({e})") from e
+    with zf:
+        infos = zf.infolist()
+        declared = 0
+        for info in infos:
+            name = info.filename
+            parts = PurePosixPath(name.replace("\\", "/")).parts
+            if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts:
+                raise UnsafeArchiveError(f"{archive}: entry {name!r} escapes the extraction folder (path traversal)")
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise UnsafeArchiveError(f"{archive}: entry {name!r} is a symbolic link; links are not allowed")
+            declared += info.file_size
+            if declared > max_bytes:
+                raise UnsafeArchiveError(f"{archive}: unpacks to more than {max_bytes} bytes; refused")
+        out: list[Path] = []
+        written = 0
+        for info in infos:
+            if info.is_dir():
+                continue
+            target = dest / PurePosixPath(info.filename.replace("\\", "/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(target, "wb") as dst:
+                while block := src.read(1 << 20):
+                    written += len(block)
+                    if written > max_bytes:
+                        raise UnsafeArchiveError(f"{archive}: unpacks to more than {max_bytes} bytes; refused")
+                    dst.write(block)
+            out.append(target)
+        return out
+
+
+def _collect(paths: Iterable[str | Path], extensions: frozenset[str], tmp: Path, max_bytes: int) -> list[Path]:
+    """Expand files, folders (recursively) and zip archives into a sorted list of matching files."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise StoreError(f"{p}: no such file or folder")
+        if p.is_dir():
+            found.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in extensions))
+        elif p.suffix.lower() == ".zip":
+            sub = Path(tempfile.mkdtemp(dir=tmp))
+            found.extend(sorted(f for f in safe_extract_zip(p, sub, max_bytes=max_bytes) if f.suffix.lower() in extensions))
+        elif p.suffix.lower() in extensions:
+            found.append(p)
+        else:
+            raise StoreError(f"{p}: not a supported file (expected {', '.join(sorted(extensions))}, a folder or a zip)")
+    return found
+
+
+def _keys_for(files: list[Path]) -> dict[str, Path]:
+    keys: dict[str, Path] = {}
+    for f in files:
+        key = check_key(f.stem)
+        if key in keys:
+            raise StoreError(f"two files give the same item key {key!r}: {keys[key]} and {f}")
+        keys[key] = f
+    return keys
+
+
+# ---------------------------------------------------------------------------------------------- videos
+def import_videos(
+    ws: Workspace,
+    dataset: str,
+    paths: Iterable[str | Path],
+    *,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
+) -> list[Item]:
+    """Import video files, folders of videos or zips of videos into a video dataset (created if needed).
+
+    Each video is probed first (codec, size, fps, frame count); the whole import is refused before any
+    item is written if one of them cannot be read. Files are stored as they are: no re-encode, no
+    SkyhookML-style forced 10 fps (resampling is an explicit op).
+    """
+    from selftrack.video import probe
+
+    ws.create_dataset(dataset, DataType.VIDEO, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=ws.root / "tmp") as tmp:
+        files = _keys_for(_collect(paths, VIDEO_EXTENSIONS, Path(tmp), max_archive_bytes))
+        if not files:
+            raise StoreError(f"no video files found in {', '.join(map(str, paths))}")
+        infos = {key: probe(path) for key, path in files.items()}
+        if not overwrite:
+            clash = [k for k in files if ws.find_item(dataset, k) is not None]
+            if clash:
+                raise StoreError(f"dataset {dataset!r} already has items {clash} (use overwrite)")
+        items = []
+        for i, (key, path) in enumerate(files.items()):
+            meta = {"video": {**infos[key].to_dict(), "path": ""}, "filename": path.name}
+            items.append(ws.put_file(dataset, key, path, metadata=meta, overwrite=overwrite))
+            if progress:
+                progress(i + 1, len(files), key)
+    return items
+
+
+def import_images(
+    ws: Workspace,
+    dataset: str,
+    paths: Iterable[str | Path],
+    *,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
+) -> list[Item]:
+    """Import an image folder (or zip, or files) into an image dataset; each image is decoded once to check it."""
+    ws.create_dataset(dataset, DataType.IMAGE, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=ws.root / "tmp") as tmp:
+        files = _keys_for(_collect(paths, IMAGE_EXTENSIONS, Path(tmp), max_archive_bytes))
+        if not files:
+            raise StoreError(f"no image files found in {', '.join(map(str, paths))}")
+        sizes = {}
+        for key, path in files.items():
+            img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            if img is None:
+                raise FormatError(f"{path}: not a readable image")
+            sizes[key] = (int(img.shape[1]), int(img.shape[0]))
+        items = []
+        for i, (key, path) in enumerate(files.items()):
+            meta = {"width": sizes[key][0], "height": sizes[key][1], "filename": path.name}
+            items.append(ws.put_file(dataset, key, path, metadata=meta, overwrite=overwrite))
+            if progress:
+                progress(i + 1, len(files), key)
+    return items
+
+
+def import_files(ws: Workspace, dataset: str, paths: Iterable[str | Path], *, data_type: DataType = DataType.FILE, overwrite: bool = False) -> list[Item]:
+    """Import arbitrary files (e.g. model weights) as a file or model dataset, keyed by file stem."""
+    ws.create_dataset(dataset, data_type, exist_ok=True)
+    items = []
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise StoreError(f"{path}: no such file")
+        items.append(ws.put_file(dataset, check_key(path.stem), path, metadata={"filename": path.name}, overwrite=overwrite))
+    return items
+
+
+# ---------------------------------------------------------------------------------------------- detections
+def detection_key(path: Path) -> str:
+    """Item key for a detection file: MOTChallenge ``<seq>/det/det.txt`` and ``<seq>/gt/gt.txt`` give ``<seq>``."""
+    if path.parent.name in ("det", "gt") and path.stem in ("det", "gt", "det_refined") and path.parent.parent.name:
+        return path.parent.parent.name
+    return path.stem
+
+
+def attach_to_video(detections: Detections, video: Item | None, *, key: str) -> Detections:
+    """Fill canvas and frame count from the item's video and check that the two agree.
+
+    Detections may refer to a resized canvas (SkyhookML's CanvasDims, e.g. 960x544 for a 1080p video), so a
+    canvas that is already set is kept; frames past the end of the video are an error (mismatched lengths
+    were SkyhookML's "inputs have different lengths" crash, here caught at import).
+    """
+    if video is None:
+        return detections
+    info = video.video_info
+    if len(detections) and int(detections.frame.max()) >= info.frame_count:
+        raise ValidationError(
+            f"detections for {key!r} reach frame {int(detections.frame.max())} (0-based) but video "
+            f"{video.dataset}/{video.key} has {info.frame_count} frames (mismatched frame counts)"
+        )
+    if detections.num_frames is not None and detections.num_frames != info.frame_count:
+        raise ValidationError(
+            f"detections for {key!r} declare {detections.num_frames} frames but video {video.dataset}/{video.key} "
+            f"has {info.frame_count} (mismatched frame counts)"
+        )
+    return detections.replace(canvas=detections.canvas or info.size, num_frames=info.frame_count)
+
+
+def import_detections(
+    ws: Workspace,
+    dataset: str,
+    paths: Iterable[str | Path],
+    *,
+    format: str = "auto",
+    videos: str | None = None,
+    data_type: DataType | str | None = None,
+    canvas: tuple[int, int] | None = None,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    **read_options: Any,
+) -> list[Item]:
+    """Import detection or track files (MOTChallenge, SkyhookML JSON, UA-DETRAC XML...) into a dataset.
+
+    ``videos`` names the video dataset the detections belong to: each key must exist there, the canvas
+    and frame count are taken from it, and boxes past the video's end are refused. The dataset type is
+    ``tracks`` when the files carry track ids, ``detections`` otherwise, unless ``data_type`` says.
+    """
+    from selftrack.formats import read_detections
+
+    files: dict[str, Path] = {}
+    for p in map(Path, paths):
+        candidates = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in (".txt", ".json", ".xml")) if p.is_dir() else [p]
+        for f in candidates:
+            if not f.is_file():
+                raise StoreError(f"{f}: no such file")
+            key = check_key(detection_key(f))
+            if key in files:
+                raise StoreError(f"two files give the same item key {key!r}: {files[key]} and {f}")
+            files[key] = f
+    if not files:
+        raise StoreError(f"no detection files found in {', '.join(map(str, paths))}")
+    parsed: dict[str, Detections] = {}
+    for key, path in files.items():
+        dets = read_detections(path, format=format, canvas=canvas, **read_options)
+        video = None
+        if videos is not None:
+            video = ws.find_item(videos, key)
+            if video is None:
+                raise StoreError(f"{path}: video dataset {videos!r} has no item {key!r} for these detections")
+        parsed[key] = attach_to_video(dets, video, key=key)
+    if data_type is None:
+        data_type = DataType.TRACKS if all(d.has_tracks for d in parsed.values() if len(d)) else DataType.DETECTIONS
+    ws.create_dataset(dataset, DataType(data_type), exist_ok=True)
+    items = []
+    for i, (key, dets) in enumerate(parsed.items()):
+        items.append(ws.put_detections(dataset, key, dets, overwrite=overwrite))
+        if progress:
+            progress(i + 1, len(parsed), key)
+    return items
+
+
+# ---------------------------------------------------------------------------------------------- export
+DETECTION_EXPORT_FORMATS = ("mot", "skyhook-json", "npz")
+
+
+def export_dataset(
+    ws: Workspace,
+    dataset: str,
+    out_dir: str | Path,
+    *,
+    format: str | None = None,
+    keys: Iterable[str] | None = None,
+    progress: Progress | None = None,
+) -> list[Path]:
+    """Write a dataset's items to ``out_dir``: videos, images and files as they are; detections and tracks as
+    MOTChallenge text (default), SkyhookML JSON or the raw ``.npz``."""
+    from selftrack.formats import write_detections
+
+    ds = ws.dataset(dataset)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    wanted = set(keys) if keys is not None else None
+    items = [it for it in ws.items(dataset) if wanted is None or it.key in wanted]
+    written: list[Path] = []
+    for i, item in enumerate(items):
+        if ds.data_type in (DataType.DETECTIONS, DataType.TRACKS):
+            fmt = format or "mot"
+            if fmt not in DETECTION_EXPORT_FORMATS:
+                raise StoreError(f"cannot export {ds.data_type} as {fmt!r}; choose one of {DETECTION_EXPORT_FORMATS}")
+            if fmt == "npz":
+                target = out / f"{item.key}.npz"
+                shutil.copyfile(item.path, target)
+            else:
+                target = out / (f"{item.key}.txt" if fmt == "mot" else f"{item.key}.json")
+                kind = "results" if ds.data_type == DataType.TRACKS else "det"
+                write_detections(item.load_detections(), target, format=fmt, **({"kind": kind} if fmt == "mot" else {}))
+        else:
+            if format not in (None, "native"):
+                raise StoreError(f"{ds.data_type} datasets export their files as they are; no format {format!r}")
+            target = out / item.metadata.get("filename", f"{item.key}.{item.format}")
+            shutil.copyfile(item.path, target)
+        written.append(target)
+        if progress:
+            progress(i + 1, len(items), item.key)
+    return written
