@@ -45,7 +45,7 @@ WorkspaceOpt = Annotated[
 ]
 
 
-def _open(path: Path):  # noqa: ANN202 - returns Workspace; imported lazily to keep `--help` fast
+def _open(path: Path):
     from selftrack.workspace import Workspace
 
     return Workspace(path)

@@ -399,12 +399,16 @@ class Workspace:
         format: str | None = None,
         metadata: dict[str, Any] | None = None,
         move: bool = False,
+        link: bool = False,
         overwrite: bool = False,
+        sha256: str | None = None,
     ) -> Item:
         """Add (or replace, with ``overwrite``) an item whose payload is the file ``src``.
 
         ``move`` renames ``src`` (it must be on the workspace filesystem, e.g. from :meth:`staging_path`)
-        instead of copying it.
+        instead of copying it. ``link`` hard-links it (for items passed through unchanged by ops such as
+        sample or split: no copy of a video, and deleting one item never breaks the other). ``sha256``
+        skips hashing when the caller already knows the digest (e.g. the source item's).
         """
         check_key(key)
         ds = self.dataset(dataset)
@@ -418,11 +422,18 @@ class Workspace:
         with self.staging_path(suffix="." + fmt) as staged:
             if move:
                 os.replace(src, staged)
+            elif link:
+                staged.unlink()
+                try:
+                    os.link(src, staged)
+                except OSError:  # another filesystem: fall back to a copy
+                    shutil.copyfile(src, staged)
             else:
                 shutil.copyfile(src, staged)
-            with open(staged, "rb+") as f:
-                os.fsync(f.fileno())
-            digest = sha256_file(staged)
+            if not link:
+                with open(staged, "rb+") as f:
+                    os.fsync(f.fileno())
+            digest = sha256 or sha256_file(staged)
             rel = Path("items") / str(ds.id) / f"{_file_stem(key)}.{digest[:12]}.{fmt}"
             final = self.root / rel
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -450,12 +461,20 @@ class Workspace:
             staged.write_bytes(data)
             return self.put_file(dataset, key, staged, format=format, move=True, **kwargs)
 
-    def put_detections(self, dataset: str, key: str, detections: Detections, *, overwrite: bool = False) -> Item:
+    def put_detections(
+        self,
+        dataset: str,
+        key: str,
+        detections: Detections,
+        *,
+        overwrite: bool = False,
+        extra_metadata: dict[str, Any] | None = None,
+    ) -> Item:
         """Store detections/tracks as ``.npz`` arrays; canvas, classes and frame count go in the metadata."""
         detections.validate()
         with self.staging_path(suffix=".npz") as staged:
             write_npz(staged, detections.to_arrays())
-            meta = {"detections": detections.metadata()}
+            meta = {**(extra_metadata or {}), "detections": detections.metadata()}
             return self.put_file(dataset, key, staged, format="npz", metadata=meta, move=True, overwrite=overwrite)
 
     def delete_item(self, dataset: str, key: str) -> None:

@@ -1,0 +1,40 @@
+"""Helpers shared by ops that read video items.
+
+A video item may carry a ``decode`` entry in its metadata: frame rate and size at which consumers decode
+it (written by ``resample``, as SkyhookML did with its metadata Framerate/Dims). Going through
+:func:`open_video` keeps every op consistent with that, so frame indices of detections and of decoded
+frames always agree.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+from selftrack.video import ResizeSpec, VideoReader
+from selftrack.workspace.store import Item
+
+
+def decode_settings(item: Item) -> dict[str, Any]:
+    return dict(item.metadata.get("decode") or {})
+
+
+def open_video(item: Item, *, resize: ResizeSpec | None = None, allow_truncated: bool = False) -> VideoReader:
+    """A reader for a video item, at the frame rate its metadata says (and an optional extra resize)."""
+    decode = decode_settings(item)
+    fps = Fraction(decode["fps"]) if decode.get("fps") else None
+    if resize is None and decode.get("size"):
+        w, h = decode["size"]
+        resize = ResizeSpec(mode="fixed", width=int(w), height=int(h))
+    return VideoReader(item.path, fps=fps, resize=resize, allow_truncated=allow_truncated)
+
+
+def video_metadata(reader: VideoReader, base: dict[str, Any]) -> dict[str, Any]:
+    """The ``video`` metadata of what ``reader`` yields (size, fps and frame count after decode settings)."""
+    info = dict(base)
+    info["width"], info["height"] = reader.output_size
+    fps = Fraction(reader.output_fps)
+    info["fps"] = f"{fps.numerator}/{fps.denominator}"
+    info["frame_count"] = reader.frame_count
+    info["duration"] = float(reader.frame_count / fps) if fps else 0.0
+    return info

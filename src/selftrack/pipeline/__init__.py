@@ -1,0 +1,37 @@
+"""Middle layer: ops, nodes, pipelines, the execution engine and jobs.
+
+Imports ``workspace`` and the bottom layer; never ``cli`` or ``server``.
+"""
+
+from selftrack.pipeline.engine import Partial, RunResult, current_outputs, garbage_collect, run_node
+from selftrack.pipeline.executors import Executor, ItemTask, LocalExecutor
+from selftrack.pipeline.graph import InputRef, Node, NodeHandle, Pipeline, PipelineError
+from selftrack.pipeline.jobs import Job, JobProgress, JobState, JobStore
+from selftrack.pipeline.op import DatasetContext, ItemContext, Op, OpParams, Port, get_op, list_ops
+
+__all__ = [
+    "DatasetContext",
+    "Executor",
+    "InputRef",
+    "ItemContext",
+    "ItemTask",
+    "Job",
+    "JobProgress",
+    "JobState",
+    "JobStore",
+    "LocalExecutor",
+    "Node",
+    "NodeHandle",
+    "Op",
+    "OpParams",
+    "Partial",
+    "Pipeline",
+    "PipelineError",
+    "Port",
+    "RunResult",
+    "current_outputs",
+    "garbage_collect",
+    "get_op",
+    "list_ops",
+    "run_node",
+]

@@ -1,0 +1,179 @@
+"""Executors: where per-item tasks run.
+
+A task (:class:`ItemTask`) is plain data: the workspace path, the op name and params, the (dataset, key)
+of every input item and the output dataset names. A worker opens the workspace itself and writes its
+outputs through the store, so a task needs no state of the process that planned it. That is what lets
+the same tasks run in a local process pool today and on Ray workers over a shared workspace later.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import time
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from selftrack.core.errors import SelftrackError
+
+
+@dataclass(frozen=True)
+class ItemTask:
+    """One key of one per-item node, described by value."""
+
+    ws_root: str
+    job_id: int | None
+    node: str
+    op: str
+    params: dict[str, Any]
+    key: str
+    inputs: dict[str, list[tuple[str, str]]]
+    """Per input port, the (dataset, key) of each input item (several for variable inputs)."""
+    variable: dict[str, bool]
+    outputs: dict[str, str]
+    cache_key: str
+
+
+@dataclass
+class ItemResult:
+    key: str
+    node: str
+    seconds: float
+    ok: bool = True
+    error: str | None = None
+    traceback: str | None = None
+    stopped: bool = False
+    written: dict[str, str] = field(default_factory=dict)
+
+
+class TaskFailed(SelftrackError):
+    """A task raised: the message names the node and the item."""
+
+
+def execute_item_task(task: ItemTask) -> ItemResult:
+    """Run one task (in whatever process the executor chose). Never raises: failures come back as results."""
+    from selftrack.pipeline.op import ItemContext, Reporter, StopRequested, get_op
+    from selftrack.workspace.store import Workspace
+
+    t0 = time.perf_counter()
+    ws = Workspace(task.ws_root)
+    jobs = None
+    if task.job_id is not None:
+        from selftrack.pipeline.jobs import JobStore
+
+        jobs = JobStore(ws)
+    try:
+        op_cls = get_op(task.op)
+        op = op_cls(task.params)
+        inputs: dict[str, Any] = {}
+        for port, refs in task.inputs.items():
+            items = [ws.item(ds, key) for ds, key in refs]
+            inputs[port] = items if task.variable.get(port) else (items[0] if items else None)
+        _check_aligned(op_cls, task, inputs)
+        last = [0.0]
+
+        def progress(done: int, total: int) -> None:
+            now = time.monotonic()
+            if jobs is not None and (now - last[0] > 0.5 or done >= total):
+                last[0] = now
+                jobs.item_progress(task.job_id, task.node, task.key, done, total)
+
+        reporter = Reporter(
+            log_fn=(lambda line: jobs.log(task.job_id, f"{task.node}: {line}")) if jobs else None,
+            event_fn=(lambda kind, data: jobs.event(task.job_id, kind, {"node": task.node, "key": task.key, **data})) if jobs else None,
+            progress_fn=progress,
+            stop_fn=(lambda: jobs.stop_requested(task.job_id)) if jobs else None,
+        )
+        if jobs is not None:
+            jobs.item_started(task.job_id, task.node, task.key)
+        ctx = ItemContext(ws=ws, key=task.key, inputs=inputs, output_datasets=task.outputs, cache_key=task.cache_key, reporter=reporter)
+        op.run_item(ctx)
+        missing = set(task.outputs) - set(ctx.written)
+        if missing:
+            raise SelftrackError(f"op {task.op} wrote no item for output(s) {sorted(missing)}")
+        return ItemResult(task.key, task.node, time.perf_counter() - t0, written={k: v.key for k, v in ctx.written.items()})
+    except StopRequested:
+        return ItemResult(task.key, task.node, time.perf_counter() - t0, ok=False, stopped=True, error="stopped")
+    except Exception as e:  # reported to the job with its traceback
+        return ItemResult(
+            task.key, task.node, time.perf_counter() - t0, ok=False, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc()
+        )
+    finally:
+        ws.close()
+
+
+def _check_aligned(op_cls: Any, task: ItemTask, inputs: dict[str, Any]) -> None:
+    """Frame-sequence inputs of one key must have the same length unless the op says how it aligns them."""
+    if op_cls.aligns_frames:
+        return
+    lengths: list[tuple[str, int]] = []
+    for port, value in inputs.items():
+        for item in value if isinstance(value, list) else [value]:
+            if item is None:
+                continue
+            n = None
+            if "video" in item.metadata:
+                n = item.metadata["video"].get("frame_count")
+            elif "detections" in item.metadata and item.metadata["detections"].get("num_frames") is not None:
+                n = item.metadata["detections"]["num_frames"]
+            if n is not None:
+                lengths.append((f"{port} {item.dataset}/{item.key}", int(n)))
+    if len({n for _, n in lengths}) > 1:
+        desc = ", ".join(f"{name} has {n} frames" for name, n in lengths)
+        raise SelftrackError(f"inputs of item {task.key!r} have different lengths: {desc}")
+
+
+class Executor(ABC):
+    """Runs per-item tasks and yields their results as they finish."""
+
+    @abstractmethod
+    def run(self, tasks: list[ItemTask], *, poll: Callable[[], bool] | None = None) -> Iterator[ItemResult]:
+        """Yield a result per task. ``poll`` is called about twice a second; when it returns True the
+        executor stops submitting tasks (already running ones finish or stop on their own)."""
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+
+class LocalExecutor(Executor):
+    """A process pool on this machine (default: one worker per core).
+
+    Workers are started with ``spawn``: forking a process that already runs torch or OpenCV threads can
+    deadlock. A single task, or ``max_workers=1``, runs in-process, which is what training and tests want.
+    """
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        self.max_workers = max_workers or os.cpu_count() or 1
+
+    def run(self, tasks: list[ItemTask], *, poll: Callable[[], bool] | None = None) -> Iterator[ItemResult]:
+        if not tasks:
+            return
+        workers = min(self.max_workers, len(tasks))
+        if workers <= 1:
+            for task in tasks:
+                if poll is not None and poll():
+                    return
+                yield execute_item_task(task)
+            return
+        ctx = multiprocessing.get_context("spawn")
+        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        try:
+            pending = list(tasks)
+            running: set[cf.Future[ItemResult]] = set()
+            stop = False
+            while pending or running:
+                while pending and len(running) < workers * 2 and not stop:
+                    running.add(pool.submit(execute_item_task, pending.pop(0)))
+                done, running = cf.wait(running, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()  # BrokenProcessPool (a worker killed) propagates to the engine
+                if poll is not None and poll():
+                    stop = True
+                    pending.clear()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
