@@ -59,7 +59,7 @@ def test_mask_indexing_keeps_metadata():
         ({"xyxy": [[np.nan, 0, 5, 10]]}, "NaN"),
         ({"frame": [-1]}, "negative frame"),
         ({"frame": [9], "num_frames": 5}, "past the video's 5 frames"),
-        ({"xyxy": [[500, 500, 510, 510]], "canvas": (100, 100)}, "outside the 100x100 canvas"),
+        ({"xyxy": [[500, 500, 510, 510]], "canvas": (100, 100)}, "past the right or bottom edge of the 100x100 canvas"),
         ({"canvas": (0, 100)}, "canvas"),
     ],
 )
@@ -80,6 +80,8 @@ def test_boxes_partly_outside_canvas_are_allowed():
     # MOT ground truth has boxes that stick out of the frame; only wholly-outside boxes are refused.
     d = Detections.create([0], [[-20, -5, 30, 40]], canvas=(100, 100))
     assert len(d) == 1
+    # even wholly past the left edge (a person who walked out of MOT17-10): scaling never gives negatives
+    assert len(Detections.create([0], [[-54, 316, -2, 473]], canvas=(1920, 1080))) == 1
 
 
 def test_rescale_to_other_canvas():

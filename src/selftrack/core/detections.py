@@ -223,10 +223,11 @@ class Detections:
             w, h = self.canvas
             if w <= 0 or h <= 0:
                 raise ValidationError(f"canvas{where} must be positive (width, height), got {self.canvas}")
-            # Boxes may stick out of the frame (MOT ground truth does) but not lie wholly outside
-            # it: that means the coordinates refer to another canvas.
-            outside = (self.xyxy[:, 2] < 0) | (self.xyxy[:, 3] < 0) | (self.xyxy[:, 0] > w) | (self.xyxy[:, 1] > h)
-            fail(outside, f"lie entirely outside the {w}x{h} canvas (wrong canvas size?)")
+            # Boxes may stick out of the frame, even wholly past its left or top edge (MOT17-10 gt
+            # has people who walked out), but a box starting past the right or bottom edge means the
+            # coordinates refer to a larger canvas: scaling never makes a coordinate negative.
+            outside = (self.xyxy[:, 0] > w) | (self.xyxy[:, 1] > h)
+            fail(outside, f"start past the right or bottom edge of the {w}x{h} canvas (wrong canvas size?)")
         tracked = self.track_id >= 0
         if tracked.any():
             pairs = self.frame[tracked] * (int(self.track_id.max()) + 1) + self.track_id[tracked]
