@@ -45,6 +45,19 @@ WorkspaceOpt = Annotated[
 ]
 
 
+@app.callback()
+def _global_options(
+    workspace: Annotated[
+        Path | None,
+        typer.Option("--workspace", "-w", help="Workspace folder; also accepted after the command name."),
+    ] = None,
+) -> None:
+    """Train a multi-object tracker from unlabeled video, and run it."""
+    if workspace is not None:
+        # Per-command --workspace options read this variable, so the flag works before or after the command.
+        os.environ["SELFTRACK_WORKSPACE"] = str(workspace)
+
+
 def _open(path: Path):
     from selftrack.workspace import Workspace
 
@@ -212,6 +225,10 @@ def demo(
     from selftrack.cli.demo import run_demo
 
     run_demo(workspace, num_frames=frames, seed=seed, console=console)
+
+
+# Commands defined in sibling modules register themselves on `app` when imported.
+from selftrack.cli import pipeline_cmds  # noqa: E402,F401
 
 
 def main() -> None:

@@ -277,6 +277,7 @@ class _Runner:
 
             inputs = self.input_datasets_planned(node, potential)
             potential[name], _ = self.joined_keys(node, inputs, keys_of)
+        self.potential_keys = potential
         target = self.nodes[self.target]
         target_outputs = self.planned_outputs(target)
         first = next(iter(target_outputs.values()))
@@ -393,6 +394,8 @@ class _Runner:
         if stopped or self.jobs.stop_requested(self.job_id):
             raise StopRequested("stopped on request")
         complete = self._all_current(outputs, keys, identity, node, inputs, items_by_ds, broadcast)
+        if restrict is not None:  # a partial run: done only if it happened to cover every key there is
+            complete = complete and self.potential_keys.get(node.name, keys) <= restrict
         for ds in outputs.values():
             self.ws.set_done(ds, complete)
         run.done = complete

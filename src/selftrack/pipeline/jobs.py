@@ -105,9 +105,12 @@ class JobProgress:
     frames_per_second: float
     eta_seconds: float | None
     current: str
+    state: str = "running"
 
     @property
     def fraction(self) -> float:
+        if self.state == JobState.DONE.value:
+            return 1.0
         if self.frames_total:
             return min(1.0, self.frames_done / self.frames_total)
         return self.items_done / self.items_total if self.items_total else 0.0
@@ -277,7 +280,9 @@ class JobStore:
                 eta = max(0.0, (remaining_items * per_item - (frames_done - job.items_done * per_item)) / rate)
             elif job.items_done and elapsed:
                 eta = (job.items_total - job.items_done) * elapsed / job.items_done
-        return JobProgress(job.items_done, job.items_total, frames_done, frames_total, elapsed, rate, eta, job.current)
+        return JobProgress(
+            job.items_done, job.items_total, frames_done, frames_total, elapsed, rate, eta, job.current, job.state.value
+        )
 
     # -- logs and events -----------------------------------------------------------------------------
     def log(self, job_id: int, line: str) -> None:
