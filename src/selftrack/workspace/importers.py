@@ -245,7 +245,8 @@ def import_detections(
         raise StoreError(f"no detection files found in {', '.join(map(str, paths))}")
     parsed: dict[str, Detections] = {}
     for key, path in files.items():
-        dets = read_detections(path, format=format, canvas=canvas, **read_options)
+        options = {**read_options, **({"canvas": canvas} if canvas is not None else {})}
+        dets = read_detections(path, format=format, **options)
         video = None
         if videos is not None:
             video = ws.find_item(videos, key)

@@ -1,0 +1,80 @@
+"""The command line as a user runs it: a real ``selftrack`` process per command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CLI = str(Path(sys.executable).with_name("selftrack"))
+
+
+def sh(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([CLI, *args], capture_output=True, text=True, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+    if ok:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def test_import_list_export_info(tmp_path: Path, shared_data: Path):
+    ws = str(tmp_path / "ws")
+    sh("init", ws)
+    out = sh("-w", ws, "import", str(shared_data / "videos" / "street_8_frames.mp4"), str(shared_data / "videos" / "highway_cctv.avi"), "--dataset", "videos").stdout
+    assert "imported 2 item(s) into videos" in out
+    gt = shared_data / "mot15" / "TUD-Campus" / "gt" / "gt.txt"
+    assert "TUD-Campus" in sh("import-detections", str(gt), "--dataset", "gt", "-w", ws).stdout
+    listing = sh("-w", ws, "datasets").stdout
+    assert "videos" in listing and "video" in listing and "gt" in listing and "tracks" in listing
+    items = sh("-w", ws, "items", "videos").stdout
+    assert "320x240" in items and "748 frames" in items and "street_8_frames" in items
+    assert "boxes" in sh("-w", ws, "items", "gt").stdout
+    sh("-w", ws, "export", "gt", str(tmp_path / "out"))
+    assert (tmp_path / "out" / "TUD-Campus.txt").exists()
+    info = sh("info", str(shared_data / "pets09-s2l1" / "video.avi")).stdout
+    assert "768" in info and "576" in info and "795" in info
+
+
+def test_errors_are_one_clear_line_without_traceback(tmp_path: Path, shared_data: Path):
+    proc = sh("-w", str(tmp_path / "missing"), "datasets", ok=False)
+    assert proc.returncode == 1
+    assert "not a selftrack workspace" in proc.stderr and "Traceback" not in proc.stderr
+    bad = tmp_path / "broken.avi"
+    bad.write_bytes(b"garbage" * 100)
+    proc = sh("info", str(bad), ok=False)
+    assert proc.returncode == 1 and "broken.avi" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_demo_generates_and_imports_a_scene(tmp_path: Path):
+    out = sh("demo", "--workspace", str(tmp_path / "demo"), "--frames", "60").stdout
+    assert "generated a 640x360 scene, 60 frames" in out
+    from selftrack.workspace import Workspace
+
+    ws = Workspace(tmp_path / "demo")
+    (video,) = ws.items("demo-videos")
+    assert video.video_info.frame_count == 60 and video.video_info.codec == "h264"
+    gt = ws.item("demo-ground-truth", video.key).load_detections()
+    assert gt.num_frames == 60 and len(gt.track_ids) >= 3
+
+
+def test_run_status_and_jobs_json(tmp_path: Path, shared_data: Path):
+    ws = str(tmp_path / "ws")
+    sh("init", ws)
+    sh("-w", ws, "import", str(shared_data / "videos" / "street_8_frames.mp4"), "-d", "videos")
+    yaml_file = tmp_path / "p.yaml"
+    yaml_file.write_text("nodes:\n  half:\n    op: resample\n    inputs: {input: videos}\n    params: {fraction: 1/2}\n")
+    sh("-w", ws, "run", str(yaml_file))
+    job = json.loads(sh("-w", ws, "job", "1", "--json").stdout)
+    assert job["state"] == "done" and job["progress"]["items_done"] == 1
+    assert any("plan: half" in line for line in job["log"])
+    nodes = sh("-w", ws, "nodes").stdout
+    assert "half" in nodes and "done" in nodes
+    proc = sh("-w", ws, "run", "nosuchnode", ok=False)
+    assert proc.returncode == 1 and "no node named 'nosuchnode'" in proc.stderr
+
+
+@pytest.mark.parametrize("command", ["init", "import", "import-detections", "datasets", "items", "export", "info", "demo", "run", "jobs", "job", "stop", "nodes", "gc"])
+def test_every_command_has_help(command: str):
+    assert "Usage" in sh(command, "--help").stdout
