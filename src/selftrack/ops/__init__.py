@@ -7,9 +7,11 @@ registered by import side effects scattered over the code base.
 from selftrack.ops import (  # noqa: F401 - imported for registration
     cropresize,
     detection_filter,
+    evaluate,
     resample,
     sample,
     split,
+    track,
     union,
     video_sample,
 )
