@@ -331,6 +331,12 @@ class Pipeline:
                             f"{where}: {ref} is {t.value}, but the input expects "
                             f"{' or '.join(x.value for x in port.types)}"
                         )
+            try:  # ops whose output type follows their inputs check them here (union: one type)
+                self.output_types(nodes, name)
+            except PipelineError:
+                raise
+            except SelftrackError as e:
+                raise PipelineError(f"node {name!r} ({op.name}): {e}") from None
 
     # -- YAML ----------------------------------------------------------------------------------------
     def to_yaml(self) -> str:
