@@ -1,17 +1,18 @@
-"""The op manifest: importing this module registers every op (one module per op).
+"""The op manifest: every op's name and the module that defines it (one module per op).
 
-An explicit list, as SkyhookML's ``ops/ops.go``: a reader sees every op in one place, and nothing is
-registered by import side effects scattered over the code base.
+An explicit list, as SkyhookML's ``ops/ops.go``: a reader sees every op in one place. Modules are imported
+on first use (``pipeline.op.get_op``), so a worker process that runs ``cropresize`` does not pay for
+importing SciPy's optimiser or PyTorch.
 """
 
-from selftrack.ops import (  # noqa: F401 - imported for registration
-    cropresize,
-    detection_filter,
-    evaluate,
-    resample,
-    sample,
-    split,
-    track,
-    union,
-    video_sample,
-)
+OP_MODULES: dict[str, str] = {
+    "cropresize": "selftrack.ops.cropresize",
+    "detection_filter": "selftrack.ops.detection_filter",
+    "evaluate": "selftrack.ops.evaluate",
+    "resample": "selftrack.ops.resample",
+    "sample": "selftrack.ops.sample",
+    "split": "selftrack.ops.split",
+    "track": "selftrack.ops.track",
+    "union": "selftrack.ops.union",
+    "video_sample": "selftrack.ops.video_sample",
+}

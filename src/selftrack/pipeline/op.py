@@ -146,18 +146,28 @@ class Op(ABC):
 
 
 def get_op(name: str) -> type[Op]:
-    """The op class registered under ``name`` (loads the op manifest on first use)."""
-    import selftrack.ops  # noqa: F401 - the explicit manifest registers every op
+    """The op class registered under ``name``, importing its module from the manifest on first use."""
+    import importlib
 
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise SelftrackError(f"unknown op {name!r}; known ops: {', '.join(sorted(_REGISTRY))}") from None
+    from selftrack.ops import OP_MODULES
+
+    if name not in _REGISTRY:
+        module = OP_MODULES.get(name)
+        if module is None:
+            known = sorted(set(OP_MODULES) | set(_REGISTRY))
+            raise SelftrackError(f"unknown op {name!r}; known ops: {', '.join(known)}")
+        importlib.import_module(module)
+        if name not in _REGISTRY:
+            raise SelftrackError(f"module {module} does not define op {name!r}")
+    return _REGISTRY[name]
 
 
 def list_ops() -> dict[str, type[Op]]:
-    import selftrack.ops  # noqa: F401
+    """Every op of the manifest (imports them all), plus any registered directly (tests, plugins)."""
+    from selftrack.ops import OP_MODULES
 
+    for name in OP_MODULES:
+        get_op(name)
     return dict(sorted(_REGISTRY.items()))
 
 
