@@ -228,7 +228,7 @@ def demo(
 
 
 # Commands defined in sibling modules register themselves on `app` when imported.
-from selftrack.cli import pipeline_cmds, tracking_cmds  # noqa: E402,F401
+from selftrack.cli import pipeline_cmds, tracking_cmds, vision_cmds  # noqa: E402,F401
 
 
 def main() -> None:

@@ -9,6 +9,8 @@ OP_MODULES: dict[str, str] = {
     "cropresize": "selftrack.ops.cropresize",
     "detection_filter": "selftrack.ops.detection_filter",
     "evaluate": "selftrack.ops.evaluate",
+    "object_detection": "selftrack.ops.object_detection",
+    "render": "selftrack.ops.render",
     "resample": "selftrack.ops.resample",
     "sample": "selftrack.ops.sample",
     "split": "selftrack.ops.split",

@@ -332,6 +332,7 @@ class Pipeline:
                             f"{' or '.join(x.value for x in port.types)}"
                         )
             try:  # ops whose output type follows their inputs check them here (union: one type)
+                op.check_wiring(node.parsed_params(), {p for p, refs in node.inputs.items() if refs})
                 self.output_types(nodes, name)
             except PipelineError:
                 raise

@@ -117,6 +117,11 @@ class Op(ABC):
         return {p.name: p.types[0] for p in cls.outputs}
 
     @classmethod
+    def check_wiring(cls, params: OpParams, wired: set[str]) -> None:
+        """Refuse wirings the params make invalid (e.g. a YOLO detector without a model); raise SelftrackError."""
+        return None
+
+    @classmethod
     def input(cls, name: str) -> Port:
         for p in cls.inputs:
             if p.name == name:

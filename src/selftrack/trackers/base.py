@@ -1,0 +1,298 @@
+"""The tracker contract: a ``Tracker`` ABC, typed parameters and a name registry.
+
+Why one contract: the pipeline, the CLI, the web forms and the benchmark all drive trackers the same
+way (``get_tracker(name, **params).track(detections)``), and parameter forms are generated from each
+tracker's pydantic ``Params`` model (defaults, ranges and descriptions are declared once, there).
+Unset optional parameters are ``None``; zero is always a real value (SkyhookML's "0 means default"
+made ``MinIOU=0`` impossible to set).
+
+Every bit of state lives on the instance, the id counter included, so two trackers never share ids
+and ``reset()`` starts again at 1 (SORT and roboflow/trackers keep class-level counters).
+
+Subclasses implement ``_reset_state`` and ``_step``; ``_step`` sees one frame as plain arrays and
+answers which input rows are output this frame, with which box and which track id. ``update`` and
+``track`` wrap that into :class:`~selftrack.core.Detections`, so the per-frame hot path never builds
+objects per box.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+import pydantic
+
+from selftrack.core.detections import Detections
+from selftrack.core.errors import ValidationError
+from selftrack.trackers.cmc import check_affine, check_transforms
+
+ProgressCallback = Callable[[int, int], None]
+"""``progress(frames_done, frames_total)``, called about 100 times per video and at the end."""
+
+
+class TrackerParams(pydantic.BaseModel):
+    """Base of every tracker's parameter model: unknown names are refused, values are immutable."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class StepResult:
+    """What one frame of tracking produced, as arrays aligned with each other.
+
+    Attributes:
+        rows: ``int64 (k,)`` indices into the frame's input boxes of the boxes that are output.
+        xyxy: ``float64 (k, 4)`` output box of each (the detection, or the filter's estimate).
+        track_id: ``int64 (k,)`` track of each, ``>= 1``.
+    """
+
+    rows: np.ndarray
+    xyxy: np.ndarray
+    track_id: np.ndarray
+
+    @staticmethod
+    def empty() -> StepResult:
+        return StepResult(np.zeros(0, dtype=np.int64), np.zeros((0, 4)), np.zeros(0, dtype=np.int64))
+
+
+class IdCounter:
+    """Hands out track ids 1, 2, 3... for one tracker instance (never shared, see module doc)."""
+
+    def __init__(self) -> None:
+        self._next = 1
+
+    def take(self, count: int = 1) -> np.ndarray:
+        """The next ``count`` ids, as an ``int64`` array."""
+        ids = np.arange(self._next, self._next + count, dtype=np.int64)
+        self._next += count
+        return ids
+
+    @property
+    def issued(self) -> int:
+        """How many ids were handed out so far."""
+        return self._next - 1
+
+
+_REGISTRY: dict[str, type[Tracker]] = {}
+
+
+class Tracker(ABC):
+    """A multi-object tracker that links per-frame detections into tracks.
+
+    Subclasses set ``name`` (the registry key) and ``Params`` (a :class:`TrackerParams` model) as
+    class attributes and are registered when the class is defined.
+
+    Call :meth:`update` once per frame, in frame order, with that frame's boxes (empty frames too:
+    tracks age on them), or :meth:`track` with a whole video. Output rows are input rows (their
+    score, class and ``data`` columns are kept) with ``track_id >= 1`` set; which box is output
+    (the detection or the filter's estimate) is documented per tracker.
+    """
+
+    name: ClassVar[str]
+    Params: ClassVar[type[TrackerParams]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("name")
+        if name is None:
+            return  # an intermediate base class, not a tracker one can ask for by name
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{cls.__qualname__}.name must be a non-empty string, got {name!r}")
+        params = cls.__dict__.get("Params")
+        if not (isinstance(params, type) and issubclass(params, TrackerParams)):
+            raise TypeError(f"tracker {name!r} ({cls.__qualname__}) must define Params, a TrackerParams subclass")
+        for field_name, field in params.model_fields.items():
+            if not field.description:
+                raise TypeError(f"tracker {name!r}: parameter {field_name!r} has no description")
+        existing = _REGISTRY.get(name)
+        if existing is not None and existing.__qualname__ != cls.__qualname__:
+            raise TypeError(f"tracker name {name!r} is taken by {existing.__qualname__}")
+        _REGISTRY[name] = cls
+
+    def __init__(self, params: TrackerParams | None = None, **overrides: Any) -> None:
+        """Build with ``params`` (default: the defaults), then apply ``overrides`` by name.
+
+        Raises:
+            ValidationError: an unknown parameter, or a value of the wrong type or out of range;
+                the message names the tracker and the parameter.
+        """
+        try:
+            if params is None:
+                resolved = self.Params(**overrides)
+            else:
+                if not isinstance(params, self.Params):
+                    raise ValidationError(
+                        f"tracker {self.name!r} takes {self.Params.__name__}, got {type(params).__name__}"
+                    )
+                resolved = self.Params.model_validate({**params.model_dump(), **overrides}) if overrides else params
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '(params)'}: {err['msg']}" for err in exc.errors()
+            )
+            raise ValidationError(f"invalid parameters for tracker {self.name!r}: {problems}") from exc
+        self.params = resolved
+        self.reset()
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.model_dump().items())
+        return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------------------------ public API
+    def reset(self) -> None:
+        """Forget every track and restart ids at 1 (call between videos)."""
+        self._ids = IdCounter()
+        self._last_frame: int | None = None
+        self._frames_stepped = 0
+        self._reset_state()
+
+    def update(
+        self,
+        detections: Detections,
+        frame: int,
+        *,
+        image: np.ndarray | None = None,
+        transform: np.ndarray | None = None,
+    ) -> Detections:
+        """Track one frame.
+
+        Args:
+            detections: the boxes detected in ``frame`` (possibly none).
+            frame: 0-based index of the frame; must be larger than the previous call's. Frames
+                skipped since the previous call are stepped as empty frames, so tracks age as if
+                they had been passed.
+            image: the frame's pixels; unused by the motion-only trackers (accepted so callers
+                need not know which tracker they drive).
+            transform: optional ``(2, 3)`` affine that maps pixel coordinates of the previous frame
+                to this frame (camera-motion compensation, e.g. one row of a ``gmc.txt``); track
+                predictions are moved by it before association.
+
+        Returns:
+            The boxes output this frame: a subset of ``detections`` (scores, classes and ``data``
+            kept), each with its ``track_id`` (``>= 1``) and the tracker's output box.
+        """
+        del image  # motion-only trackers do not look at pixels
+        if not isinstance(detections, Detections):
+            raise ValidationError(f"tracker {self.name!r}: update() takes Detections, got {type(detections).__name__}")
+        frame = int(frame)
+        if len(detections) and (detections.frame[0] != frame or detections.frame[-1] != frame):
+            where = f" from {detections.source}" if detections.source else ""
+            raise ValidationError(
+                f"tracker {self.name!r}: update(frame={frame}) got boxes{where} of frame(s) "
+                f"{np.unique(detections.frame).tolist()[:5]}; pass one frame's boxes at a time"
+            )
+        affine = None if transform is None else check_affine(transform, f"tracker {self.name!r} transform")
+        self._advance_to(frame)
+        step = self._step(detections.xyxy, detections.score, detections.class_id, affine)
+        self._last_frame = frame
+        self._frames_stepped += 1
+        return self._output_frame(detections, step, frame)
+
+    def track(
+        self,
+        detections: Detections,
+        *,
+        transforms: np.ndarray | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Detections:
+        """Track a whole video from scratch (the tracker is reset first).
+
+        Args:
+            detections: every box of the video; every frame up to ``detections.frame_count`` is
+                stepped, the ones without boxes included.
+            transforms: optional ``(num_frames, 2, 3)`` camera motion, ``transforms[f]`` mapping
+                frame ``f - 1`` coordinates to frame ``f`` (see :func:`selftrack.formats.mot.read_gmc`).
+            progress: optional ``progress(done, total)`` callback.
+
+        Returns:
+            The tracked boxes (``track_id >= 1``) with the input's canvas, classes and frame count.
+        """
+        if not isinstance(detections, Detections):
+            raise ValidationError(f"tracker {self.name!r}: track() takes Detections, got {type(detections).__name__}")
+        total = detections.frame_count
+        affines = None if transforms is None else check_transforms(transforms, total, detections.source)
+        self.reset()
+        bounds = detections.frame_bounds()
+        xyxy, score, class_id = detections.xyxy, detections.score, detections.class_id
+        every = max(1, total // 100)
+        rows: list[np.ndarray] = []
+        boxes: list[np.ndarray] = []
+        ids: list[np.ndarray] = []
+        for f in range(total):
+            lo, hi = int(bounds[f]), int(bounds[f + 1])
+            step = self._step(xyxy[lo:hi], score[lo:hi], class_id[lo:hi], None if affines is None else affines[f])
+            if len(step.rows):
+                order = np.argsort(step.rows, kind="stable")
+                rows.append(step.rows[order] + lo)
+                boxes.append(step.xyxy[order])
+                ids.append(step.track_id[order])
+            if progress is not None and ((f + 1) % every == 0 or f + 1 == total):
+                progress(f + 1, total)
+        self._last_frame = total - 1 if total else None
+        self._frames_stepped = total
+        if not rows:
+            return dataclasses.replace(detections[np.zeros(0, dtype=np.int64)])
+        index = np.concatenate(rows)
+        return dataclasses.replace(detections[index], xyxy=np.concatenate(boxes), track_id=np.concatenate(ids))
+
+    # ------------------------------------------------------------------ for subclasses
+    @abstractmethod
+    def _reset_state(self) -> None:
+        """Drop all tracks (ids are reset by :meth:`reset`)."""
+
+    @abstractmethod
+    def _step(self, xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarray, affine: np.ndarray | None) -> StepResult:
+        """Advance one frame with its boxes; ``affine`` maps the previous frame to this one."""
+
+    # ------------------------------------------------------------------ helpers
+    def _advance_to(self, frame: int) -> None:
+        if frame < 0:
+            raise ValidationError(f"tracker {self.name!r}: frame must be >= 0, got {frame}")
+        if self._last_frame is not None:
+            if frame <= self._last_frame:
+                raise ValidationError(
+                    f"tracker {self.name!r}: frame {frame} comes after frame {self._last_frame}; frames must "
+                    "increase (call reset() before another video)"
+                )
+            empty = np.zeros((0, 4))
+            for _ in range(self._last_frame + 1, frame):
+                self._step(empty, np.zeros(0, np.float32), np.zeros(0, np.int32), None)
+                self._frames_stepped += 1
+
+    @staticmethod
+    def _output_frame(detections: Detections, step: StepResult, frame: int) -> Detections:
+        order = np.argsort(step.rows, kind="stable")
+        out = detections[step.rows[order]]
+        return dataclasses.replace(
+            out,
+            frame=np.full(len(order), frame, dtype=np.int64),
+            xyxy=np.asarray(step.xyxy[order], dtype=np.float64),
+            track_id=np.asarray(step.track_id[order], dtype=np.int64),
+        )
+
+
+def get_tracker(name: str, **params: Any) -> Tracker:
+    """A new tracker by registry name (``"iou"``, ``"sort"``, ``"bytetrack"``, ``"ocsort"``).
+
+    Raises:
+        ValidationError: unknown name (the message lists the known ones) or bad parameters.
+    """
+    cls = _REGISTRY.get(name)
+    if cls is None:
+        raise ValidationError(f"unknown tracker {name!r}; known trackers: {', '.join(sorted(_REGISTRY))}")
+    return cls(**params)
+
+
+def list_trackers() -> dict[str, type[TrackerParams]]:
+    """``{name: Params model}`` of every registered tracker, sorted by name."""
+    return {name: _REGISTRY[name].Params for name in sorted(_REGISTRY)}
+
+
+def tracker_class(name: str) -> type[Tracker]:
+    """The class registered under ``name`` (for docs and forms that need more than ``Params``)."""
+    cls = _REGISTRY.get(name)
+    if cls is None:
+        raise ValidationError(f"unknown tracker {name!r}; known trackers: {', '.join(sorted(_REGISTRY))}")
+    return cls

@@ -1,0 +1,63 @@
+"""Camera-motion compensation from a per-frame affine (BoT-SORT's ``gmc.txt`` files).
+
+A moving camera shifts every object between frames by the same image motion; a constant-velocity
+prediction does not know that and misses. Given the affine that maps pixel coordinates of frame
+``f - 1`` to frame ``f`` (``transforms[f]``, shape ``(2, 3)``), the trackers move their predicted
+boxes by it before associating them with frame ``f``'s detections.
+
+The affine is ``[[a, b, tx], [c, d, ty]]``: ``p' = M p + t`` with ``M = [[a, b], [c, d]]``. Boxes
+stay axis-aligned: their centre moves by the full affine and their width and height are scaled by
+the lengths of ``M``'s columns (the scale along x and y; camera roll between two frames is tiny).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from selftrack.core.errors import ValidationError
+
+
+def check_affine(affine: np.ndarray, what: str) -> np.ndarray:
+    """``affine`` as a finite float64 ``(2, 3)`` array, or a :class:`ValidationError` naming ``what``."""
+    arr = np.asarray(affine, dtype=np.float64)
+    if arr.shape != (2, 3):
+        raise ValidationError(f"{what} must be a (2, 3) affine, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValidationError(f"{what} has NaN or infinite values")
+    return arr
+
+
+def check_transforms(transforms: np.ndarray, num_frames: int, source: str | None = None) -> np.ndarray:
+    """Per-frame affines for a video of ``num_frames`` frames, as float64 ``(n, 2, 3)``.
+
+    More affines than frames are allowed (detections may stop before the video does).
+    """
+    arr = np.asarray(transforms, dtype=np.float64)
+    where = f" for {source}" if source else ""
+    if arr.ndim != 3 or arr.shape[1:] != (2, 3):
+        raise ValidationError(f"camera-motion transforms{where} must have shape (num_frames, 2, 3), got {arr.shape}")
+    if len(arr) < num_frames:
+        raise ValidationError(f"camera-motion transforms{where} cover {len(arr)} frames but the video has {num_frames}")
+    bad = np.flatnonzero(~np.isfinite(arr).all(axis=(1, 2)))
+    if len(bad):
+        raise ValidationError(f"camera-motion transform{where} of frame {int(bad[0])} has NaN or infinite values")
+    return arr
+
+
+def axis_scales(affine: np.ndarray) -> tuple[float, float]:
+    """Scale of the affine along x and along y (lengths of the columns of its linear part)."""
+    return float(np.hypot(affine[0, 0], affine[1, 0])), float(np.hypot(affine[0, 1], affine[1, 1]))
+
+
+def warp_points(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Apply the affine to ``(..., 2)`` points."""
+    return points @ affine[:, :2].T + affine[:, 2]
+
+
+def warp_boxes(xyxy: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Move ``(n, 4)`` boxes by the affine: centre warped, width and height scaled (see module doc)."""
+    xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    centre = warp_points((xyxy[:, :2] + xyxy[:, 2:]) / 2.0, affine)
+    sx, sy = axis_scales(affine)
+    half = (xyxy[:, 2:] - xyxy[:, :2]) / 2.0 * np.array([sx, sy])
+    return np.concatenate([centre - half, centre + half], axis=1)

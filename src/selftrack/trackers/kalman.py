@@ -1,0 +1,221 @@
+"""Constant-velocity Kalman filters over boxes, batched over every track of a frame.
+
+One filter implementation serves every tracker; what differs between the published trackers is
+only how a box is written as a measurement and how noisy the model is, so those are two small
+model classes:
+
+- :class:`XYAHModel`: centre, aspect ratio ``w/h``, height, and their velocities, with noise
+  proportional to the box height (DeepSORT's filter, used unchanged by ByteTrack).
+- :class:`XYSRModel`: centre, area ``w*h``, aspect ratio (constant), and velocities of centre and
+  area, with fixed noise (SORT's filter, used unchanged by OC-SORT).
+
+State means are ``(n, d)`` arrays and covariances ``(n, d, d)``; each call handles all tracks at
+once so a frame costs a handful of numpy calls, not a Python loop over tracks. The measurement
+is always the first four state components (``H = [I 0]``), which keeps projection a slice.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from selftrack.trackers.cmc import axis_scales
+
+
+class KalmanModel:
+    """Shared predict/update/warp; subclasses define the box parametrisation and the noise.
+
+    Attributes:
+        dim: state size.
+        transition: ``(dim, dim)`` constant-velocity transition matrix for one frame.
+    """
+
+    dim: int
+    transition: np.ndarray
+
+    # ------------------------------------------------------------------ parametrisation
+    @staticmethod
+    def to_measurement(xyxy: np.ndarray) -> np.ndarray:
+        """``(n, 4)`` boxes to ``(n, 4)`` measurements."""
+        raise NotImplementedError
+
+    @staticmethod
+    def measurement_to_xyxy(z: np.ndarray) -> np.ndarray:
+        """``(n, 4)`` measurements (or the first four state components) to boxes."""
+        raise NotImplementedError
+
+    def to_xyxy(self, mean: np.ndarray) -> np.ndarray:
+        """Boxes of ``(n, dim)`` state means."""
+        return self.measurement_to_xyxy(mean[:, :4])
+
+    def initiate(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and covariance of new tracks seen once, at rest."""
+        raise NotImplementedError
+
+    def process_variance(self, mean: np.ndarray) -> np.ndarray:
+        """``(n, dim)`` diagonal of the process noise for the step from ``mean``."""
+        raise NotImplementedError
+
+    def measurement_variance(self, mean: np.ndarray) -> np.ndarray:
+        """``(n, 4)`` diagonal of the measurement noise given the predicted ``mean``."""
+        raise NotImplementedError
+
+    def warp_jacobian(self, affine: np.ndarray) -> np.ndarray:
+        """``(dim, dim)`` linear map of the state under the camera affine (translation excluded)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ filter
+    def predict(self, mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One frame ahead: ``x = F x``, ``P = F P F^T + Q``."""
+        if len(mean) == 0:
+            return mean, cov
+        q = self.process_variance(mean)
+        f = self.transition
+        new_mean = mean @ f.T
+        new_cov = f @ cov @ f.T
+        idx = np.arange(self.dim)
+        new_cov[:, idx, idx] += q
+        return new_mean, new_cov
+
+    def update(self, mean: np.ndarray, cov: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Correct with measurements ``z`` (one row per track)."""
+        if len(mean) == 0:
+            return mean, cov
+        hp = cov[:, :4, :]  # H P
+        s = hp[:, :, :4].copy()  # H P H^T + R
+        idx = np.arange(4)
+        s[:, idx, idx] += self.measurement_variance(mean)
+        gain_t = np.linalg.solve(s, hp)  # (K)^T = S^-1 H P, S and P symmetric
+        innovation = z - mean[:, :4]
+        new_mean = mean + np.einsum("nij,ni->nj", gain_t, innovation)
+        new_cov = cov - np.einsum("nki,nkj->nij", gain_t, hp)
+        return new_mean, new_cov
+
+    def warp(self, mean: np.ndarray, cov: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Move states (position, velocity, size and their covariance) by a camera affine."""
+        if len(mean) == 0:
+            return mean, cov
+        jac = self.warp_jacobian(affine)
+        new_mean = mean @ jac.T
+        new_mean[:, :2] += affine[:, 2]
+        return new_mean, jac @ cov @ jac.T
+
+    def warp_measurement(self, z: np.ndarray, affine: np.ndarray) -> np.ndarray:
+        """Move ``(n, 4)`` measurements by a camera affine."""
+        out = z @ self.warp_jacobian(affine)[:4, :4].T
+        out[:, :2] += affine[:, 2]
+        return out
+
+
+class XYAHModel(KalmanModel):
+    """State ``[cx, cy, a, h, vcx, vcy, va, vh]`` with ``a = w / h``; noise scales with ``h``.
+
+    The standard deviations are fractions of the box height (1/20 for position, 1/160 for
+    velocity), as in DeepSORT and ByteTrack, so a large near-camera box may move more pixels per
+    frame than a small distant one.
+    """
+
+    dim = 8
+    transition = np.eye(8) + np.eye(8, k=4)
+    std_position = 1.0 / 20
+    std_velocity = 1.0 / 160
+
+    @staticmethod
+    def to_measurement(xyxy: np.ndarray) -> np.ndarray:
+        w = xyxy[:, 2] - xyxy[:, 0]
+        h = xyxy[:, 3] - xyxy[:, 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = np.where(h > 0, w / np.where(h > 0, h, 1.0), 0.0)
+        return np.stack([xyxy[:, 0] + w / 2, xyxy[:, 1] + h / 2, a, h], axis=1)
+
+    @staticmethod
+    def measurement_to_xyxy(z: np.ndarray) -> np.ndarray:
+        w = z[:, 2] * z[:, 3]
+        h = z[:, 3]
+        return np.stack([z[:, 0] - w / 2, z[:, 1] - h / 2, z[:, 0] + w / 2, z[:, 1] + h / 2], axis=1)
+
+    def initiate(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = len(z)
+        mean = np.zeros((n, 8))
+        mean[:, :4] = z
+        h = z[:, 3]
+        pos, vel = 2 * self.std_position * h, 10 * self.std_velocity * h
+        std = np.stack([pos, pos, np.full(n, 1e-2), pos, vel, vel, np.full(n, 1e-5), vel], axis=1)
+        cov = np.zeros((n, 8, 8))
+        idx = np.arange(8)
+        cov[:, idx, idx] = std**2
+        return mean, cov
+
+    def process_variance(self, mean: np.ndarray) -> np.ndarray:
+        h = mean[:, 3]
+        n = len(mean)
+        pos, vel = self.std_position * h, self.std_velocity * h
+        std = np.stack([pos, pos, np.full(n, 1e-2), pos, vel, vel, np.full(n, 1e-5), vel], axis=1)
+        return std**2
+
+    def measurement_variance(self, mean: np.ndarray) -> np.ndarray:
+        h = mean[:, 3]
+        pos = self.std_position * h
+        std = np.stack([pos, pos, np.full(len(mean), 1e-1), pos], axis=1)
+        return std**2
+
+    def warp_jacobian(self, affine: np.ndarray) -> np.ndarray:
+        sx, sy = axis_scales(affine)
+        jac = np.zeros((8, 8))
+        for base in (0, 4):
+            jac[base : base + 2, base : base + 2] = affine[:, :2]
+            jac[base + 2, base + 2] = sx / sy if sy > 0 else 1.0
+            jac[base + 3, base + 3] = sy
+        return jac
+
+
+class XYSRModel(KalmanModel):
+    """State ``[cx, cy, s, r, vcx, vcy, vs]`` with ``s = w * h`` and ``r = w / h`` (constant).
+
+    Fixed noise as in SORT: measurement variance 1 for the centre and 10 for area and ratio,
+    initial variance 10 (and 10^4 for the unobserved velocities), process variance 1 for the box
+    and 10^-2 (10^-4 for the area velocity) for the velocities.
+    """
+
+    dim = 7
+    transition = np.eye(7) + np.eye(7, k=4)
+    _process = np.array([1.0, 1.0, 1.0, 1.0, 1e-2, 1e-2, 1e-4])
+    _measurement = np.array([1.0, 1.0, 10.0, 10.0])
+    _initial = np.array([10.0, 10.0, 10.0, 10.0, 1e4, 1e4, 1e4])
+
+    @staticmethod
+    def to_measurement(xyxy: np.ndarray) -> np.ndarray:
+        w = xyxy[:, 2] - xyxy[:, 0]
+        h = xyxy[:, 3] - xyxy[:, 1]
+        return np.stack([xyxy[:, 0] + w / 2, xyxy[:, 1] + h / 2, w * h, w / (h + 1e-6)], axis=1)
+
+    @staticmethod
+    def measurement_to_xyxy(z: np.ndarray) -> np.ndarray:
+        """Boxes from ``[cx, cy, s, r]``; a state with ``s * r < 0`` has no box and gives NaN."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = np.sqrt(z[:, 2] * z[:, 3])
+            h = z[:, 2] / w
+        return np.stack([z[:, 0] - w / 2, z[:, 1] - h / 2, z[:, 0] + w / 2, z[:, 1] + h / 2], axis=1)
+
+    def initiate(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = len(z)
+        mean = np.zeros((n, 7))
+        mean[:, :4] = z
+        cov = np.zeros((n, 7, 7))
+        idx = np.arange(7)
+        cov[:, idx, idx] = self._initial
+        return mean, cov
+
+    def process_variance(self, mean: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(self._process, (len(mean), 7))
+
+    def measurement_variance(self, mean: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(self._measurement, (len(mean), 4))
+
+    def warp_jacobian(self, affine: np.ndarray) -> np.ndarray:
+        sx, sy = axis_scales(affine)
+        jac = np.eye(7)
+        jac[0:2, 0:2] = affine[:, :2]
+        jac[4:6, 4:6] = affine[:, :2]
+        jac[2, 2] = jac[6, 6] = sx * sy
+        jac[3, 3] = sx / sy if sy > 0 else 1.0
+        return jac

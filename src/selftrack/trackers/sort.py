@@ -1,0 +1,105 @@
+"""SORT: a Kalman filter per track and Hungarian matching on IoU (Bewley et al., 2016).
+
+Per frame: predict every track one frame ahead (and move it by the camera affine, if given),
+match detections to predictions by maximum total IoU, drop pairs below ``iou_threshold``,
+correct matched tracks, start a track for every unmatched detection, end tracks unmatched for
+more than ``max_age`` frames. A track is output once it was matched ``min_hits`` frames in a row
+(every track is output during the first ``min_hits`` frames of a video, as in the original).
+
+Output boxes are the filter's corrected estimate (as the original SORT reports), or the matched
+detection with ``output_box="detection"``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from selftrack.core.boxes import iou_matrix
+from selftrack.trackers.base import StepResult, Tracker, TrackerParams
+from selftrack.trackers.kalman import XYSRModel
+from selftrack.trackers.lifecycle import TrackTable, assign_public_ids
+from selftrack.trackers.matching import match_by_similarity
+
+
+class SortParams(TrackerParams):
+    max_age: int = Field(1, ge=0, description="Frames a track may go unmatched before it ends.")
+    min_hits: int = Field(
+        3,
+        ge=0,
+        description="Matches in a row, after its first box, that a new track needs before it is output.",
+    )
+    iou_threshold: float = Field(
+        0.3, ge=0.0, le=1.0, description="Least IoU between a prediction and a detection to match them."
+    )
+    min_score: float = Field(0.0, ge=0.0, description="Detections scoring below this are ignored.")
+    output_box: Literal["kalman", "detection"] = Field(
+        "kalman", description="Box output for a track: the Kalman estimate (original SORT) or the matched detection."
+    )
+
+
+class SortTracker(Tracker):
+    """SORT with the original's parameters and filter (see module doc)."""
+
+    name = "sort"
+    Params = SortParams
+    params: SortParams
+    _model = XYSRModel()
+
+    def _reset_state(self) -> None:
+        self._tracks = TrackTable(
+            {
+                "mean": ((7,), np.float64, 0.0),
+                "cov": ((7, 7), np.float64, 0.0),
+                "track_id": ((), np.int64, 0),
+                "row": ((), np.int64, -1),
+                "since_update": ((), np.int64, 0),
+                "hit_streak": ((), np.int64, 0),
+            }
+        )
+        self._count = 0
+
+    def _step(self, xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarray, affine: np.ndarray | None) -> StepResult:
+        p, t, model = self.params, self._tracks, self._model
+        self._count += 1
+        det_rows = np.flatnonzero(score >= p.min_score) if p.min_score > 0 else np.arange(len(xyxy))
+        dets = xyxy[det_rows]
+        t.row[:] = -1
+
+        if len(t):
+            mean = t.mean.copy()
+            mean[mean[:, 6] + mean[:, 2] <= 0, 6] = 0.0  # never predict a negative area
+            mean, cov = model.predict(mean, t.cov)
+            if affine is not None:
+                mean, cov = model.warp(mean, cov, affine)
+            t.mean, t.cov = mean, cov
+            t.hit_streak[t.since_update > 0] = 0
+            t.since_update += 1
+            boxes = model.to_xyxy(mean)
+            finite = np.isfinite(boxes).all(axis=1)
+            if not finite.all():
+                t.keep(finite)
+                boxes = boxes[finite]
+        else:
+            boxes = np.zeros((0, 4))
+
+        matches, unmatched_dets, _ = match_by_similarity(iou_matrix(dets, boxes), p.iou_threshold, unique_shortcut=True)
+        di, ti = matches[:, 0], matches[:, 1]
+        if len(ti):
+            t.mean[ti], t.cov[ti] = model.update(t.mean[ti], t.cov[ti], model.to_measurement(dets[di]))
+            t.since_update[ti] = 0
+            t.hit_streak[ti] += 1
+            t.row[ti] = det_rows[di]
+        if len(unmatched_dets):
+            mean0, cov0 = model.initiate(model.to_measurement(dets[unmatched_dets]))
+            t.add(len(unmatched_dets), mean=mean0, cov=cov0, row=det_rows[unmatched_dets])
+
+        shown = (t.since_update < 1) & ((t.hit_streak >= p.min_hits) | (self._count <= p.min_hits))
+        out = np.flatnonzero(shown)
+        ids = assign_public_ids(t.track_id, out, self._ids)
+        rows = t.row[out]
+        out_boxes = model.to_xyxy(t.mean[out]) if p.output_box == "kalman" else xyxy[rows]
+        t.keep(t.since_update <= p.max_age)
+        return StepResult(rows, out_boxes, ids)
