@@ -91,3 +91,19 @@ def test_errors_name_the_problem(ramp_video: Path):
         from selftrack.detectors import MotionDetector
 
         MotionDetector().detect_batch(np.zeros((2, 10, 10), np.float32))
+
+
+def test_prefetch_keeps_order_and_forwards_errors():
+    from selftrack.detectors.base import prefetch
+
+    assert list(prefetch(iter(range(50)), depth=3)) == list(range(50))
+
+    def broken():
+        yield 1
+        raise ValueError("decoder died at frame 2")
+
+    got = []
+    with pytest.raises(ValueError, match="decoder died at frame 2"):
+        for x in prefetch(broken()):
+            got.append(x)
+    assert got == [1]

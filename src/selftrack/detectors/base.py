@@ -13,17 +13,22 @@ does. Keeping the per-frame type to three arrays also keeps detectors trivial to
 
 from __future__ import annotations
 
+import queue
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from selftrack.core.detections import Detections
 from selftrack.core.errors import ValidationError
 from selftrack.video import ResizeSpec, VideoReader
+
+T = TypeVar("T")
 
 ProgressFn = Callable[[int, int], None]
 """``progress(frames_done, frames_total)``, called after each batch."""
@@ -111,6 +116,46 @@ def resolve_class_ids(names: Iterable[str], classes: Mapping[int, str], who: str
     return np.asarray(sorted(set(ids)), dtype=np.int32)
 
 
+def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+    """Produce ``items`` in a background thread, ``depth`` ahead of the consumer.
+
+    Decoding the next batch (PyAV) overlaps inference on the current one (onnxruntime, OpenCV): both
+    release the GIL, so on two cores the detector no longer waits for the decoder. Exceptions in the
+    producer are re-raised in the consumer; closing the consumer early stops the producer.
+    """
+    buffer: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        buffer.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(("end", None))
+        except BaseException as e:  # handed to the consumer
+            buffer.put(("error", e))
+
+    thread = threading.Thread(target=produce, name="selftrack-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = buffer.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value  # type: ignore[misc]
+            yield value  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
 def detect_video(
     detector: Detector,
     path: str | Path,
@@ -153,7 +198,7 @@ def detect_video(
     detector.reset()
     frames, boxes, scores, class_ids = [], [], [], []
     done = 0
-    for first, batch in reader.read_batches(batch_size, start, stop):
+    for first, batch in prefetch(reader.read_batches(batch_size, start, stop), depth=2):
         results = detector.detect_batch(batch)
         if len(results) != len(batch):
             raise ValidationError(
