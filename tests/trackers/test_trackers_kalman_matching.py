@@ -24,10 +24,10 @@ def textbook_step(model, mean, cov, z):
     """One predict + update for a single track with explicit F, H, Q, R matrices."""
     f = model.transition
     h = np.eye(4, model.dim)
-    q = np.diag(model.process_variance(mean[None])[0])
+    q = np.diag(np.broadcast_to(model.process_variance(mean[None]), (1, model.dim))[0])
     mean = f @ mean
     cov = f @ cov @ f.T + q
-    r = np.diag(model.measurement_variance(mean[None])[0])
+    r = np.diag(np.broadcast_to(model.measurement_variance(mean[None]), (1, 4))[0])
     s = h @ cov @ h.T + r
     k = cov @ h.T @ np.linalg.inv(s)
     mean = mean + k @ (z - h @ mean)

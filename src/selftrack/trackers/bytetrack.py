@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from selftrack.core.boxes import iou_matrix
 from selftrack.trackers.base import StepResult, Tracker, TrackerParams
 from selftrack.trackers.kalman import XYAHModel
 from selftrack.trackers.lifecycle import LOST, TRACKED, TrackTable, assign_public_ids
@@ -103,7 +104,7 @@ class ByteTrackTracker(Tracker):
         t.row[:] = -1
         was_lost = t.state == LOST
 
-        # Predict confirmed and lost tracks; a lost track keeps its position but stops growing.
+        # Predict confirmed and lost tracks; a lost track keeps moving but its height stops changing.
         pool = np.flatnonzero(t.activated)
         if len(pool):
             mean = t.mean[pool]
@@ -111,10 +112,10 @@ class ByteTrackTracker(Tracker):
             t.mean[pool], t.cov[pool] = model.predict(mean, t.cov[pool])
         if affine is not None and len(t):
             t.mean, t.cov = model.warp(t.mean, t.cov, affine)
-        pool_boxes = model.to_xyxy(t.mean[pool])
+        pool_iou = iou_matrix(model.to_xyxy(t.mean[pool]), xyxy)  # predictions x every box of the frame
 
         # 1. High-score boxes against confirmed and lost tracks.
-        dist = iou_distance(pool_boxes, xyxy[high])
+        dist = 1.0 - pool_iou[:, high]
         if p.fuse_score:
             dist = fuse_score(dist, score[high])
         m1, free_pool, free_high = split_matches(assign(dist, p.match_thresh), len(pool), len(high))
@@ -123,8 +124,9 @@ class ByteTrackTracker(Tracker):
 
         # 2. Low-score boxes against the confirmed tracks that were tracked last frame.
         left = pool[free_pool]
-        left_tracked = left[t.state[left] == TRACKED]
-        dist = iou_distance(pool_boxes[free_pool][t.state[left] == TRACKED], xyxy[low])
+        was_tracked = t.state[left] == TRACKED
+        left_tracked = left[was_tracked]
+        dist = 1.0 - pool_iou[np.ix_(free_pool[was_tracked], low)]
         m2, free_tracked, _ = split_matches(assign(dist, p.low_match_thresh), len(left_tracked), len(low))
         upd_tracks.append(left_tracked[m2[:, 0]])
         upd_rows.append(low[m2[:, 1]])
@@ -133,12 +135,14 @@ class ByteTrackTracker(Tracker):
         # 3. Remaining high-score boxes against tracks started last frame (not predicted).
         unconfirmed = np.flatnonzero((t.state == TRACKED) & ~t.activated)
         rest = high[free_high]
-        dist = iou_distance(model.to_xyxy(t.mean[unconfirmed]), xyxy[rest])
-        if p.fuse_score:
-            dist = fuse_score(dist, score[rest])
-        m3, free_unconfirmed, free_rest = split_matches(
-            assign(dist, p.unconfirmed_match_thresh), len(unconfirmed), len(rest)
-        )
+        m3, free_unconfirmed, free_rest = split_matches(np.zeros((0, 2), np.int64), len(unconfirmed), len(rest))
+        if len(unconfirmed) and len(rest):
+            dist = iou_distance(model.to_xyxy(t.mean[unconfirmed]), xyxy[rest])
+            if p.fuse_score:
+                dist = fuse_score(dist, score[rest])
+            m3, free_unconfirmed, free_rest = split_matches(
+                assign(dist, p.unconfirmed_match_thresh), len(unconfirmed), len(rest)
+            )
         upd_tracks.append(unconfirmed[m3[:, 0]])
         upd_rows.append(rest[m3[:, 1]])
 

@@ -52,11 +52,11 @@ class KalmanModel:
         raise NotImplementedError
 
     def process_variance(self, mean: np.ndarray) -> np.ndarray:
-        """``(n, dim)`` diagonal of the process noise for the step from ``mean``."""
+        """Diagonal of the process noise for the step from ``mean``: ``(n, dim)``, or ``(dim,)`` if constant."""
         raise NotImplementedError
 
     def measurement_variance(self, mean: np.ndarray) -> np.ndarray:
-        """``(n, 4)`` diagonal of the measurement noise given the predicted ``mean``."""
+        """Diagonal of the measurement noise given the predicted ``mean``: ``(n, 4)``, or ``(4,)`` if constant."""
         raise NotImplementedError
 
     def warp_jacobian(self, affine: np.ndarray) -> np.ndarray:
@@ -129,9 +129,10 @@ class XYAHModel(KalmanModel):
 
     @staticmethod
     def measurement_to_xyxy(z: np.ndarray) -> np.ndarray:
-        w = z[:, 2] * z[:, 3]
-        h = z[:, 3]
-        return np.stack([z[:, 0] - w / 2, z[:, 1] - h / 2, z[:, 0] + w / 2, z[:, 1] + h / 2], axis=1)
+        half = np.empty((len(z), 2))
+        half[:, 1] = z[:, 3] / 2
+        half[:, 0] = z[:, 2] * half[:, 1]
+        return np.concatenate([z[:, :2] - half, z[:, :2] + half], axis=1)
 
     def initiate(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = len(z)
@@ -184,17 +185,22 @@ class XYSRModel(KalmanModel):
 
     @staticmethod
     def to_measurement(xyxy: np.ndarray) -> np.ndarray:
-        w = xyxy[:, 2] - xyxy[:, 0]
-        h = xyxy[:, 3] - xyxy[:, 1]
-        return np.stack([xyxy[:, 0] + w / 2, xyxy[:, 1] + h / 2, w * h, w / (h + 1e-6)], axis=1)
+        z = np.empty((len(xyxy), 4))
+        wh = xyxy[:, 2:] - xyxy[:, :2]
+        z[:, :2] = xyxy[:, :2] + wh / 2
+        z[:, 2] = wh[:, 0] * wh[:, 1]
+        z[:, 3] = wh[:, 0] / (wh[:, 1] + 1e-6)
+        return z
 
     @staticmethod
     def measurement_to_xyxy(z: np.ndarray) -> np.ndarray:
         """Boxes from ``[cx, cy, s, r]``; a state with ``s * r < 0`` has no box and gives NaN."""
+        half = np.empty((len(z), 2))
         with np.errstate(divide="ignore", invalid="ignore"):
-            w = np.sqrt(z[:, 2] * z[:, 3])
-            h = z[:, 2] / w
-        return np.stack([z[:, 0] - w / 2, z[:, 1] - h / 2, z[:, 0] + w / 2, z[:, 1] + h / 2], axis=1)
+            half[:, 0] = np.sqrt(z[:, 2] * z[:, 3])
+            half[:, 1] = z[:, 2] / half[:, 0]
+        half /= 2
+        return np.concatenate([z[:, :2] - half, z[:, :2] + half], axis=1)
 
     def initiate(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = len(z)
@@ -206,10 +212,10 @@ class XYSRModel(KalmanModel):
         return mean, cov
 
     def process_variance(self, mean: np.ndarray) -> np.ndarray:
-        return np.broadcast_to(self._process, (len(mean), 7))
+        return self._process
 
     def measurement_variance(self, mean: np.ndarray) -> np.ndarray:
-        return np.broadcast_to(self._measurement, (len(mean), 4))
+        return self._measurement
 
     def warp_jacobian(self, affine: np.ndarray) -> np.ndarray:
         sx, sy = axis_scales(affine)

@@ -31,29 +31,30 @@ class TrackTable:
     """
 
     def __init__(self, columns: Mapping[str, tuple[tuple[int, ...], Any, Any]]) -> None:
-        object.__setattr__(self, "_spec", dict(columns))
-        object.__setattr__(self, "_cols", {})
+        spec = dict(columns)
+        for name in spec:
+            if name.startswith("_") or hasattr(TrackTable, name):
+                raise ValueError(f"track table column name {name!r} is reserved")
+        object.__setattr__(self, "_spec", spec)
         object.__setattr__(self, "_size", 0)
-        for name, (shape, dtype, _) in self._spec.items():
-            self._cols[name] = np.zeros((0, *shape), dtype=dtype)
+        for name, (shape, dtype, _) in spec.items():
+            # Columns live in the instance __dict__, so reading one is a plain attribute lookup.
+            object.__setattr__(self, name, np.zeros((0, *shape), dtype=dtype))
 
     def __len__(self) -> int:
         return self._size
 
     def __getattr__(self, name: str) -> np.ndarray:
-        cols = self.__dict__.get("_cols")
-        if cols is not None and name in cols:
-            return cols[name]
         raise AttributeError(f"track table has no column {name!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name not in self._cols:
+        if name not in self._spec:
             raise AttributeError(f"track table has no column {name!r}")
         shape, dtype, _ = self._spec[name]
         arr = np.asarray(value, dtype=dtype)
         if arr.shape != (self._size, *shape):
             raise ValueError(f"column {name!r} must have shape {(self._size, *shape)}, got {arr.shape}")
-        self._cols[name] = arr
+        object.__setattr__(self, name, arr)
 
     def add(self, count: int, **values: Any) -> np.ndarray:
         """Append ``count`` rows; returns their indices. Missing columns take their fill value."""
@@ -62,12 +63,13 @@ class TrackTable:
             raise AttributeError(f"track table has no column(s) {sorted(unknown)}")
         if count == 0:
             return np.zeros(0, dtype=np.int64)
+        columns = self.__dict__
         for name, (shape, dtype, fill) in self._spec.items():
             if name in values:
                 new = np.broadcast_to(np.asarray(values[name], dtype=dtype), (count, *shape))
             else:
                 new = np.full((count, *shape), fill, dtype=dtype)
-            self._cols[name] = np.concatenate([self._cols[name], new])
+            columns[name] = np.concatenate([columns[name], new])
         start = self._size
         object.__setattr__(self, "_size", start + count)
         return np.arange(start, start + count)
@@ -77,8 +79,9 @@ class TrackTable:
         mask = np.asarray(mask, dtype=bool)
         if mask.all():
             return
-        for name in self._cols:
-            self._cols[name] = self._cols[name][mask]
+        columns = self.__dict__
+        for name in self._spec:
+            columns[name] = columns[name][mask]
         object.__setattr__(self, "_size", int(mask.sum()))
 
     def clear(self) -> None:

@@ -67,6 +67,8 @@ def assign(cost: np.ndarray, cost_limit: float = np.inf) -> np.ndarray:
 
 def split_matches(pairs: np.ndarray, num_rows: int, num_cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(matches, unmatched_rows, unmatched_cols)`` from assigned pairs."""
+    if len(pairs) == 0:
+        return pairs, np.arange(num_rows), np.arange(num_cols)
     row_free = np.ones(num_rows, dtype=bool)
     col_free = np.ones(num_cols, dtype=bool)
     row_free[pairs[:, 0]] = False
@@ -76,6 +78,8 @@ def split_matches(pairs: np.ndarray, num_rows: int, num_cols: int) -> tuple[np.n
 
 def iou_distance(track_boxes: np.ndarray, det_boxes: np.ndarray) -> np.ndarray:
     """``1 - IoU``, tracks as rows and detections as columns."""
+    if len(track_boxes) == 0 or len(det_boxes) == 0:
+        return np.ones((len(track_boxes), len(det_boxes)))
     return 1.0 - iou_matrix(track_boxes, det_boxes)
 
 

@@ -59,7 +59,7 @@ def _centres(xyxy: np.ndarray) -> np.ndarray:
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
-    return vectors / (np.linalg.norm(vectors, axis=-1, keepdims=True) + 1e-6)
+    return vectors / (np.sqrt((vectors * vectors).sum(axis=-1, keepdims=True)) + 1e-6)
 
 
 class OcSortTracker(Tracker):
@@ -179,7 +179,7 @@ class OcSortTracker(Tracker):
         if len(dets) == 0 or len(previous) == 0:
             return np.zeros((len(dets), len(previous)))
         to_det = _unit(_centres(dets)[:, None, :] - _centres(previous)[None, :, :])
-        cos = np.clip(np.einsum("dtk,tk->dt", to_det, self._tracks.velocity), -1.0, 1.0)
+        cos = np.minimum(np.maximum(np.einsum("dtk,tk->dt", to_det, self._tracks.velocity), -1.0), 1.0)
         agreement = (np.pi / 2.0 - np.abs(np.arccos(cos))) / np.pi
         return agreement * has_previous[None, :] * self.params.inertia * det_scores[:, None].astype(np.float64)
 
@@ -208,13 +208,13 @@ class OcSortTracker(Tracker):
         direction = _unit(_centres(boxes) - _centres(previous))
         t.velocity[ti[had_obs]] = direction[had_obs]
 
-        rewind = ~t.observed[ti] & t.frozen[ti]
-        for i in np.flatnonzero(rewind):
+        observed, frozen = t.observed, t.frozen
+        for i in np.flatnonzero(~observed[ti] & frozen[ti]):
             self._reupdate(int(ti[i]), boxes[i], now)
-        z = model.to_measurement(boxes)
-        t.mean[ti], t.cov[ti] = model.update(t.mean[ti], t.cov[ti], z)
-        t.observed[ti] = True
-        t.frozen[ti] = False
+        mean, cov = t.mean, t.cov
+        mean[ti], cov[ti] = model.update(mean[ti], cov[ti], model.to_measurement(boxes))
+        observed[ti] = True
+        frozen[ti] = False
 
         t.last_obs[ti] = boxes
         t.has_obs[ti] = True
