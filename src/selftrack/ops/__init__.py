@@ -10,11 +10,13 @@ OP_MODULES: dict[str, str] = {
     "detection_filter": "selftrack.ops.detection_filter",
     "evaluate": "selftrack.ops.evaluate",
     "object_detection": "selftrack.ops.object_detection",
+    "reid_tracker": "selftrack.ops.reid_tracker",
     "render": "selftrack.ops.render",
     "resample": "selftrack.ops.resample",
     "sample": "selftrack.ops.sample",
     "split": "selftrack.ops.split",
     "track": "selftrack.ops.track",
     "union": "selftrack.ops.union",
+    "unsupervised_reid": "selftrack.ops.unsupervised_reid",
     "video_sample": "selftrack.ops.video_sample",
 }

@@ -1,0 +1,74 @@
+"""``unsupervised_reid``: train a re-identification model from videos and their detections, no track labels.
+
+The UNS20 method (see ``selftrack.reid``). Loss and validation loss stream to the job as ``loss`` events (the
+app charts them); the best model so far is always on disk; a stopped job resumes where it left off.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from selftrack.core.errors import SelftrackError
+from selftrack.pipeline.op import DatasetContext, Op, Port
+from selftrack.reid import ReidTrainParams, train_reid
+from selftrack.workspace.store import DataType
+
+UnsupervisedReidParams = ReidTrainParams
+"""The op's parameters are the training parameters (TrackDuration, crop size, budget, lr, seed, device...)."""
+
+
+class UnsupervisedReid(Op):
+    name = "unsupervised_reid"
+    title = "Unsupervised Re-identification"
+    category = "Model"
+    description = "Learn to re-identify objects from unlabeled videos and their detections (self-supervised, UNS20)."
+    inputs = (
+        Port("video", (DataType.VIDEO,), "Videos."),
+        Port("detections", (DataType.DETECTIONS,), "Detections of the videos (track ids not needed)."),
+    )
+    outputs = (Port("model", (DataType.MODEL,), "The re-identification model (key 'model')."),)
+    Params = ReidTrainParams
+    per_item = False
+
+    def run(self, ctx: DatasetContext) -> None:
+        videos = {it.key: it for it in ctx.input_items("video")}
+        dets = {it.key: it for it in ctx.input_items("detections")}
+        keys = sorted(set(videos) & set(dets))
+        if not keys:
+            raise SelftrackError("unsupervised_reid: no key has both a video and detections")
+        skipped = sorted(set(videos) ^ set(dets))
+        if skipped:
+            ctx.log(f"keys missing from one input, not used: {', '.join(skipped)}")
+        # the cache (crops, resume state) lives with the workspace so a stopped job resumes
+        cache = ctx.ws.root / "cache" / "reid" / ctx.cache_key[:16]
+        cache.mkdir(parents=True, exist_ok=True)
+        out = cache / "model.pt"
+
+        def on_event(kind: str, info: dict[str, Any]) -> None:
+            if kind == "step":
+                ctx.event("loss", **{k: v for k, v in info.items() if isinstance(v, (int, float, str))})
+                if info.get("steps"):
+                    ctx.progress(int(info["step"]), int(info["steps"]))
+            elif kind == "validation":
+                ctx.event("val_loss", **{k: v for k, v in info.items() if isinstance(v, (int, float, str, bool))})
+            elif kind in ("crops", "stage", "stopped", "resumed", "time_limit", "done"):
+                ctx.log(f"{kind}: {info}")
+
+        result = train_reid(
+            [videos[k].path for k in keys],
+            [dets[k].load_detections() for k in keys],
+            params=self.params,
+            cache_dir=cache,
+            out_path=out,
+            on_event=on_event,
+            should_stop=ctx.reporter.stop_requested,
+            resume=True,
+        )
+        if getattr(result, "stopped", False):
+            ctx.check_stop()
+        with ctx.staging_path(".pt") as staged:
+            shutil.copyfile(out, staged)
+            meta = {"filename": "model.pt", "videos": keys, "kind": "reid"}
+            ctx.put_file("model", "model", Path(staged), metadata=meta, format="pt")

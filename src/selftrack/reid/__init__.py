@@ -1,0 +1,48 @@
+"""Self-supervised re-identification (UNS20) trained from unlabeled video, and the re-id tracker.
+
+This is the only package of selftrack that imports torch. Pipeline:
+
+1. :func:`train_reid` (``videos``, their ``detections``; no track ids) -> a model file. Crops are
+   cached on disk per video (:mod:`~selftrack.reid.crops`), candidate matches come from IoU chains
+   (:mod:`~selftrack.reid.candidates`), sequences are sampled as in UNS20
+   (:mod:`~selftrack.reid.sampling`), and the two stages of UNS20 train the appearance matcher
+   and the recurrent box matcher (:mod:`~selftrack.reid.train`, :mod:`~selftrack.reid.losses`).
+2. :func:`track_with_reid` (model file, video, detections) -> tracks, streaming the video; or
+   :func:`embed_video` once and :class:`ReidTracker` ``.track(detections, features)`` many times.
+
+Example::
+
+    from selftrack.reid import ReidTrainParams, train_reid, track_with_reid
+    train_reid(["cam.mp4"], [dets], params=ReidTrainParams(), cache_dir="cache", out_path="reid.pt")
+    tracks = track_with_reid("reid.pt", "cam.mp4", dets)
+"""
+
+from selftrack.reid.candidates import candidate_mask, chain_reach, match_gaps
+from selftrack.reid.checkpoint import ReidModel, load_reid_model
+from selftrack.reid.crops import CropStore, build_crop_store, crop_boxes
+from selftrack.reid.embed import AppearanceEncoder, embed_video, iter_video_features
+from selftrack.reid.model import ReidArch, ReidNet
+from selftrack.reid.tracker import ReidTracker, ReidTrackerParams, track_with_reid
+from selftrack.reid.train import ReidTrainParams, TrainResult, train_reid
+
+__all__ = [
+    "AppearanceEncoder",
+    "CropStore",
+    "ReidArch",
+    "ReidModel",
+    "ReidNet",
+    "ReidTracker",
+    "ReidTrackerParams",
+    "ReidTrainParams",
+    "TrainResult",
+    "build_crop_store",
+    "candidate_mask",
+    "chain_reach",
+    "crop_boxes",
+    "embed_video",
+    "iter_video_features",
+    "load_reid_model",
+    "match_gaps",
+    "track_with_reid",
+    "train_reid",
+]

@@ -1,0 +1,251 @@
+"""Appearance crops of detections: extraction from frames and an on-disk cache per video.
+
+Every detection becomes one ``crop_size x crop_size x 3`` uint8 image: the box is cut from the
+frame (clipped to it), resized with its aspect ratio kept so that its longer side is ``crop_size``,
+and pasted into the top-left corner of a zero canvas (UNS20's and SkyhookML's convention; the
+zero padding also tells the network the box's shape).
+
+SkyhookML kept every crop of the training videos in RAM, so memory grew with video length. Here
+crops are extracted while the video is streamed in batches (:meth:`VideoReader.read_batches`) and
+written straight to a ``.npy`` file in a cache folder the caller owns; training and inference read
+it back memory-mapped. The file is reused when the same video, detections and crop size are asked
+for again (the key hashes all three), so a second training run, or the tracker after training,
+does not decode the video again.
+
+This module needs no torch (numpy and OpenCV only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mmap
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from selftrack.core.detections import Detections
+from selftrack.core.errors import ValidationError, VideoError
+from selftrack.video import VideoReader
+
+CACHE_VERSION = 1
+"""Bumped when the crop rule changes, so stale cache files are never reused."""
+
+
+def frame_boxes(detections: Detections, frame_size: tuple[int, int]) -> np.ndarray:
+    """Boxes of ``detections`` in pixels of frames of ``frame_size`` (width, height).
+
+    Detections made on another canvas (SkyhookML's CanvasDims: a detector run at 960x544 on a 1080p
+    video) are scaled to the frame; without a canvas the boxes are taken to be in frame pixels.
+    """
+    if detections.canvas is None or tuple(detections.canvas) == tuple(frame_size):
+        return detections.xyxy
+    sx = frame_size[0] / detections.canvas[0]
+    sy = frame_size[1] / detections.canvas[1]
+    return detections.xyxy * np.array([sx, sy, sx, sy])
+
+
+def crop_boxes(frame: np.ndarray, xyxy: np.ndarray, crop_size: int = 64, out: np.ndarray | None = None) -> np.ndarray:
+    """Crops of ``xyxy`` (frame pixels) from one RGB ``frame``: ``(n, crop_size, crop_size, 3)`` uint8.
+
+    The box is widened to whole pixels (``floor`` of the top-left corner, ``ceil`` of the
+    bottom-right), clipped to the frame, then resized so that its longer side is ``crop_size``
+    pixels (``round(side * crop_size / longer side)`` for the shorter one, at least 1) and pasted
+    top-left; the rest of the crop is zero. A box with no pixel inside the frame gives an all-zero
+    crop. Shrinking uses area averaging (no aliasing), enlarging bilinear interpolation.
+    """
+    xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    n = len(xyxy)
+    if out is None:
+        out = np.zeros((n, crop_size, crop_size, 3), dtype=np.uint8)
+    else:
+        out[:n] = 0
+    if n == 0:
+        return out
+    h, w = frame.shape[:2]
+    x1 = np.clip(np.floor(xyxy[:, 0]), 0, w).astype(np.int64)
+    y1 = np.clip(np.floor(xyxy[:, 1]), 0, h).astype(np.int64)
+    x2 = np.clip(np.ceil(xyxy[:, 2]), 0, w).astype(np.int64)
+    y2 = np.clip(np.ceil(xyxy[:, 3]), 0, h).astype(np.int64)
+    bw, bh = x2 - x1, y2 - y1
+    longer = np.maximum(bw, bh)
+    valid = (bw > 0) & (bh > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(valid, crop_size / np.maximum(longer, 1), 0.0)
+    tw = np.clip(np.rint(bw * scale), 1, crop_size).astype(np.int64)
+    th = np.clip(np.rint(bh * scale), 1, crop_size).astype(np.int64)
+    for i in np.flatnonzero(valid):
+        patch = frame[y1[i] : y2[i], x1[i] : x2[i]]
+        size = (int(tw[i]), int(th[i]))
+        if size == (patch.shape[1], patch.shape[0]):
+            out[i, : th[i], : tw[i]] = patch
+        else:
+            interp = cv2.INTER_AREA if longer[i] > crop_size else cv2.INTER_LINEAR
+            out[i, : th[i], : tw[i]] = cv2.resize(patch, size, interpolation=interp)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- cache
+def _file_identity(path: Path) -> dict[str, object]:
+    st = path.stat()
+    return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def detections_digest(detections: Detections) -> str:
+    """Content hash of the boxes (frames, coordinates, canvas): what the crops depend on."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(detections.frame, dtype=np.int64).tobytes())
+    h.update(np.ascontiguousarray(detections.xyxy, dtype=np.float64).tobytes())
+    h.update(repr(detections.canvas).encode())
+    return h.hexdigest()
+
+
+def cache_key(video_path: str | os.PathLike[str], detections: Detections, crop_size: int) -> str:
+    """Name of the cache entry for these crops (stable across runs, changes with any input)."""
+    ident = {
+        "version": CACHE_VERSION,
+        "video": _file_identity(Path(video_path)),
+        "detections": detections_digest(detections),
+        "crop_size": int(crop_size),
+    }
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
+
+
+@dataclass
+class CropStore:
+    """The crops of one video's detections, memory-mapped from the cache (read-only).
+
+    ``crops[i]`` is the crop of detection row ``i`` (the rows of the ``Detections`` it was built
+    from). Reading touches only the pages needed; :meth:`release` hands the touched pages back to
+    the page cache, so a long training run over hours of video keeps a flat resident size.
+    """
+
+    path: Path
+    crops: np.ndarray
+    frame_size: tuple[int, int]
+    key: str
+
+    @classmethod
+    def open(cls, path: Path, frame_size: tuple[int, int], key: str) -> CropStore:
+        crops = np.load(path, mmap_mode="r")
+        return cls(path=path, crops=crops, frame_size=frame_size, key=key)
+
+    def __len__(self) -> int:
+        return int(self.crops.shape[0])
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """Crops of ``rows`` copied into a new array (sorted access, original order kept)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) == 0:
+            return np.zeros((0, *self.crops.shape[1:]), dtype=np.uint8)
+        order = np.argsort(rows, kind="stable")
+        out = np.empty((len(rows), *self.crops.shape[1:]), dtype=np.uint8)
+        out[order] = self.crops[rows[order]]
+        return out
+
+    def release(self) -> None:
+        """Drop the mapped pages from this process's resident set (they stay in the OS page cache)."""
+        raw = getattr(self.crops, "_mmap", None)
+        if isinstance(raw, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+            try:
+                raw.madvise(mmap.MADV_DONTNEED)
+            except OSError:  # pragma: no cover - platform without madvise on file mappings
+                self.crops = np.load(self.path, mmap_mode="r")
+
+
+ProgressFn = Callable[[int, int], None]
+
+
+def build_crop_store(
+    video_path: str | os.PathLike[str],
+    detections: Detections,
+    cache_dir: str | os.PathLike[str],
+    *,
+    crop_size: int = 64,
+    batch_size: int = 32,
+    progress: ProgressFn | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> CropStore:
+    """Crops of every detection of ``video_path``, from the cache or extracted now.
+
+    Extraction streams the video in batches of ``batch_size`` frames and writes each batch's crops
+    to the file with ordinary writes (no growing mapping), stopping at the last frame that has a
+    box. The entry is written under a temporary name and renamed when complete, so an interrupted
+    run never leaves a half-written file that a later run would trust.
+
+    Raises:
+        ValidationError: bad ``crop_size`` or boxes past the end of the video.
+        VideoError: the video cannot be read.
+        InterruptedError: ``should_stop()`` became true (nothing is left in the cache).
+    """
+    if not 8 <= int(crop_size) <= 512:
+        raise ValidationError(f"crop_size must be between 8 and 512 pixels, got {crop_size}")
+    video_path = Path(video_path)
+    if not video_path.is_file():
+        raise VideoError(f"{video_path}: video file not found")
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    key = cache_key(video_path, detections, crop_size)
+    npy = cache_dir / f"crops-{key}.npy"
+    meta_path = cache_dir / f"crops-{key}.json"
+    if npy.is_file() and meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("rows") == len(detections) and meta.get("version") == CACHE_VERSION:
+            return CropStore.open(npy, tuple(meta["frame_size"]), key)
+
+    with VideoReader(video_path) as reader:
+        frame_size = reader.output_size
+        n = len(detections)
+        if n and int(detections.frame[-1]) >= reader.frame_count:
+            src = f" ({detections.source})" if detections.source else ""
+            raise ValidationError(
+                f"detections{src} have boxes in frame {int(detections.frame[-1])} but {video_path} has "
+                f"{reader.frame_count} frames"
+            )
+        boxes = frame_boxes(detections, frame_size)
+        tmp = cache_dir / f"crops-{key}.{os.getpid()}.tmp.npy"
+        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, crop_size, crop_size, 3))
+        offset = arr.offset
+        del arr  # only the header is kept from the mapping; the data is written below
+        try:
+            stop = int(detections.frame[-1]) + 1 if n else 0
+            bounds = np.searchsorted(detections.frame, np.arange(stop + 1), side="left")
+            row_bytes = crop_size * crop_size * 3
+            buf = np.zeros((0, crop_size, crop_size, 3), dtype=np.uint8)
+            with open(tmp, "r+b") as fh:
+                for first, frames in reader.read_batches(batch_size, 0, stop) if stop else ():
+                    if should_stop is not None and should_stop():
+                        raise InterruptedError("crop extraction stopped")
+                    last = first + len(frames)
+                    lo, hi = int(bounds[first]), int(bounds[last])
+                    if hi > lo:
+                        if len(buf) < hi - lo:
+                            buf = np.zeros((hi - lo, crop_size, crop_size, 3), dtype=np.uint8)
+                        for k in range(len(frames)):
+                            a, b = int(bounds[first + k]), int(bounds[first + k + 1])
+                            if b > a:
+                                crop_boxes(frames[k], boxes[a:b], crop_size, out=buf[a - lo : b - lo])
+                        fh.seek(offset + lo * row_bytes)
+                        fh.write(buf[: hi - lo].tobytes())
+                    if progress is not None:
+                        progress(last, stop)
+            os.replace(tmp, npy)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+    meta = {
+        "version": CACHE_VERSION,
+        "rows": n,
+        "crop_size": int(crop_size),
+        "frame_size": list(frame_size),
+        "video": str(video_path),
+        "source": detections.source,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    meta_path.write_text(json.dumps(meta))
+    return CropStore.open(npy, frame_size, key)

@@ -1,0 +1,204 @@
+"""The re-id tracker: valid tracks, appearance that decides ambiguous matches, ``min_iou`` honoured,
+re-linking and stitching by appearance, UNS20's inference, and the streaming entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from selftrack.core.detections import Detections
+from selftrack.core.errors import ValidationError
+from selftrack.metrics import evaluate
+from selftrack.reid import (
+    ReidArch,
+    ReidModel,
+    ReidNet,
+    ReidTracker,
+    ReidTrackerParams,
+    ReidTrainParams,
+    embed_video,
+    track_with_reid,
+    train_reid,
+)
+from selftrack.synth import SceneConfig, generate_scene, render_scene_video
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Any:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _cosine_model(spatial: bool = False) -> ReidModel:
+    """An untrained model whose appearance matcher is a cosine similarity (scale 10, bias -5):
+    with hand-made appearance vectors, identical vectors give logit 5 and orthogonal ones -5."""
+    torch.manual_seed(0)
+    arch = ReidArch(crop_size=16, widths=(4, 4, 4, 4), matcher="cosine")
+    net = ReidNet(arch).eval()
+    stages = ["appearance", "spatial"] if spatial else ["appearance"]
+    return ReidModel(net=net, arch=arch, stages=stages)
+
+
+def _features(labels: list[int], dim: int = 64) -> np.ndarray:
+    """One-hot appearance vector per box, by identity label: ``(n, 1 member, dim)``."""
+    out = np.zeros((len(labels), 1, dim), dtype=np.float32)
+    out[np.arange(len(labels)), 0, labels] = 1.0
+    return out
+
+
+def _swap_scene(jump: bool = False) -> tuple[Detections, np.ndarray, np.ndarray]:
+    """Two people walk towards each other and pass while both are hidden (frames 6 and 7).
+
+    When they reappear each one stands close to where the *other* one's track predicts (IoU about
+    0.8), so motion alone swaps them; appearance says who is who. With ``jump`` they reappear far
+    from every prediction (no overlap at all), so only appearance can link them again.
+    """
+    frames, boxes, labels = [], [], []
+    for f in range(6):
+        frames += [f, f]
+        boxes += [[100 + 10 * f, 50, 140 + 10 * f, 130], [300 - 10 * f, 50, 340 - 10 * f, 130]]
+        labels += [0, 1]
+    for f in range(8, 16):
+        k = f - 8
+        a, b = (20 + 10 * k, 400 - 10 * k) if jump else (215 + 10 * k, 185 - 10 * k)
+        frames += [f, f]
+        boxes += [[a, 50, a + 40, 130], [b, 50, b + 40, 130]]
+        labels += [0, 1]
+    det = Detections.create(frames, boxes, 0.9, canvas=(640, 360), num_frames=16)
+    return det, _features(labels), np.asarray(labels)
+
+
+def _identities_consistent(out: Detections, labels_by_row: dict[tuple[int, tuple], int]) -> bool:
+    for track in out.tracks().values():
+        seen = {labels_by_row[(int(f), tuple(np.round(b, 3)))] for f, b in zip(track.frame, track.xyxy, strict=True)}
+        if len(seen) > 1:
+            return False
+    return True
+
+
+def test_ids_are_unique_per_frame_and_tracks_valid() -> None:
+    det, feats, _ = _swap_scene()
+    out = ReidTracker(_cosine_model(), max_interpolation_gap=0, min_track_length=0, output_box="detection").track(
+        det, feats
+    )
+    out.validate()  # an id twice in one frame would raise
+    assert (out.track_id >= 1).all()
+    assert len(out) == len(det)  # every box is output once
+    for f in range(16):
+        ids = out.at_frame(f).track_id
+        assert len(ids) == len(set(ids.tolist()))
+
+
+def test_appearance_decides_who_is_who_and_min_iou_is_honoured() -> None:
+    det, feats, labels = _swap_scene()
+    by_row = {(int(f), tuple(np.round(b, 3))): int(lab) for f, b, lab in zip(det.frame, det.xyxy, labels, strict=True)}
+    common = {"max_interpolation_gap": 0, "min_track_length": 0, "output_box": "detection", "relink_max_age": 0}
+    # motion alone (or appearance that may only reorder overlapping pairs) follows the wrong people
+    motion = ReidTracker(None, min_iou=0.0, max_age=5, **common).track(det)
+    assert len(motion.track_ids) == 2 and not _identities_consistent(motion, by_row)
+    # min_iou=0: appearance may link boxes that do not overlap the prediction, and gets it right
+    reid = ReidTracker(_cosine_model(), min_iou=0.0, max_age=5, reid_weight=2.0, **common).track(det, feats)
+    assert len(reid.track_ids) == 2 and _identities_consistent(reid, by_row)
+    # a strict min_iou forbids those links: the reappearing people start new tracks
+    strict = ReidTracker(_cosine_model(), min_iou=0.9, max_age=5, reid_weight=2.0, **common).track(det, feats)
+    assert len(strict.track_ids) > 2 and _identities_consistent(strict, by_row)
+
+
+def test_relinking_and_offline_stitching_join_fragments_by_appearance() -> None:
+    det, feats, labels = _swap_scene(jump=True)
+    by_row = {(int(f), tuple(np.round(b, 3))): int(lab) for f, b, lab in zip(det.frame, det.xyxy, labels, strict=True)}
+    common = {"max_interpolation_gap": 0, "min_track_length": 0, "output_box": "detection", "max_age": 1}
+    cut = ReidTracker(_cosine_model(), relink_max_age=0, **common).track(det, feats)
+    assert len(cut.track_ids) == 4  # everyone restarts after the gap
+    relinked = ReidTracker(_cosine_model(), relink_max_age=10, relink_speed=3.0, **common).track(det, feats)
+    assert len(relinked.track_ids) == 2 and _identities_consistent(relinked, by_row)
+    # the re-linking gate is spatial: people may not have moved farther than relink_speed allows
+    gated = ReidTracker(_cosine_model(), relink_max_age=10, relink_speed=0.05, **common).track(det, feats)
+    assert len(gated.track_ids) == 4
+    stitched = ReidTracker(_cosine_model(), relink_max_age=0, stitch_max_gap=10, relink_speed=3.0, **common).track(
+        det, feats
+    )
+    assert len(stitched.track_ids) == 2 and _identities_consistent(stitched, by_row)
+
+
+def test_uns20_inference_produces_valid_tracks() -> None:
+    det, feats, _ = _swap_scene()
+    tracker = ReidTracker(_cosine_model(spatial=True), motion="uns20", min_track_length=0, max_interpolation_gap=0)
+    out = tracker.track(det, feats)
+    out.validate()
+    assert len(out) == len(det) and (out.track_id >= 1).all()
+    with pytest.raises(ValidationError, match="trained box matcher"):
+        ReidTracker(_cosine_model(spatial=False), motion="uns20")
+
+
+def test_parameters_are_checked() -> None:
+    assert ReidTrackerParams().min_iou == 0.1 and ReidTrackerParams().velocity_steps == 5
+    assert ReidTrackerParams().max_age == 10 and ReidTrackerParams().reid_weight == 1.0
+    with pytest.raises(ValidationError, match="min_iou"):
+        ReidTracker(None, min_iou=1.5)
+    with pytest.raises(ValidationError, match="unknown_knob"):
+        ReidTracker(None, unknown_knob=1)
+    det, _, _ = _swap_scene()
+    with pytest.raises(ValidationError, match="appearance vectors"):
+        ReidTracker(_cosine_model()).track(det, None)
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Detections, Detections]:
+    cfg = SceneConfig(width=320, height=180, num_frames=150, fps=10, num_objects=5, kind="plaza", seed=11)
+    scene = generate_scene(cfg)
+    path = tmp_path_factory.mktemp("scene") / "scene.mp4"
+    render_scene_video(scene, path)
+    gt = scene.ground_truth
+    visible = gt.data["visibility"] > 0.3
+    det = Detections.create(gt.frame[visible], gt.xyxy[visible], 0.9, canvas=gt.canvas, num_frames=gt.num_frames)
+    return path, det, gt
+
+
+def test_track_with_reid_on_a_generated_scene(scene: tuple[Path, Detections, Detections], tmp_path: Path) -> None:
+    path, det, gt = scene
+    params = ReidTrainParams(
+        crop_size=32,
+        encoder_widths=(8, 16, 16, 16, 16),
+        matcher="cosine",
+        lr=5e-3,
+        track_duration=2.0,
+        stage1_steps=40,
+        stage2_steps=5,
+        batch_size=4,
+        eval_every=20,
+        val_sequences=8,
+        val_fraction=0.25,
+        min_detections=1,
+        device="cpu",
+    )
+    model_path = tmp_path / "reid.pt"
+    train_reid([path], [det], params=params, cache_dir=tmp_path / "cache", out_path=model_path)
+    seen: list[tuple[int, int]] = []
+    out = track_with_reid(
+        model_path,
+        path,
+        det,
+        ReidTrackerParams(),
+        device="cpu",
+        batch_frames=16,
+        progress=lambda d, t: seen.append((d, t)),
+    )
+    out.validate()
+    assert out.has_tracks and (out.track_id >= 1).all()
+    assert seen[-1][1] == 150 and seen[-1][0] == int(det.frame[-1]) + 1
+    assert out.canvas == det.canvas and out.num_frames == det.num_frames
+    # the streaming path equals tracking with precomputed vectors
+    feats = embed_video(model_path, path, det, device="cpu")
+    from selftrack.reid import load_reid_model
+
+    again = ReidTracker(load_reid_model(model_path), ReidTrackerParams()).track(det, feats)
+    assert again.equals(out)
+    result = evaluate(gt, out, benchmark="none")
+    assert result.hota.hota > 0.5  # boxes are the ground truth; association is what is scored
