@@ -146,6 +146,13 @@ def test_stop_then_resume_continues_the_same_run(
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_stop_during_crop_extraction_returns_cleanly(scene_video: tuple[Path, Detections], tmp_path: Path) -> None:
+    result, events = _train(scene_video, tmp_path, "never.pt", should_stop=lambda: True)
+    assert result.stopped and result.stages == [] and not result.path.exists()
+    assert ("stopped", {"stage": 0, "step": 0}) in events
+    assert not list((tmp_path / "cache").glob("crops-*.npy"))  # no half-written cache entry is left
+
+
 def test_bad_inputs_are_refused(scene_video: tuple[Path, Detections], tmp_path: Path) -> None:
     path, det = scene_video
     with pytest.raises(ValidationError, match="2 videos but 1"):
@@ -160,3 +167,24 @@ def test_bad_inputs_are_refused(scene_video: tuple[Path, Detections], tmp_path: 
         )
     with pytest.raises(ValidationError, match="not found"):
         load_reid_model(tmp_path / "missing.pt")
+
+
+def test_augmentation_mirrors_only_the_pasted_part_and_keeps_padding_zero() -> None:
+    from selftrack.reid.model import ReidNet
+    from selftrack.reid.train import augment_crops
+
+    crops = np.zeros((2, 8, 8, 3), dtype=np.uint8)
+    crops[:, :, :5] = np.arange(5, dtype=np.uint8)[None, None, :, None] * 40 + 20  # content 5 px wide
+    x = ReidNet.prepare(torch.from_numpy(crops))
+    widths = np.array([5, 5])
+    seen_flip = seen_plain = False
+    for seed in range(8):
+        y = augment_crops(x, widths, np.random.default_rng(seed))
+        assert y.shape == x.shape and float(y.min()) >= 0.0 and float(y.max()) <= 1.0
+        assert not y[..., 5:].any()  # padding stays zero
+        row = y[0, 0, 0, :5]
+        if row[0] > row[-1]:
+            seen_flip = True
+        else:
+            seen_plain = True
+    assert seen_flip and seen_plain

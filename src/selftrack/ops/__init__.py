@@ -6,6 +6,7 @@ importing SciPy's optimiser or PyTorch.
 """
 
 OP_MODULES: dict[str, str] = {
+    "bootstrap_detector": "selftrack.ops.bootstrap_detector",
     "cropresize": "selftrack.ops.cropresize",
     "detection_filter": "selftrack.ops.detection_filter",
     "evaluate": "selftrack.ops.evaluate",
@@ -16,6 +17,7 @@ OP_MODULES: dict[str, str] = {
     "sample": "selftrack.ops.sample",
     "split": "selftrack.ops.split",
     "track": "selftrack.ops.track",
+    "train_detector": "selftrack.ops.train_detector",
     "union": "selftrack.ops.union",
     "unsupervised_reid": "selftrack.ops.unsupervised_reid",
     "video_sample": "selftrack.ops.video_sample",

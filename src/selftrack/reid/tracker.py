@@ -168,13 +168,14 @@ class ReidTracker:
         self, model: ReidModel | None = None, params: ReidTrackerParams | None = None, **overrides: Any
     ) -> None:
         self.params = _validated(params, overrides)
-        if model is None and self.params.motion == "uns20":
-            raise ValidationError("motion='uns20' needs a trained re-id model")
-        if self.params.motion == "uns20" and not model.has_spatial:  # type: ignore[union-attr]
-            raise ValidationError(
-                f"motion='uns20' needs a model with a trained box matcher (stage 2); {model.path} has only "  # type: ignore[union-attr]
-                f"{model.stages}"  # type: ignore[union-attr]
-            )
+        if self.params.motion == "uns20":
+            if model is None:
+                raise ValidationError("motion='uns20' needs a trained re-id model")
+            if not model.has_spatial:
+                raise ValidationError(
+                    f"motion='uns20' needs a model with a trained box matcher (stage 2); {model.path or 'the model'} "
+                    f"has only {model.stages}"
+                )
         self.model = model
         self.heads = NumpyHeads(model.net) if model is not None else None
         self._kalman = XYAHModel()
