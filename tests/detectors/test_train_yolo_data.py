@@ -61,9 +61,10 @@ def test_filter_keeps_steady_tracks_and_names_each_rejection():
     loose = _track(range(0, 30), 150, 10, 20, 12, 4).replace(score=np.full(30, 0.1, np.float32))
     tiny = _track(range(0, 30), 150, 100, 3, 12, 5)
     noise = Detections.create([7], [[200, 50, 230, 70]], 0.9, 0, -1)
-    motion = Detections.concat([steady, merged, short, loose, tiny, noise]).replace(num_frames=30)
+    overlay = _track(range(0, 30), 100, 150, 40, 12, 6, step=0.5)  # appears and stays: 15 px in 30 frames
+    motion = Detections.concat([steady, merged, short, loose, tiny, noise, overlay]).replace(num_frames=30)
     reason = filter_consistent(motion, PseudoLabelParams(min_track_length=10, min_fill=0.3, min_side=6))
-    by_track = {t: reason[motion.track_id == t] for t in (1, 2, 3, 4, 5, -1)}
+    by_track = {t: reason[motion.track_id == t] for t in (1, 2, 3, 4, 5, 6, -1)}
     name = {i: n for i, n in enumerate(REASONS)}
     assert (by_track[1] == 0).all()
     assert [name[r] for r in by_track[2][13:18]] == ["kept", "unstable_size", "unstable_size", "unstable_size", "kept"]
@@ -72,6 +73,9 @@ def test_filter_keeps_steady_tracks_and_names_each_rejection():
     assert {name[r] for r in by_track[4]} == {"low_fill"}
     assert {name[r] for r in by_track[5]} == {"too_small"}
     assert {name[r] for r in by_track[-1]} == {"untracked"}
+    assert {name[r] for r in by_track[6]} == {"static"}
+    moving = filter_consistent(motion, PseudoLabelParams(min_track_length=10, min_travel=0.3))
+    assert (moving[motion.track_id == 6] == 0).all()  # 15 px is more than 0.3 x its 40 px size
 
 
 def test_boxes_at_the_frame_edge_are_ignored():

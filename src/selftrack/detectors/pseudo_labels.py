@@ -10,7 +10,9 @@ or sudden jumps in size. So:
 
 1. the motion boxes of a video are linked into tracks (SORT, which already refuses chains that
    move erratically);
-2. a box is kept when its track is at least ``min_track_length`` boxes long and its width and
+2. a box is kept when its track is at least ``min_track_length`` boxes long, travels at least
+   ``min_travel`` times its box size (an overlay or a light that appears and stays gives a long,
+   steady, motionless track), and its width and
    height are each within ``max_size_change`` of the track's running median (over
    ``size_window`` boxes either side), it is at least ``min_side`` pixels on each side, its
    foreground fill ratio (the motion score) is at least ``min_fill``, and it keeps ``edge_margin``
@@ -51,7 +53,7 @@ from selftrack.detectors.motion import MotionDetector, MotionParams
 from selftrack.trackers import SortTracker
 from selftrack.video import ResizeSpec
 
-REASONS = ("kept", "untracked", "short_track", "unstable_size", "too_small", "low_fill", "at_edge")
+REASONS = ("kept", "untracked", "short_track", "static", "unstable_size", "too_small", "low_fill", "at_edge")
 """Why each motion box was kept or ignored (the ``reason`` column of :class:`PseudoLabels`)."""
 
 
@@ -65,6 +67,13 @@ class PseudoLabelParams(BaseModel):
     )
     min_track_length: int = Field(
         10, ge=1, description="Keep boxes of tracks at least this many boxes long (objects persist, noise does not)."
+    )
+    min_travel: float = Field(
+        0.5,
+        ge=0,
+        description="Keep tracks whose centre moves at least this many times their (median) box size from first to "
+        "last box: something that appears and stays (a text overlay, the ghost of a car that left, a light) is not "
+        "a moving object, even if its blob is steady.",
     )
     max_size_change: float = Field(
         0.25,
@@ -147,6 +156,8 @@ def filter_consistent(motion: Detections, params: PseudoLabelParams) -> np.ndarr
     wh = motion.xyxy[:, 2:] - motion.xyxy[:, :2]
     stable = np.zeros(n, dtype=bool)
     long_enough = np.zeros(n, dtype=bool)
+    travels = np.zeros(n, dtype=bool)
+    centre = (motion.xyxy[:, :2] + motion.xyxy[:, 2:]) / 2
     tracked = np.flatnonzero(motion.track_id >= 0)
     order = tracked[np.lexsort((motion.frame[tracked], motion.track_id[tracked]))]
     ids = motion.track_id[order]
@@ -155,6 +166,8 @@ def filter_consistent(motion: Detections, params: PseudoLabelParams) -> np.ndarr
     for s, e in zip(starts, ends, strict=True):
         rows = order[s:e]
         long_enough[rows] = len(rows) >= params.min_track_length
+        size = float(np.median(np.max(wh[rows], axis=1)))
+        travels[rows] = np.linalg.norm(centre[rows[-1]] - centre[rows[0]]) >= params.min_travel * size
         ratio = np.ones(len(rows), dtype=bool)
         for side in (0, 1):
             median = _running_median(wh[rows, side], params.size_window)
@@ -164,6 +177,7 @@ def filter_consistent(motion: Detections, params: PseudoLabelParams) -> np.ndarr
     checks = [
         (motion.track_id < 0, "untracked"),
         (~long_enough, "short_track"),
+        (~travels, "static"),
         (~stable, "unstable_size"),
         (np.min(wh, axis=1) < params.min_side, "too_small"),
         (motion.score < params.min_fill, "low_fill"),
