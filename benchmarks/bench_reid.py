@@ -77,8 +77,8 @@ CLASSIC_GRID: dict[str, list[dict[str, Any]]] = {
         for t, a, h, i, u in itertools.product((0.5, 0.8), (10, 30), (1, 3), (0.1, 0.3), (False, True))
     ],
 }
-# The re-id tracker's settings for PETS09, chosen on frames 1-400 (--tune runs the grid below; the
-# defaults were checked on four models trained with different seeds, by their mean HOTA).
+# The re-id tracker's settings for PETS09, chosen on frames 1-400 by their mean HOTA over nine models
+# (training seeds and variants); --tune runs the grid below on one model.
 OURS_PETS: dict[str, Any] = {"high_score": 0.8, "reid_weight": 1.0, "relink_max_age": 30, "clean_crop_iou": 0.1}
 # On the generated scene people leave the view for long and come back: offline stitching pays there.
 OURS_SYNTH: dict[str, Any] = {
@@ -376,9 +376,9 @@ def synth_scene(num_frames: int, seed: int = 21) -> tuple[Any, Detections]:
     keep = (gt.data["visibility"] >= 0.3) & (rng.random(len(gt)) > 0.1)
     jitter = rng.normal(0.0, 2.0, (len(gt), 4))
     score_ = np.clip(rng.normal(0.85, 0.1, len(gt)), 0.3, 1.0)
-    det = Detections.create(
-        gt.frame[keep], gt.xyxy[keep] + jitter[keep], score_[keep], canvas=gt.canvas, num_frames=gt.num_frames
-    )
+    boxes = gt.xyxy + jitter
+    boxes[:, 2:] = np.maximum(boxes[:, 2:], boxes[:, :2] + 1.0)  # a sliver at the frame edge stays a box
+    det = Detections.create(gt.frame[keep], boxes[keep], score_[keep], canvas=gt.canvas, num_frames=gt.num_frames)
     return scene, det
 
 
@@ -521,19 +521,20 @@ def report(results: dict[str, Any], command: str, started: str) -> str:
         seeds = res.get("seeds") or [{"seed": 0, "rows": res["rows"]}]
         ours_rows = [{**r, "name": r["label"]} for r in seeds[0]["rows"]]
         out += table(classic_rows + ours_rows, "name")
-        final = next(r for r in seeds[0]["rows"] if "(final)" in r["label"])
+        h = [next(r for r in s_["rows"] if "(final)" in r["label"])["HOTA"] for s_ in seeds]
+        i = [next(r for r in s_["rows"] if "(final)" in r["label"])["IDF1"] for s_ in seeds]
         out += [
             "",
-            f"Final re-id tracker vs the best classic tracker ({classic_label(best)}): HOTA "
-            f"{100 * (final['HOTA'] - best['HOTA']):+.1f}, IDF1 {100 * (final['IDF1'] - best['IDF1']):+.1f} points.",
+            f"The table's re-id rows use the model trained with seed {seeds[0]['seed']}. A few ambiguous crossings "
+            "decide several points of HOTA, so single models differ by up to +-3 HOTA (this one happens to do better "
+            "without the clean-crop rule); the settings were chosen by their mean HOTA over nine models (seeds and "
+            "training variants), where the clean-crop rule and re-linking each helped.",
+            f"Final re-id tracker{f' (mean over {len(seeds)} training seeds)' if len(seeds) > 1 else ''} vs the best "
+            f"classic tracker ({classic_label(best)}): HOTA {100 * (float(np.mean(h)) - best['HOTA']):+.1f}, IDF1 "
+            f"{100 * (float(np.mean(i)) - best['IDF1']):+.1f} points.",
         ]
         if len(seeds) > 1:
-            h = [next(r for r in s["rows"] if "(final)" in r["label"])["HOTA"] for s in seeds]
-            i = [next(r for r in s["rows"] if "(final)" in r["label"])["IDF1"] for s in seeds]
-            out.append(
-                f"Over {len(seeds)} training seeds: HOTA {pct(np.mean(h))} (min {pct(min(h))}, max {pct(max(h))}), "
-                f"IDF1 {pct(np.mean(i))} (min {pct(min(i))}, max {pct(max(i))})."
-            )
+            out.append(f"Per seed: HOTA {', '.join(pct(x) for x in h)}; IDF1 {', '.join(pct(x) for x in i)}.")
         out.append(f"Re-id tracker settings: `{json.dumps(res['tuned'])}`.")
         trainings = res.get("training")
         if trainings:
@@ -581,7 +582,7 @@ def report(results: dict[str, Any], command: str, started: str) -> str:
             f"parameters on PETS09-S2L1 took {dev['train_seconds'] / 60:.1f} min (peak RSS "
             f"{dev['train_peak_rss_mb']:.0f} MB); decoding alone ran at {dev['decode_fps']:.0f} fps and "
             f"`track_with_reid` with the PETS09 settings at {dev['track_fps_1']:.0f} fps (1 torch thread + the decoding "
-            f"thread; {dev['track_fps_2']:.0f} fps with 2 torch threads).",
+            f"thread; {dev['track_fps_2']:.0f} fps with 2 torch threads). {dev.get('note', '')}".rstrip(),
             "",
         ]
     if "memory" in results:
@@ -592,8 +593,64 @@ def report(results: dict[str, Any], command: str, started: str) -> str:
                 f"| {r['frames']} | {r['boxes']} | {r['cache_mb']:.0f} | {r['peak_rss_mb']:.0f} | {r['seconds'] / 60:.1f} |"
             )
         out.append("")
+    out += bars(results)
     out.append(END)
     return "\n".join(out) + "\n"
+
+
+def bars(results: dict[str, Any]) -> list[str]:
+    """The issue's acceptance bars, each with the number that decides it."""
+    lines = ["### Bars", ""]
+    pets = results.get("pets")
+    if pets:
+        final = [next(r for r in s["rows"] if "(final)" in r["label"]) for s in pets["seeds"]]
+        h, i = float(np.mean([r["HOTA"] for r in final])), float(np.mean([r["IDF1"] for r in final]))
+        tuned = max((r for r in pets["classic"]), key=lambda r: r["HOTA"])
+        default = max((r for r in pets["classic"] if r["config"] == "defaults"), key=lambda r: r["HOTA"])
+        for name, ref in (("tuned", tuned), ("default-threshold", default)):
+            dh, di = 100 * (h - ref["HOTA"]), 100 * (i - ref["IDF1"])
+            lines.append(
+                f"- PETS09 vs the best {name} classic tracker: HOTA {dh:+.1f} (bar +6: "
+                f"{'holds' if dh >= 6 else 'does not hold'}), IDF1 {di:+.1f} (bar +10: "
+                f"{'holds' if di >= 10 else 'does not hold'}); mean over {len(final)} training seeds, per seed HOTA "
+                f"{min(100 * (r['HOTA'] - ref['HOTA']) for r in final):+.1f} to "
+                f"{max(100 * (r['HOTA'] - ref['HOTA']) for r in final):+.1f}."
+            )
+        trainings = pets.get("training") or []
+        if trainings:
+            worst = max(t["seconds"] for t in trainings) / 60
+            rss = max(t["peak_rss_mb"] for t in trainings)
+            lines.append(
+                f"- Training on PETS09 <= 10 min and < 1.5 GB: {worst:.1f} min at most on the shared machine, peak "
+                f"RSS {rss:.0f} MB ({'holds' if worst <= 10 and rss < 1536 else 'does not hold'})."
+            )
+    speed, dev = results.get("speed"), results.get("device_cpu")
+    if speed or dev:
+        parts = []
+        if speed:
+            parts.append(f"{speed['track_fps_1_threads']:.0f} fps on the shared machine")
+        if dev:
+            parts.append(f"{dev['track_fps_1']:.0f} fps on the idle 2-core machine")
+        shared_ok = bool(speed) and speed["track_fps_1_threads"] >= 200
+        idle_ok = bool(dev) and dev["track_fps_1"] >= 200
+        verdict = (
+            "holds"
+            if shared_ok
+            else "holds on the idle machine, not under the shared load"
+            if idle_ok
+            else "does not hold"
+        )
+        lines.append(f"- Re-id tracking >= 200 fps on 2 cores, decoding included: {', '.join(parts)} ({verdict}).")
+    mem = results.get("memory")
+    if mem and len(mem) >= 2:
+        a, b = mem[0], mem[-1]
+        lines.append(
+            f"- Memory flat in video length: {a['frames']} frames {a['peak_rss_mb']:.0f} MB, {b['frames']} frames "
+            f"{b['peak_rss_mb']:.0f} MB peak RSS (+{b['peak_rss_mb'] - a['peak_rss_mb']:.0f} MB while the crop cache on "
+            f"disk grew by {b['cache_mb'] - a['cache_mb']:.0f} MB)."
+        )
+    lines.append("")
+    return lines
 
 
 def write_section(path: Path, section: str) -> None:
@@ -650,10 +707,12 @@ def main(argv: list[str] | None = None) -> int:
         "speed": section_speed,
         "memory": section_memory,
     }
-    for name in args.sections:
-        sections[name](args.work, args, results, log)
     command = "python benchmarks/bench_reid.py " + " ".join(a for a in (argv or sys.argv[1:]))
     results["command"], results["started"] = command.strip(), started
+    for name in args.sections:
+        sections[name](args.work, args, results, log)
+        if args.json:  # keep what is done so far if a later section fails
+            args.json.write_text(json.dumps(results, indent=1, default=str))
     text = report(results, command.strip(), started)
     print(text)
     if args.json:

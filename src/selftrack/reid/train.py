@@ -28,7 +28,8 @@ What differs from the original (each is a parameter; ``benchmarks/bench_reid.py`
   validation set is held-out blocks of time of the same videos (the original held out videos).
 
 Memory stays flat in video length: crops live in the on-disk cache and are read per step, the
-touched pages are released every few hundred steps, and only per-box index arrays are in RAM.
+pages read are released every 10 steps (and every 1024 crops when computing appearance vectors),
+and only per-box index arrays are in RAM.
 
 Determinism: on CPU, the same inputs, parameters and seed give the same model file (sampling,
 augmentation and initialisation all come from seeded generators, whose states are saved with the
@@ -431,6 +432,8 @@ class _Trainer:
                 rows = np.arange(lo, min(n, lo + 512))
                 x = ReidNet.prepare(torch.from_numpy(v.store.take(rows)).to(self.device))
                 emb[at + lo : at + lo + len(rows)] = self.net.embed(x).permute(1, 0, 2).cpu().numpy()
+                if (lo // 512) % 2 == 1:  # hand read pages back every 1024 crops: flat memory
+                    v.store.release()
             v.store.release()
             self.embeddings.append(emb[at : at + n])
             at += n
@@ -592,7 +595,7 @@ class _Trainer:
                     self._emit(
                         "step", stage=self.stage, step=self.step, steps=total, loss=value, lr=lr, seconds=self.elapsed
                     )
-                if self.step % 200 == 0:
+                if self.step % 10 == 0:  # pages of crops read so far go back to the page cache
                     for v in self.data:
                         v.store.release()
                 if self.step % self.p.eval_every == 0 and self.step < total:
