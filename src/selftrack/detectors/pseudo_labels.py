@@ -10,26 +10,28 @@ or sudden jumps in size. So:
 
 1. the motion boxes of a video are linked into tracks (SORT, which already refuses chains that
    move erratically);
-2. a box is kept when its track is at least ``min_track_length`` boxes long, travels at least
-   ``min_travel`` times its box size (an overlay or a light that appears and stays gives a long,
-   steady, motionless track), and its width and
-   height are each within ``max_size_change`` of the track's running median (over
-   ``size_window`` boxes either side), it is at least ``min_side`` pixels on each side, its
-   foreground fill ratio (the motion score) is at least ``min_fill``, and it keeps ``edge_margin``
-   pixels from the frame edge (an object entering the view is cut off, and its blob is the least
-   reliable: shadows and the object merge there);
+2. a box is kept when its track is at least ``min_track_length`` boxes long and travels at least
+   ``min_travel`` times its box size (a caption or a light that appears and stays gives a long,
+   steady, motionless track); its width and height are each within ``max_size_change`` of the
+   track's running median (over ``size_window`` boxes either side); it is at least ``min_side``
+   pixels on each side; its foreground fill ratio (the motion score) is at least ``min_fill``;
+   and it keeps ``edge_margin`` pixels from the frame edge (an object entering the view is cut
+   off, and its blob is the least reliable: shadows and the object merge there);
 3. every other motion box is *ignored*, not a negative: when a frame is exported for training its
-   ignored boxes are painted grey (:func:`~selftrack.detectors.train_yolo.mask_ignored`), so the detector is neither told "an
-   object here" nor "nothing here" where the motion detector was unsure;
+   ignored boxes are painted grey (:func:`~selftrack.detectors.train_yolo.mask_ignored`), so the
+   detector is neither told "an object here" nor "nothing here" where the motion detector was unsure;
 4. a frame is *usable* when the background model has settled (``skip_start_frames``), it has a
    kept box, and at most ``max_rejected_fraction`` of its motion boxes were ignored (a frame that
    is mostly doubt is more grey than picture). Training frames are drawn from the usable frames at
    least ``frame_stride`` apart (neighbouring frames are near duplicates), at most
    ``max_frames`` per video, spread evenly over it.
 
-What cannot be fixed this way: a vehicle that never moves is background to the motion detector,
-so it is unlabelled in every frame. The detector learns vehicles from the moving ones and, as the
-benchmark shows (BENCHMARKS.md, "Bootstrapping a detector"), still finds the stopped ones.
+What this cannot fix: a vehicle that never moves is background to the motion detector, so it is
+unlabelled in every frame it is in, and so is one too small for the motion detector's ``min_area``;
+two vehicles that travel side by side for a whole track stay one box; and something that appears
+and stays (a camera caption) is painted out, never shown as a negative, so the detector may take
+it for an object. The detector still learns vehicles from the moving ones and finds stopped ones
+(BENCHMARKS.md, "Bootstrapping a detector", which also counts the caption's false detections).
 
 Everything here is numpy on whole arrays (one loop over tracks for the running medians); it
 needs no ultralytics and no torch.
