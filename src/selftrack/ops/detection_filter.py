@@ -28,7 +28,7 @@ class DetectionFilterParams(OpParams):
 def filter_detections(dets, params: DetectionFilterParams):  # (Detections, params) -> Detections
     keep = np.ones(len(dets), dtype=bool)
     if params.categories:
-        wanted = {name for name in params.categories}
+        wanted = set(params.categories)
         unknown = wanted - set(dets.classes.values())
         if unknown and dets.classes:
             raise SelftrackError(

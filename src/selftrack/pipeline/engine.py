@@ -155,6 +155,7 @@ class _Runner:
         self.potential_keys: dict[str, set[str]] = {}
         self.runs: dict[str, NodeRun] = {}
         self._last_progress = 0.0
+        self._traceback: str | None = None  # of the first failed task (it ran in another process)
 
     # -- helpers -------------------------------------------------------------------------------------
     def log(self, line: str) -> None:
@@ -329,17 +330,21 @@ class _Runner:
                     )
                 refs.append((ds, its[0].key))
             broadcast[port.name] = refs
+        # each key's input items and cache key, computed once: used to plan tasks and to judge "done"
+        refs_of: dict[str, dict[str, list[tuple[str, str]]]] = {}
+        cache_of: dict[str, str] = {}
+        for key in keys:
+            refs_of[key] = {
+                p.name: [(ds, key) for ds in inputs.get(p.name, [])] if p.joined else broadcast.get(p.name, [])
+                for p in op.inputs
+            }
+            hashes = [[port, [items_by_ds[ds][k].sha256 for ds, k in refs]] for port, refs in refs_of[key].items()]
+            cache_of[key] = _sha(identity, hashes)
         wanted = keys if restrict is None else keys & restrict
         existing = {name: {it.key: it for it in self.ws.items(ds)} for name, ds in outputs.items()}
         tasks: list[ItemTask] = []
         for key in sorted(wanted):
-            task_inputs: dict[str, list[tuple[str, str]]] = {}
-            hashes = []
-            for port in op.inputs:
-                refs = [(ds, key) for ds in inputs.get(port.name, [])] if port.joined else broadcast.get(port.name, [])
-                task_inputs[port.name] = refs
-                hashes.append([port.name, [items_by_ds[ds][k].sha256 for ds, k in refs]])
-            cache = _sha(identity, hashes)
+            task_inputs, cache = refs_of[key], cache_of[key]
             if all((it := existing[o].get(key)) is not None and it.metadata.get("cache") == cache for o in outputs):
                 run.skipped += 1
                 continue
@@ -393,26 +398,13 @@ class _Runner:
             raise failure
         if stopped or self.jobs.stop_requested(self.job_id):
             raise StopRequested("stopped on request")
-        complete = self._all_current(outputs, keys, identity, node, inputs, items_by_ds, broadcast)
+        written = [{it.key: it.metadata.get("cache") for it in self.ws.items(ds)} for ds in outputs.values()]
+        complete = all(caches.get(key) == cache_of[key] for caches in written for key in keys)
         if restrict is not None:  # a partial run: done only if it happened to cover every key there is
             complete = complete and self.potential_keys.get(node.name, keys) <= restrict
         for ds in outputs.values():
             self.ws.set_done(ds, complete)
         run.done = complete
-
-    def _all_current(self, outputs, keys, identity, node, inputs, items_by_ds, broadcast) -> bool:
-        op = node.op_class
-        for key in keys:
-            hashes = []
-            for port in op.inputs:
-                refs = [(ds, key) for ds in inputs.get(port.name, [])] if port.joined else broadcast.get(port.name, [])
-                hashes.append([port.name, [items_by_ds[ds][k].sha256 for ds, k in refs]])
-            cache = _sha(identity, hashes)
-            for ds in outputs.values():
-                it = self.ws.find_item(ds, key)
-                if it is None or it.metadata.get("cache") != cache:
-                    return False
-        return True
 
     def run_whole(self, node: Node) -> None:
         op_cls: type[Op] = node.op_class
@@ -488,14 +480,13 @@ def run_node(
     if job_id is None:
         job_id = jobs.create(f"run {name}" + (" (partial)" if partial else ""), "run", name)
     runner = _Runner(ws, name, partial=partial, executor=executor or LocalExecutor(), job_id=job_id, on_progress=on_progress)
-    runner._traceback = None
     try:
         runner.run()
     except StopRequested:
         jobs.finish(job_id, JobState.STOPPED, error="stopped on request")
         result = RunResult(job_id, JobState.STOPPED, runner.runs, "stopped on request")
     except Exception as e:
-        tb = getattr(runner, "_traceback", None) or traceback.format_exc()
+        tb = runner._traceback or traceback.format_exc()
         message = str(e) if isinstance(e, SelftrackError) else f"{type(e).__name__}: {e}"
         jobs.log(job_id, f"error: {message}")
         jobs.finish(job_id, JobState.FAILED, error=message, traceback=tb)
