@@ -32,6 +32,7 @@ from __future__ import annotations
 import ast
 import logging
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -48,6 +49,14 @@ logger = logging.getLogger(__name__)
 Layout = Literal["auto", "v5", "v8"]
 LETTERBOX_FILL = 114
 """Grey value of the letterbox padding (ultralytics' choice; the models were trained with it)."""
+
+
+def _available_cpus() -> int:
+    """CPUs this process may use (its affinity mask), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _import_onnxruntime() -> Any:
@@ -105,7 +114,9 @@ class YoloOnnxDetector(Detector):
             classes are both people); the score is the best class score and NMS is class-agnostic.
         agnostic_nms: let boxes of different classes suppress each other.
         max_candidates: at most this many boxes (highest scores) enter NMS, bounding its cost.
-        num_threads: onnxruntime intra-op threads (``None`` = its default, one per core).
+        num_threads: onnxruntime intra-op threads. ``None``: the CPUs this process may run on
+            (``os.sched_getaffinity``). onnxruntime's own default counts every core of the machine and
+            pins its threads, which ignores ``taskset`` and container CPU limits and oversubscribes them.
     """
 
     def __init__(
@@ -137,8 +148,7 @@ class YoloOnnxDetector(Detector):
             raise ValidationError(f"{self.model_path}: layout must be 'auto', 'v5' or 'v8', got {layout!r}")
         ort = _import_onnxruntime()
         options = ort.SessionOptions()
-        if num_threads is not None:
-            options.intra_op_num_threads = int(num_threads)
+        options.intra_op_num_threads = int(num_threads) if num_threads is not None else _available_cpus()
         try:
             self.session = ort.InferenceSession(
                 str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
