@@ -22,7 +22,15 @@ def sh(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
 def test_import_list_export_info(tmp_path: Path, shared_data: Path):
     ws = str(tmp_path / "ws")
     sh("init", ws)
-    out = sh("-w", ws, "import", str(shared_data / "videos" / "street_8_frames.mp4"), str(shared_data / "videos" / "highway_cctv.avi"), "--dataset", "videos").stdout
+    out = sh(
+        "-w",
+        ws,
+        "import",
+        str(shared_data / "videos" / "street_8_frames.mp4"),
+        str(shared_data / "videos" / "highway_cctv.avi"),
+        "--dataset",
+        "videos",
+    ).stdout
     assert "imported 2 item(s) into videos" in out
     gt = shared_data / "mot15" / "TUD-Campus" / "gt" / "gt.txt"
     assert "TUD-Campus" in sh("import-detections", str(gt), "--dataset", "gt", "-w", ws).stdout
@@ -47,16 +55,37 @@ def test_errors_are_one_clear_line_without_traceback(tmp_path: Path, shared_data
     assert proc.returncode == 1 and "broken.avi" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_demo_generates_and_imports_a_scene(tmp_path: Path):
-    out = sh("demo", "--workspace", str(tmp_path / "demo"), "--frames", "60").stdout
-    assert "generated a 640x360 scene, 60 frames" in out
+def test_demo_runs_the_tutorial_and_compares_the_trackers(tmp_path: Path):
+    """The whole tutorial, shortened (100 frames, 20 training steps); a re-run reuses every result."""
+    root = str(tmp_path / "demo")
+    out = sh("demo", "--workspace", root, "--frames", "100", "--train-steps", "20").stdout
+    assert "generated a 640x360 plaza scene, 100 frames" in out
     from selftrack.workspace import Workspace
 
     ws = Workspace(tmp_path / "demo")
     (video,) = ws.items("demo-videos")
-    assert video.video_info.frame_count == 60 and video.video_info.codec == "h264"
+    assert video.video_info.frame_count == 100 and video.video_info.codec == "h264"
     gt = ws.item("demo-ground-truth", video.key).load_detections()
-    assert gt.num_frames == 60 and len(gt.track_ids) >= 3
+    assert gt.num_frames == 100 and len(gt.track_ids) >= 3
+    # one table, a column per tracker, every metric a number in its range
+    header = next(line for line in out.splitlines() if "metric" in line)
+    assert "re-id tracker" in header and "ByteTrack" in header
+    rows = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip("│┃ ").split("│")]
+        if len(cells) == 3 and cells[0] in ("HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW"):
+            rows[cells[0]] = (float(cells[1]), float(cells[2]))
+    assert set(rows) == {"HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW"}
+    for name, values in rows.items():
+        for v in values:
+            assert (
+                (v >= 0 and v == int(v)) if name == "IDSW" else (-100 <= v <= 100 if name == "MOTA" else 0 < v <= 100)
+            )
+    nodes = sh("-w", root, "nodes").stdout
+    for node in ("detect", "train-reid", "track-reid", "track-bytetrack", "render", "evaluate-reid"):
+        assert node in nodes
+    again = sh("demo", "--workspace", root, "--frames", "100", "--train-steps", "20").stdout
+    assert "computed" not in again and again.count("up to date (cached)") == 7
 
 
 def test_run_status_and_jobs_json(tmp_path: Path, shared_data: Path):
@@ -64,7 +93,9 @@ def test_run_status_and_jobs_json(tmp_path: Path, shared_data: Path):
     sh("init", ws)
     sh("-w", ws, "import", str(shared_data / "videos" / "street_8_frames.mp4"), "-d", "videos")
     yaml_file = tmp_path / "p.yaml"
-    yaml_file.write_text("nodes:\n  half:\n    op: resample\n    inputs: {input: videos}\n    params: {fraction: 1/2}\n")
+    yaml_file.write_text(
+        "nodes:\n  half:\n    op: resample\n    inputs: {input: videos}\n    params: {fraction: 1/2}\n"
+    )
     sh("-w", ws, "run", str(yaml_file))
     job = json.loads(sh("-w", ws, "job", "1", "--json").stdout)
     assert job["state"] == "done" and job["progress"]["items_done"] == 1
@@ -75,6 +106,26 @@ def test_run_status_and_jobs_json(tmp_path: Path, shared_data: Path):
     assert proc.returncode == 1 and "no node named 'nosuchnode'" in proc.stderr
 
 
-@pytest.mark.parametrize("command", ["init", "import", "import-detections", "datasets", "items", "export", "info", "demo", "run", "jobs", "job", "stop", "nodes", "gc"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "init",
+        "import",
+        "import-detections",
+        "datasets",
+        "items",
+        "export",
+        "info",
+        "demo",
+        "train-reid",
+        "track",
+        "run",
+        "jobs",
+        "job",
+        "stop",
+        "nodes",
+        "gc",
+    ],
+)
 def test_every_command_has_help(command: str):
     assert "Usage" in sh(command, "--help").stdout

@@ -144,7 +144,14 @@ def import_detections_cmd(
     ws = _open(workspace)
     with progress_bar(f"import {dataset}") as progress:
         items = import_detections(
-            ws, dataset, sources, format=format, videos=videos, data_type=data_type, overwrite=overwrite, progress=progress
+            ws,
+            dataset,
+            sources,
+            format=format,
+            videos=videos,
+            data_type=data_type,
+            overwrite=overwrite,
+            progress=progress,
         )
     console.print(f"imported {len(items)} item(s) into [bold]{dataset}[/]: {', '.join(i.key for i in items)}")
 
@@ -155,7 +162,14 @@ def datasets(workspace: WorkspaceOpt = Path(DEFAULT_WORKSPACE)) -> None:
     ws = _open(workspace)
     table = Table("name", "type", "kind", "items", "done", "content hash")
     for ds in ws.datasets():
-        table.add_row(ds.name, ds.data_type.value, ds.kind.value, str(len(ws.keys(ds.name))), "yes" if ds.done else "no", ds.content_hash[:12])
+        table.add_row(
+            ds.name,
+            ds.data_type.value,
+            ds.kind.value,
+            str(len(ws.keys(ds.name))),
+            "yes" if ds.done else "no",
+            ds.content_hash[:12],
+        )
     console.print(table)
 
 
@@ -174,7 +188,9 @@ def items(
             summary = f"{v['width']}x{v['height']} {v['fps']} fps, {v['frame_count']} frames, {v['codec']}"
         elif "detections" in meta:
             d = meta["detections"]
-            summary = f"{d['num_boxes']} boxes, {d['num_frames']} frames, {d['num_tracks']} tracks, canvas {d['canvas']}"
+            summary = (
+                f"{d['num_boxes']} boxes, {d['num_frames']} frames, {d['num_tracks']} tracks, canvas {d['canvas']}"
+            )
         elif "width" in meta:
             summary = f"{meta['width']}x{meta['height']}"
         else:
@@ -218,17 +234,20 @@ def demo(
     workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder for the demo.")] = Path(
         "selftrack-demo"
     ),
-    frames: Annotated[int, typer.Option(help="Length of the generated scene in frames.")] = 300,
+    frames: Annotated[int, typer.Option(help="Length of the generated scene in frames (10 per second).")] = 300,
     seed: Annotated[int, typer.Option(help="Random seed of the generated scene.")] = 0,
+    train_steps: Annotated[
+        int, typer.Option(help="Re-id training steps (stage 1; stage 2 gets a sixth). Fewer: faster, weaker.")
+    ] = 300,
 ) -> None:
-    """Run the tutorial end to end on a generated scene (no data or weights needed)."""
+    """Run the tutorial end to end on a generated scene: detect, train re-id, track, render, evaluate."""
     from selftrack.cli.demo import run_demo
 
-    run_demo(workspace, num_frames=frames, seed=seed, console=console)
+    run_demo(workspace, num_frames=frames, seed=seed, train_steps=train_steps, console=console)
 
 
 # Commands defined in sibling modules register themselves on `app` when imported.
-from selftrack.cli import pipeline_cmds, tracking_cmds, vision_cmds  # noqa: E402,F401
+from selftrack.cli import pipeline_cmds, reid_cmds, tracking_cmds, vision_cmds  # noqa: E402,F401
 
 
 def main() -> None:

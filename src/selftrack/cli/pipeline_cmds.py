@@ -33,7 +33,10 @@ def ops() -> None:
 
     table = Table("op", "category", "kind", "inputs", "outputs", "description")
     for name, op in list_ops().items():
-        ins = ", ".join(f"{p.name}:{'|'.join(t.value for t in p.types)}{'*' if p.variable else ''}{'?' if p.optional else ''}" for p in op.inputs)
+        ins = ", ".join(
+            f"{p.name}:{'|'.join(t.value for t in p.types)}{'*' if p.variable else ''}{'?' if p.optional else ''}"
+            for p in op.inputs
+        )
         outs = ", ".join(p.name for p in op.outputs)
         table.add_row(name, op.category, "per-item" if op.per_item else "dataset", ins, outs, op.description)
     console.print(table)
@@ -62,7 +65,12 @@ def nodes(workspace: WorkspaceOpt = Path(DEFAULT_WORKSPACE)) -> None:
 
 @app.command()
 def run(
-    target: Annotated[str, typer.Argument(help="A node name, or a pipeline YAML file (its nodes are created/updated, then its final nodes run).")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="A node name, or a pipeline YAML file (its nodes are created/updated, then its final nodes run)."
+        ),
+    ],
     partial: Annotated[int | None, typer.Option(help="Partial run: compute N random keys not computed yet.")] = None,
     keys: Annotated[str | None, typer.Option(help="Partial run: comma-separated keys to compute.")] = None,
     keys_from: Annotated[str | None, typer.Option(help="Partial run: compute the keys of this dataset.")] = None,
@@ -94,7 +102,13 @@ def run(
     elif keys_from is not None:
         spec = Partial(dataset=keys_from)
     for name in targets:
-        columns = (TextColumn(f"[bold]{name}[/]"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn())
+        columns = (
+            TextColumn(f"[bold]{name}[/]"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+        )
         with Progress(*columns, console=err_console, disable=not err_console.is_terminal) as bar:
             task = bar.add_task(name, total=1.0, info="")
 
@@ -104,7 +118,9 @@ def run(
                     info += f"  frames {p.frames_done}/{p.frames_total} ({p.frames_per_second:.0f} fps, ETA {_eta(p.eta_seconds)})"
                 bar.update(task, completed=p.fraction, info=info)
 
-            result = run_node(ws, name, partial=spec, executor=LocalExecutor(workers), on_progress=update, raise_on_error=False)
+            result = run_node(
+                ws, name, partial=spec, executor=LocalExecutor(workers), on_progress=update, raise_on_error=False
+            )
         for node, nr in result.nodes.items():
             status = f"computed {len(nr.computed)}" if nr.computed else "up to date"
             console.print(f"  {node}: {status}, outputs {', '.join(nr.outputs.values())}")
@@ -125,7 +141,14 @@ def jobs(
     table = Table("id", "name", "state", "progress", "started", "error")
     for job in store.list(limit):
         p = store.progress(job.id)
-        table.add_row(str(job.id), job.name, job.state.value, f"{p.fraction * 100:.0f}% ({p.items_done}/{p.items_total})", _ts(job.started_at), (job.error or "")[:80])
+        table.add_row(
+            str(job.id),
+            job.name,
+            job.state.value,
+            f"{p.fraction * 100:.0f}% ({p.items_done}/{p.items_total})",
+            _ts(job.started_at),
+            (job.error or "")[:80],
+        )
     console.print(table)
 
 
@@ -143,12 +166,25 @@ def job(
     j = store.get(job_id)
     p = store.progress(job_id)
     if json_out:
-        console.print_json(json.dumps({**j.to_dict(), "progress": p.to_dict(), "log": store.log_tail(job_id, 100), "events": store.events(job_id)}))
+        console.print_json(
+            json.dumps(
+                {
+                    **j.to_dict(),
+                    "progress": p.to_dict(),
+                    "log": store.log_tail(job_id, 100),
+                    "events": store.events(job_id),
+                }
+            )
+        )
         return
-    console.print(f"[bold]job {j.id}[/] {j.name}: {j.state.value}  (started {_ts(j.started_at)}, finished {_ts(j.finished_at)})")
+    console.print(
+        f"[bold]job {j.id}[/] {j.name}: {j.state.value}  (started {_ts(j.started_at)}, finished {_ts(j.finished_at)})"
+    )
     for step in j.plan:
         console.print(f"  {step['node']:<20} {step['op']:<20} {step['state']}")
-    console.print(f"progress: {p.fraction * 100:.0f}%  items {p.items_done}/{p.items_total}  frames {p.frames_done}/{p.frames_total}  {p.frames_per_second:.1f} fps  ETA {_eta(p.eta_seconds)}")
+    console.print(
+        f"progress: {p.fraction * 100:.0f}%  items {p.items_done}/{p.items_total}  frames {p.frames_done}/{p.frames_total}  {p.frames_per_second:.1f} fps  ETA {_eta(p.eta_seconds)}"
+    )
     for line in store.log_tail(job_id, 30):
         console.print("  " + line, highlight=False, markup=False)
     if j.error:
@@ -184,7 +220,9 @@ def gc(
 
 @app.command("pipeline")
 def pipeline_cmd(
-    out: Annotated[Path | None, typer.Option(help="Write the pipeline as YAML to this file (default: print it).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the pipeline as YAML to this file (default: print it).")
+    ] = None,
     workspace: WorkspaceOpt = Path(DEFAULT_WORKSPACE),
 ) -> None:
     """Export the workspace's pipeline as YAML (``selftrack run FILE`` recreates it)."""

@@ -14,9 +14,13 @@ from selftrack.core.errors import SelftrackError
 @app.command()
 def detect(
     video: Annotated[Path, typer.Option(help="Video file.")],
-    model: Annotated[str, typer.Option(help="A YOLO .onnx (or ultralytics .pt) file, or a built-in detector: motion, hog, person.")],
+    model: Annotated[
+        str, typer.Option(help="A YOLO .onnx (or ultralytics .pt) file, or a built-in detector: motion, hog, person.")
+    ],
     out: Annotated[Path, typer.Option(help="Output detections (.txt: MOTChallenge, .json: SkyhookML).")],
-    max_dimension: Annotated[int, typer.Option(help="Scale frames down so the larger side is at most this (0: keep the size).")] = 640,
+    max_dimension: Annotated[
+        int, typer.Option(help="Scale frames down so the larger side is at most this (0: keep the size).")
+    ] = 640,
     multiple: Annotated[int, typer.Option(help="Round each side to the nearest multiple of this.")] = 32,
     conf: Annotated[float, typer.Option(help="Confidence threshold (YOLO).")] = 0.1,
     iou: Annotated[float, typer.Option(help="NMS IoU threshold (YOLO).")] = 0.5,
@@ -30,10 +34,20 @@ def detect(
     from selftrack.video import ResizeSpec
     from selftrack.workspace.store import Item
 
-    resize = ResizeSpec(mode="scale-down", max_dimension=max_dimension, multiple=multiple) if max_dimension else ResizeSpec(mode="keep", multiple=multiple)
+    resize = (
+        ResizeSpec(mode="scale-down", max_dimension=max_dimension, multiple=multiple)
+        if max_dimension
+        else ResizeSpec(mode="keep", multiple=multiple)
+    )
     builtin = model in ("motion", "hog", "person")
-    params = ObjectDetectionParams(detector=model if builtin else "yolo", resize=resize, confidence_threshold=conf, nms_iou_threshold=iou,
-                                   classes=[c.strip() for c in classes.split(",")] if classes else [], batch_size=batch_size)
+    params = ObjectDetectionParams(
+        detector=model if builtin else "yolo",
+        resize=resize,
+        confidence_threshold=conf,
+        nms_iou_threshold=iou,
+        classes=[c.strip() for c in classes.split(",")] if classes else [],
+        batch_size=batch_size,
+    )
     model_item = None
     if not builtin:
         path = Path(model)
@@ -42,8 +56,14 @@ def detect(
         model_item = Item("files", path.stem, path.suffix.lstrip(".").lower(), {}, path, path.stat().st_size, "")
     detector = build_detector(params, model_item)
     with progress_bar(f"detect ({model if builtin else Path(model).name})") as progress:
-        dets = detect_video(detector, video, resize=resize, batch_size=batch_size, classes=params.classes or None,
-                            progress=lambda d, t: progress(d, t, ""))
+        dets = detect_video(
+            detector,
+            video,
+            resize=resize,
+            batch_size=batch_size,
+            classes=params.classes or None,
+            progress=lambda d, t: progress(d, t, ""),
+        )
     if out.suffix.lower() != ".json":
         # MOTChallenge files hold full-resolution pixel coordinates and no canvas: scale back to the video
         from selftrack.video import probe
@@ -59,7 +79,9 @@ def render(
     out: Annotated[Path, typer.Option(help="Output MP4 (H.264, plays in browsers).")],
     tracks: Annotated[list[Path] | None, typer.Option(help="Tracks or detections files to draw (repeatable).")] = None,
     trail: Annotated[int, typer.Option(help="Frames of trail behind each track.")] = 10,
-    canvas: Annotated[str | None, typer.Option(help="WxH the boxes refer to, when the file does not say (default: the video's size).")] = None,
+    canvas: Annotated[
+        str | None, typer.Option(help="WxH the boxes refer to, when the file does not say (default: the video's size).")
+    ] = None,
 ) -> None:
     """Draw tracks on a video: a stable colour and the id per track, optional trails."""
     from selftrack.formats import read_detections
