@@ -73,9 +73,69 @@ def test_filter_keeps_steady_tracks_and_names_each_rejection():
     assert {name[r] for r in by_track[4]} == {"low_fill"}
     assert {name[r] for r in by_track[5]} == {"too_small"}
     assert {name[r] for r in by_track[-1]} == {"untracked"}
-    assert {name[r] for r in by_track[6]} == {"static"}
+    assert {name[r] for r in by_track[6]} == {"background"}  # appeared in place and stayed: a negative
     moving = filter_consistent(motion, PseudoLabelParams(min_track_length=10, min_travel=0.3))
     assert (moving[motion.track_id == 6] == 0).all()  # 15 px is more than 0.3 x its 40 px size
+    off = filter_consistent(motion, PseudoLabelParams(min_track_length=10, max_background_path=0))
+    assert {name[r] for r in off[motion.track_id == 6]} == {"static"}
+    assert np.array_equal(np.delete(off, motion.track_id == 6), np.delete(reason, motion.track_id == 6))
+
+
+def _still(frames: range, box: list[float], track_id: int, wobble: float = 0.0) -> Detections:
+    """A motionless track; ``wobble``: its box jumps this many px left and right every frame."""
+    f = np.asarray(frames)
+    xyxy = np.tile(np.asarray(box, float), (len(f), 1))
+    xyxy[:, [0, 2]] += (wobble * (-1) ** np.arange(len(f)))[:, None]
+    return Detections.create(f, xyxy, 0.8, 0, track_id)
+
+
+def test_static_regions_that_never_moved_are_background_and_stopped_vehicles_stay_painted():
+    name = dict(enumerate(REASONS))
+    caption = _still(range(10, 80), [100, 20, 160, 32], 1)  # appears in place and stays
+    arriving = _track(range(0, 30), 10, 150, 40, 20, 2, step=4.0)  # drives in and stops at x = 126
+    stopped = _still(range(33, 80), [128, 150, 168, 170], 3)  # a new track where the moving one ended
+    brief = _still(range(12, 27), [30, 60, 60, 80], 4)  # 15 boxes: too little evidence
+    wandering = _still(range(35, 80), [200, 100, 240, 120], 5, wobble=3.0)  # 6 px a frame: a path of 6.6 x its size
+    at_edge = _still(range(35, 80), [0, 100, 30, 120], 6)  # touches the left edge
+    merged = caption.xyxy.copy()
+    merged[[20, 21], 3] = 50  # two frames where a passing car merged with the caption: 30 px high, not 12
+    caption = caption.replace(xyxy=merged)
+    motion = Detections.concat([caption, arriving, stopped, brief, wandering, at_edge]).replace(
+        num_frames=80, canvas=(320, 200)
+    )
+    params = PseudoLabelParams(min_track_length=10)
+    reason = filter_consistent(motion, params)
+    by_track = {t: [name[r] for r in reason[motion.track_id == t]] for t in range(1, 7)}
+    assert by_track[1] == ["background"] * 20 + ["unstable_size"] * 2 + ["background"] * 48
+    assert set(by_track[2]) == {"kept"} and set(by_track[3]) == {"static"}
+    assert set(by_track[4]) == set(by_track[5]) == set(by_track[6]) == {"static"}
+    # without the moving track before it, the stopped one is a region that appeared in place
+    alone = motion[motion.track_id != 2]
+    assert {name[r] for r in filter_consistent(alone, params)[alone.track_id == 3]} == {"background"}
+    # ... and a moving track that ended longer ago than the lookback does not count
+    late = filter_consistent(motion, params.model_copy(update={"background_lookback": 2}))
+    assert {name[r] for r in late[motion.track_id == 3]} == {"background"}
+    # shorter tracks, or longer paths, become background when the limits allow them; the edge never does
+    lenient = filter_consistent(
+        motion, params.model_copy(update={"min_background_length": 15, "max_background_path": 8})
+    )
+    assert {name[r] for r in lenient[np.isin(motion.track_id, [4, 5])]} == {"background"}
+    assert {name[r] for r in lenient[motion.track_id == 6]} == {"static"}
+
+    settings = params.model_copy(update={"skip_start_frames": 0})
+    pl = pseudo_labels_from_motion(motion, settings)
+    assert pl.stats["background"] == len(pl.background()) and sum(pl.stats[r] for r in REASONS) == len(motion)
+    # SORT splits the caption's track where the car merged with it; the second part is not taken for a
+    # stopped object (what was there before it is the caption itself): the caption, all but SORT's
+    # tentative first boxes of each part and the merged ones, is background
+    assert (pl.background().xyxy[:, :3] == [100, 20, 160]).all() and len(pl.background()) >= 60
+    assert not np.isin(pl.ignored().data["reason"], [REASONS.index("kept"), REASONS.index("background")]).any()
+    labels, ignored = pl.frame_boxes(50)  # the caption at frame 50 is neither a label nor painted out
+    assert len(labels) == 0 and len(ignored) == 3  # the stopped car, the wandering blob, the box at the edge
+    # background boxes are not doubt: frame 20 (a label, a doubtful box, the caption) is usable, as it was
+    # not when the caption was painted out
+    painted = pseudo_labels_from_motion(motion, settings.model_copy(update={"max_background_path": 0}))
+    assert pl.usable[20] and not painted.usable[20]
 
 
 def test_boxes_at_the_frame_edge_are_ignored():
@@ -158,6 +218,52 @@ def test_pseudo_labels_of_a_synthetic_road_match_the_cars(tmp_path: Path):
     assert len(pl.frames) >= 20 and pl.usable[pl.frames].all()
     kept, everything, ignored = precision(pl.labels), precision(pl.motion), precision(pl.ignored())
     assert kept >= 0.9 and kept > everything > ignored
+
+
+CAPTION_FROM, CAPTION_BOX = 505, np.array([0.0, 78, 82, 94])
+"""highway_cctv.avi shows a "PEDESTRIAN ALARM" caption from frame 505 on, in this box (see the bootstrap benchmark)."""
+
+
+@pytest.fixture(scope="module")
+def cctv_motion(shared_data: Path) -> tuple[Path, Detections]:
+    from selftrack.detectors import MotionDetector, detect_video
+
+    path = shared_data / "videos" / "highway_cctv.avi"
+    return path, detect_video(MotionDetector(), path)
+
+
+def _inside(boxes: np.ndarray, region: np.ndarray) -> np.ndarray:
+    lt, rb = np.maximum(boxes[:, :2], region[:2]), np.minimum(boxes[:, 2:], region[2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+    return inter / np.maximum(np.prod(boxes[:, 2:] - boxes[:, :2], axis=1), 1e-9)
+
+
+def test_the_on_screen_caption_of_a_real_camera_is_background_and_passing_cars_stay_labels(cctv_motion):
+    path, motion = cctv_motion
+    pl = pseudo_labels_from_motion(motion, PseudoLabelParams())
+    reason = np.array([REASONS[r] for r in pl.motion.data["reason"]])
+    on_caption = _inside(pl.motion.xyxy, CAPTION_BOX) >= 0.9
+    new = on_caption & (pl.motion.frame >= CAPTION_FROM) & (pl.motion.frame < CAPTION_FROM + 60)
+    assert new.sum() >= 20 and set(reason[new]) == {"background"}
+    assert "background" not in set(reason[~new])  # its other static tracks touch the edge or follow moving ones
+    # the rule only turns painted-out static boxes into background: every label stays, cars crossing the caption too
+    off = pseudo_labels_from_motion(motion, PseudoLabelParams(max_background_path=0))
+    assert np.array_equal(off.motion.data["reason"] == 0, pl.motion.data["reason"] == 0)
+    changed = pl.motion.data["reason"] != off.motion.data["reason"]
+    assert {REASONS[r] for r in off.motion.data["reason"][changed]} == {"static"} and "background" in reason[changed]
+    crossing = (_inside(pl.labels.xyxy, CAPTION_BOX) > 0) & (pl.labels.frame >= CAPTION_FROM + 60)
+    assert crossing.any()
+    # in a training image the caption stays as it is (a negative); with the rule off it was painted grey
+    frame = int(pl.motion.frame[new][len(pl.motion.frame[new]) // 2])
+    x1, y1, x2, y2 = pl.background().at_frame(frame).xyxy[0].round().astype(int)
+    images = {
+        key: next(video_training_images(path, p.labels, [frame], ["object"], prefix="cctv", ignore=p.ignored()))
+        for key, p in (("new", pl), ("off", off))
+    }
+    with VideoReader(path) as reader:
+        raw = reader.read_frame(frame)
+    assert np.array_equal(images["new"].image[y1:y2, x1:x2], raw[y1:y2, x1:x2])
+    assert (images["off"].image[y1:y2, x1:x2] == IGNORE_FILL).all()
 
 
 # ---------------------------------------------------------------------------------------------- dataset export

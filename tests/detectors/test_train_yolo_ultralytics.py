@@ -8,8 +8,11 @@ requests honoured, starting from the user's weights), not accuracy: two epochs l
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +116,52 @@ def test_the_weights_load_in_the_ultralytics_detector_and_the_fonts_are_local(tr
     settings = Path(importlib.import_module("ultralytics.utils").USER_CONFIG_DIR)
     assert all((settings / name).is_file() for name in FONT_NAMES)
     assert os.environ["YOLO_OFFLINE"] == "1" and os.environ["YOLO_AUTOINSTALL"] == "0"
+
+
+DETECT_IN_A_FRESH_PROCESS = """
+import json, os, sys
+import numpy as np
+from selftrack.detectors import UltralyticsDetector
+
+det = UltralyticsDetector(sys.argv[1], imgsz=96, conf_threshold=0.0, max_detections=5)
+import ultralytics.utils as u
+
+frames = np.random.default_rng(0).integers(0, 255, (2, 96, 160, 3), dtype=np.uint8)
+out = det.detect_batch(frames)
+print(json.dumps({
+    "env": [os.environ["YOLO_OFFLINE"], os.environ["YOLO_AUTOINSTALL"]],
+    "online": u.ONLINE, "autoinstall": u.AUTOINSTALL, "settings": str(u.USER_CONFIG_DIR),
+    "boxes": [b.xyxy.tolist() for b in out],
+}))
+"""
+
+
+def test_the_ultralytics_detector_alone_sets_ultralytics_up_offline(trained, tmp_path: Path):
+    """Loading ``.pt`` weights, with no training before it in the process, gets training's offline set-up.
+
+    The user's environment asks for the opposite (online, auto-install) and a settings folder with no
+    fonts: the detector must override the first two and put the fonts in the folder.
+    """
+    result, _, _ = trained
+    config = tmp_path / "config"
+    env = {**os.environ, "YOLO_OFFLINE": "0", "YOLO_AUTOINSTALL": "1", "YOLO_CONFIG_DIR": str(config)}
+    run = subprocess.run(
+        [sys.executable, "-c", DETECT_IN_A_FRESH_PROCESS, str(result.weights)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["env"] == ["1", "0"] and out["online"] is False and out["autoinstall"] is False
+    settings = Path(out["settings"])
+    assert settings.is_relative_to(config) and all((settings / name).is_file() for name in FONT_NAMES)
+    assert len(out["boxes"]) == 2
+    for frame_boxes in out["boxes"]:
+        xyxy = np.asarray(frame_boxes).reshape(-1, 4)
+        assert 1 <= len(xyxy) <= 5  # score threshold 0: boxes, at most max_detections
+        assert (xyxy[:, [0, 2]] <= SIZE[0] + 1e-3).all() and (xyxy[:, [1, 3]] <= 96 + 1e-3).all()
 
 
 def test_fine_tuning_from_user_weights_keeps_their_classes(trained, dataset: YoloDataset, tmp_path: Path):

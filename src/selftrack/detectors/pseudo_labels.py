@@ -11,26 +11,53 @@ or sudden jumps in size. So:
 1. the motion boxes of a video are linked into tracks (SORT, which already refuses chains that
    move erratically);
 2. a box is kept when its track is at least ``min_track_length`` boxes long and travels at least
-   ``min_travel`` times its box size (a caption or a light that appears and stays gives a long,
-   steady, motionless track); its width and height are each within ``max_size_change`` of the
-   track's running median (over ``size_window`` boxes either side); it is at least ``min_side``
-   pixels on each side; its foreground fill ratio (the motion score) is at least ``min_fill``;
-   and it keeps ``edge_margin`` pixels from the frame edge (an object entering the view is cut
-   off, and its blob is the least reliable: shadows and the object merge there);
+   ``min_travel`` times its box size from its first box to its last (a caption or a light that
+   appears and stays gives a long, steady, motionless track); its width and height are each within
+   ``max_size_change`` of the track's running median (over ``size_window`` boxes either side); it
+   is at least ``min_side`` pixels on each side; its foreground fill ratio (the motion score) is at
+   least ``min_fill``; and it keeps ``edge_margin`` pixels from the frame edge (an object entering
+   the view is cut off, and its blob is the least reliable: shadows and the object merge there);
 3. every other motion box is *ignored*, not a negative: when a frame is exported for training its
    ignored boxes are painted grey (:func:`~selftrack.detectors.train_yolo.mask_ignored`), so the
    detector is neither told "an object here" nor "nothing here" where the motion detector was unsure;
-4. a frame is *usable* when the background model has settled (``skip_start_frames``), it has a
+4. except a static region that *never moved*, which is *background*: it stays in the training
+   image, unlabelled, so the detector learns that it is not an object. Painting it out instead
+   taught nothing about it: a YOLO model bootstrapped on ``highway_cctv.avi`` fired on the camera's
+   "PEDESTRIAN ALARM" caption, which appears at frame 505 and stays. A static track (it fails the
+   ``min_travel`` test) is background when its history says it appeared in place and stayed:
+
+   - it lasted at least ``min_background_length`` boxes: something that appears and stays is
+     foreground until the background model absorbs it, tens of frames (34 for the caption), while
+     a distant vehicle driving straight at the camera also barely moves, but only for a few frames
+     before it grows and speeds up in the picture;
+   - its centre's path over its whole life (the sum of its frame-to-frame steps, jitter included)
+     is shorter than ``max_background_path`` times its median box size: a stream of vehicles
+     merged into one blob at the edge of the view, or a vehicle inside a merged blob, wanders;
+   - no box of another SORT track overlapped its first box in the ``background_lookback`` frames
+     before it started: a vehicle that stopped is where a moving track ended, and the motion
+     detector cannot tell it from the background until it moves again (its boxes stay painted: an
+     object may be there). Boxes of an earlier track found to be background do not count: they are
+     the same region, its track split in two by a vehicle that passed over it;
+   - no box of it is at the frame edge (``edge_margin``): objects enter the view there.
+
+   The boxes of such a track that pass the per-box tests above (steady size, fill, size, edge) are
+   background; the others stay painted (in the caption's first two frames a passing car merged with
+   it into one thinly filled box).
+   Every test errs towards painting: a negative on a real vehicle teaches the opposite of a label,
+   while a painted region teaches nothing;
+5. a frame is *usable* when the background model has settled (``skip_start_frames``), it has a
    kept box, and at most ``max_rejected_fraction`` of its motion boxes were ignored (a frame that
-   is mostly doubt is more grey than picture). Training frames are drawn from the usable frames at
-   least ``frame_stride`` apart (neighbouring frames are near duplicates), at most
-   ``max_frames`` per video, spread evenly over it.
+   is mostly doubt is more grey than picture; background boxes are not doubt). Training frames are
+   drawn from the usable frames at least ``frame_stride`` apart (neighbouring frames are near
+   duplicates), at most ``max_frames`` per video, spread evenly over it.
 
 What this cannot fix: a vehicle that never moves is background to the motion detector, so it is
 unlabelled in every frame it is in, and so is one too small for the motion detector's ``min_area``;
-two vehicles that travel side by side for a whole track stay one box; and something that appears
-and stays (a camera caption) is painted out, never shown as a negative, so the detector may take
-it for an object. The detector still learns vehicles from the moving ones and finds stopped ones
+two vehicles that travel side by side for a whole track stay one box; a static region that shows
+only in frames that are not used for training (or only in frames where it is painted) teaches
+nothing; an overlay that flickers on and off in short bursts gives short tracks, painted out
+like other doubt; and a vehicle that merges with a background region into a box that still passes
+the per-box tests is a negative in that frame. The detector still learns vehicles from the moving ones and finds stopped ones
 (BENCHMARKS.md, "Bootstrapping a detector", which also counts the caption's false detections).
 
 Everything here is numpy on whole arrays (one loop over tracks for the running medians); it
@@ -55,8 +82,20 @@ from selftrack.detectors.motion import MotionDetector, MotionParams
 from selftrack.trackers import SortTracker
 from selftrack.video import ResizeSpec
 
-REASONS = ("kept", "untracked", "short_track", "static", "unstable_size", "too_small", "low_fill", "at_edge")
-"""Why each motion box was kept or ignored (the ``reason`` column of :class:`PseudoLabels`)."""
+REASONS = (
+    "kept",
+    "untracked",
+    "short_track",
+    "static",
+    "unstable_size",
+    "too_small",
+    "low_fill",
+    "at_edge",
+    "background",
+)
+"""Why each motion box was kept, ignored (painted out) or used as background (the ``reason`` column of
+:class:`PseudoLabels`): ``kept`` is a label, ``background`` a negative, every other reason is ignored."""
+KEPT, BACKGROUND = REASONS.index("kept"), REASONS.index("background")
 
 
 class PseudoLabelParams(BaseModel):
@@ -75,7 +114,27 @@ class PseudoLabelParams(BaseModel):
         ge=0,
         description="Keep tracks whose centre moves at least this many times their (median) box size from first to "
         "last box: something that appears and stays (a text overlay, the ghost of a car that left, a light) is not "
-        "a moving object, even if its blob is steady.",
+        "a moving object, even if its blob is steady. Tracks that fail this are static: painted out, or background "
+        "(see min_background_length).",
+    )
+    min_background_length: int = Field(
+        20,
+        ge=1,
+        description="A static track is background (left in the training image as a negative, not painted out) only "
+        "if it lasts at least this many boxes: a region that appears and stays lasts until the background model "
+        "absorbs it, while a distant vehicle looks still for a few frames only.",
+    )
+    max_background_path: float = Field(
+        1.0,
+        ge=0,
+        description="... and if its centre's whole path (sum of frame-to-frame steps) is shorter than this many times "
+        "its median box size (it never moved); 0 turns background off (every static box is painted out).",
+    )
+    background_lookback: int = Field(
+        10,
+        ge=0,
+        description="... and if no box of another track overlapped its first box in this many frames before it "
+        "started (a vehicle that stopped where a moving track ended stays painted out: it may still be there).",
     )
     max_size_change: float = Field(
         0.25,
@@ -130,14 +189,18 @@ class PseudoLabels:
     stats: dict[str, int] = field(default_factory=dict)
 
     def ignored(self) -> Detections:
-        """Motion boxes that are not labels (to paint out of the training frames)."""
-        return self.motion[self.motion.data["reason"] != 0]
+        """Motion boxes that are neither labels nor background (to paint out of the training frames)."""
+        return self.motion[~np.isin(self.motion.data["reason"], (KEPT, BACKGROUND))]
+
+    def background(self) -> Detections:
+        """Motion boxes of static regions that never moved: left in the training frames as negatives."""
+        return self.motion[self.motion.data["reason"] == BACKGROUND]
 
     def frame_boxes(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(label xyxy, ignored xyxy)`` of one frame, in the canvas pixels."""
+        """``(label xyxy, ignored xyxy)`` of one frame, in the canvas pixels (background boxes are in neither)."""
         boxes = self.motion.at_frame(frame)
-        kept = boxes.data["reason"] == 0
-        return boxes.xyxy[kept], boxes.xyxy[~kept]
+        reason = boxes.data["reason"]
+        return boxes.xyxy[reason == KEPT], boxes.xyxy[~np.isin(reason, (KEPT, BACKGROUND))]
 
 
 def _running_median(values: np.ndarray, half: int) -> np.ndarray:
@@ -149,7 +212,8 @@ def _running_median(values: np.ndarray, half: int) -> np.ndarray:
 def filter_consistent(motion: Detections, params: PseudoLabelParams) -> np.ndarray:
     """Reason code (index into :data:`REASONS`) of every box of ``motion``, which must carry track ids.
 
-    Tracks are judged on their own boxes only, so the result does not depend on the other tracks.
+    Tracks are judged on their own boxes only, so the result does not depend on the other tracks;
+    except whether a static track is background, which also asks what was there just before it.
     """
     n = len(motion)
     reason = np.zeros(n, dtype=np.int8)
@@ -159,35 +223,81 @@ def filter_consistent(motion: Detections, params: PseudoLabelParams) -> np.ndarr
     stable = np.zeros(n, dtype=bool)
     long_enough = np.zeros(n, dtype=bool)
     travels = np.zeros(n, dtype=bool)
+    background = np.zeros(n, dtype=bool)
+    at_edge = _at_edge(motion, params.edge_margin)
     centre = (motion.xyxy[:, :2] + motion.xyxy[:, 2:]) / 2
     tracked = np.flatnonzero(motion.track_id >= 0)
     order = tracked[np.lexsort((motion.frame[tracked], motion.track_id[tracked]))]
     ids = motion.track_id[order]
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
     ends = np.r_[starts[1:], len(order)]
+    static: list[tuple[np.ndarray, float]] = []
     for s, e in zip(starts, ends, strict=True):
         rows = order[s:e]
         long_enough[rows] = len(rows) >= params.min_track_length
         size = float(np.median(np.max(wh[rows], axis=1)))
         travels[rows] = np.linalg.norm(centre[rows[-1]] - centre[rows[0]]) >= params.min_travel * size
+        if not travels[rows[0]]:
+            static.append((rows, size))
         ratio = np.ones(len(rows), dtype=bool)
         for side in (0, 1):
             median = _running_median(wh[rows, side], params.size_window)
             ratio &= np.abs(wh[rows, side] - median) <= params.max_size_change * np.maximum(median, 1e-9)
         stable[rows] = ratio
+    # In order of appearance, so that a static region whose track was split in two (a vehicle passed over
+    # it) is found to be background in its first part before its second part asks what was there before.
+    for rows, size in sorted(static, key=lambda track: int(motion.frame[track[0][0]])):
+        background[rows] = _never_moved(motion, rows, size, at_edge, background, params)
     # The first failing test names the reason (most basic first), so the counts add up to the boxes.
+    # A background track's boxes go on to the per-box tests; those that pass all of them are background.
     checks = [
         (motion.track_id < 0, "untracked"),
         (~long_enough, "short_track"),
-        (~travels, "static"),
+        (~travels & ~background, "static"),
         (~stable, "unstable_size"),
         (np.min(wh, axis=1) < params.min_side, "too_small"),
         (motion.score < params.min_fill, "low_fill"),
-        (_at_edge(motion, params.edge_margin), "at_edge"),
+        (at_edge, "at_edge"),
     ]
     for failed, name in reversed(checks):
         reason[failed] = REASONS.index(name)
+    reason[(reason == KEPT) & background] = BACKGROUND
     return reason
+
+
+def _never_moved(
+    motion: Detections,
+    rows: np.ndarray,
+    size: float,
+    at_edge: np.ndarray,
+    background: np.ndarray,
+    params: PseudoLabelParams,
+) -> bool:
+    """Whether the static track ``rows`` (its boxes in frame order) appeared in place and stayed (module docstring, 4).
+
+    ``background``: the boxes of the tracks that started earlier and were found to be background; they
+    are not "something that was there before" (they are this region itself, under another track id).
+    """
+    if len(rows) < params.min_background_length or at_edge[rows].any():
+        return False
+    centre = (motion.xyxy[rows, :2] + motion.xyxy[rows, 2:]) / 2
+    path = float(np.linalg.norm(np.diff(centre, axis=0), axis=1).sum())
+    if not path < params.max_background_path * size:
+        return False
+    start = int(motion.frame[rows[0]])
+    before = np.flatnonzero(
+        (motion.frame >= start - params.background_lookback)
+        & (motion.frame < start)
+        & (motion.track_id >= 0)
+        & (motion.track_id != motion.track_id[rows[0]])
+        & ~background
+    )
+    if not len(before):
+        return True
+    first = motion.xyxy[rows[0]]
+    lt = np.maximum(motion.xyxy[before, :2], first[:2])
+    rb = np.minimum(motion.xyxy[before, 2:], first[2:])
+    return not bool((np.prod(np.clip(rb - lt, 0, None), axis=1) > 0).any())
 
 
 def _at_edge(motion: Detections, margin: float) -> np.ndarray:
@@ -199,10 +309,13 @@ def _at_edge(motion: Detections, margin: float) -> np.ndarray:
 
 
 def usable_frames(motion: Detections, reason: np.ndarray, params: PseudoLabelParams) -> np.ndarray:
-    """``bool (num_frames,)``: frames with a label, few ignored boxes and a settled background model."""
+    """``bool (num_frames,)``: frames with a label, few ignored boxes and a settled background model.
+
+    Background boxes count as neither labels nor ignored boxes.
+    """
     num_frames = motion.frame_count
-    total = np.bincount(motion.frame, minlength=num_frames)
-    kept = np.bincount(motion.frame[reason == 0], minlength=num_frames)
+    total = np.bincount(motion.frame[reason != BACKGROUND], minlength=num_frames)
+    kept = np.bincount(motion.frame[reason == KEPT], minlength=num_frames)
     rejected = total - kept
     ok = (kept > 0) & (rejected <= params.max_rejected_fraction * total)
     ok[: params.skip_start_frames] = False
@@ -248,7 +361,7 @@ def pseudo_labels_from_motion(motion: Detections, params: PseudoLabelParams) -> 
     motion = motion.replace(data={**data, "reason": reason})
     usable = usable_frames(motion, reason, params)
     frames = choose_frames(usable, params.frame_stride, params.max_frames)
-    kept = motion[reason == 0]
+    kept = motion[reason == KEPT]
     labels = kept.replace(
         class_id=np.zeros(len(kept), np.int32),
         classes={0: params.class_name},

@@ -49,10 +49,8 @@ from selftrack.formats.labelled import image_detections
 from selftrack.formats.yolo import write_yolo
 from selftrack.video import ResizeSpec, VideoReader
 
-INSTALL_HINT = (
-    "training YOLO needs the ultralytics extra: pip install 'selftrack[ultralytics]' "
-    "(in an environment of its own: it installs a CUDA build of torch)"
-)
+EXTRA_INSTALL = "pip install 'selftrack[ultralytics]' (in an environment of its own: it installs a CUDA build of torch)"
+INSTALL_HINT = f"training YOLO needs the ultralytics extra: {EXTRA_INSTALL}"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 """Image files ultralytics reads as they are; others are re-encoded as JPEG."""
 FONT_NAMES = ("Arial.ttf", "Arial.Unicode.ttf")
@@ -136,15 +134,21 @@ def ultralytics_available() -> bool:
     return importlib.util.find_spec("ultralytics") is not None
 
 
-def import_ultralytics() -> Any:
-    """The ``ultralytics`` module, set up for offline use; an ImportError with the install hint if missing."""
+def import_ultralytics(purpose: str = "training YOLO") -> Any:
+    """The ``ultralytics`` module, set up for offline use; an ImportError with the install hint if missing.
+
+    Every use of ultralytics in selftrack (training, loading ``.pt`` weights) imports it through
+    here, so none can run without the offline set-up. ``purpose`` starts the error message (what
+    needs the extra).
+    """
+    hint = f"{purpose} needs the ultralytics extra: {EXTRA_INSTALL}"
     if not ultralytics_available():
-        raise ImportError(INSTALL_HINT)
+        raise ImportError(hint)
     configure_ultralytics_offline()
     try:
         import ultralytics
     except (ImportError, RuntimeError) as e:  # a torch/torchvision mismatch fails with a RuntimeError
-        raise ImportError(f"{INSTALL_HINT}; importing it failed: {e}") from e
+        raise ImportError(f"{hint}; importing it failed: {e}") from e
     return ultralytics
 
 

@@ -11,7 +11,6 @@ given, like every other detector here. It treats numpy images as BGR, so frames 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +19,19 @@ import numpy as np
 from selftrack.core.errors import ValidationError
 from selftrack.detectors.base import Detector, FrameBoxes, check_frames, resolve_class_ids
 
-INSTALL_HINT = "pip install 'selftrack[ultralytics]' (in a separate environment: it installs a CUDA torch)"
-
 
 def _import_yolo() -> Any:
-    # Offline use: no update checks, no automatic pip installs (see the environment notes).
-    os.environ.setdefault("YOLO_OFFLINE", "1")
-    os.environ.setdefault("YOLO_AUTOINSTALL", "0")
-    try:
-        from ultralytics import YOLO
-    except ImportError as e:
-        raise ImportError(f"loading .pt models needs the ultralytics package: {INSTALL_HINT}") from e
-    return YOLO
+    """ultralytics' ``YOLO`` class, imported with the project's offline set-up (the one training uses).
+
+    :func:`~selftrack.detectors.train_yolo.import_ultralytics` sets ``YOLO_OFFLINE=1`` and
+    ``YOLO_AUTOINSTALL=0`` (overwriting the user's values: loading weights must never reach the
+    network or pip-install a package), a settings folder of selftrack's own, and the fonts ultralytics
+    would otherwise download. Imported here, not at module level: ``train_yolo`` is only needed once
+    a ``.pt`` model is actually loaded.
+    """
+    from selftrack.detectors.train_yolo import import_ultralytics
+
+    return import_ultralytics("loading ultralytics .pt weights").YOLO
 
 
 class UltralyticsDetector(Detector):

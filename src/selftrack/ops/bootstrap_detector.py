@@ -71,7 +71,7 @@ class BootstrapDetector(Op):
     )
     Params = BootstrapDetectorParams
     per_item = False
-    version = "1"
+    version = "2"
 
     def run(self, ctx: DatasetContext) -> None:
         require_ultralytics()
