@@ -4,6 +4,11 @@ Usage: ``python benchmarks/bench_detectors.py [--step N] [--no-write]``. Reads `
 ``$SELFTRACK_SHARED_DATA``) and writes its tables into ``BENCHMARKS.md`` between
 ``<!-- detectors:start -->`` and ``<!-- detectors:end -->``.
 
+Idle-machine throughput: a shared machine inflates timings, so the throughput part can run alone on
+another machine pinned to 2 cores (``taskset -c 0,1 python benchmarks/bench_detectors.py
+--throughput-json t.json``) and be added to the section with ``--idle-json t.json`` (which rewrites only
+the idle subsection; a full run keeps the one already there).
+
 Accuracy: precision and recall at IoU 0.5 (one-to-one matching per frame, Hungarian on IoU) on MOT
 frames 1-400 of PETS09-S2L1 (the frames with ground truth) against ``gt/gt.txt``; boxes with the
 consider flag 0 are left out, and a detection whose best match is such a box counts neither way. The
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import json
 import math
 import os
 import platform
@@ -33,6 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
@@ -53,6 +60,7 @@ from selftrack.video import ResizeSpec, VideoReader
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SELFTRACK_SHARED_DATA", ROOT.parent / "shared" / "data"))
 START, END = "<!-- detectors:start -->", "<!-- detectors:end -->"
+IDLE_START, IDLE_END = "<!-- detectors-idle:start -->", "<!-- detectors-idle:end -->"
 GT_FRAMES = 400
 
 
@@ -277,7 +285,8 @@ def throughput_rows(log: Callable[[str], None]) -> tuple[list[tuple[str, str, fl
         log(f"  {name}: {fps:.1f} fps detection ({cpu_ms:.0f} CPU ms/frame), {e2e:.1f} fps with decoding")
 
     measure("motion (MOG2)", MotionDetector, size, n)
-    measure("HOG (upscale 1)", HogPeopleDetector, size, 16)
+    if hasattr(cv2, "HOGDescriptor"):  # some OpenCV 5 builds moved it out of the main module
+        measure("HOG (upscale 1)", HogPeopleDetector, size, 16)
     note = ""
     try:
         import onnx  # noqa: F401
@@ -324,6 +333,7 @@ def report(
     step: int,
     command: str,
     host: str,
+    idle: str = "",
 ) -> str:
     lines = [
         START,
@@ -348,7 +358,7 @@ def report(
         "",
         "`ua_detrac_intersection.mp4` decoded at scale-down 960 / multiple 32 (960x544), batch 8 (1 for the "
         "fixed-batch person model). Detection fps: frames decoded beforehand; end to end: `detect_video` "
-        "including decoding. onnxruntime CPU provider with its default threads. CPU ms / frame is the "
+        "including decoding. onnxruntime CPU provider, one thread per CPU the process may use. CPU ms / frame is the "
         "process CPU time (all threads) per frame of detection: it depends much less than fps on what else "
         f"runs on the machine (load average {os.getloadavg()[0]:.1f} when the measurements ended).",
         "",
@@ -358,8 +368,51 @@ def report(
     lines += [f"| {name} | {inp} | {fps:.1f} | {cpu:.0f} | {e2e:.1f} |" for name, inp, fps, cpu, e2e in thr]
     if note:
         lines += ["", note]
+    if idle:
+        lines += ["", idle.strip("\n")]
     lines += [END, ""]
     return "\n".join(lines)
+
+
+def idle_report(info: dict[str, Any]) -> str:
+    """The idle-machine subsection from a ``--throughput-json`` file."""
+    lines = [
+        IDLE_START,
+        "### Throughput on an idle machine, 2 cores",
+        "",
+        f"Command: `{info['command']}` — {info['date']} — {info['machine']}, pinned to CPUs "
+        f"{info['affinity']} (`taskset`), {info['versions']}. Same measurements as above.",
+        "",
+        "| detector | network input | detection fps | CPU ms / frame | end-to-end fps |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {name} | {inp} | {fps:.1f} | {cpu:.0f} | {e2e:.1f} |" for name, inp, fps, cpu, e2e in info["rows"]]
+    if info.get("skipped"):
+        lines += ["", info["skipped"]]
+    lines.append(IDLE_END)
+    return "\n".join(lines)
+
+
+def existing_idle(path: Path) -> str:
+    """The idle subsection already in ``path`` (kept by a full run), or ``""``."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if IDLE_START in text and IDLE_END in text:
+        return IDLE_START + text.split(IDLE_START, 1)[1].split(IDLE_END, 1)[0] + IDLE_END
+    return ""
+
+
+def write_idle(path: Path, subsection: str) -> None:
+    """Replace (or add, at the end of the detectors section) the idle subsection."""
+    text = path.read_text(encoding="utf-8")
+    if IDLE_START in text and IDLE_END in text:
+        before, rest = text.split(IDLE_START, 1)
+        text = before + subsection + rest.split(IDLE_END, 1)[1]
+    elif END in text:
+        before, after = text.split(END, 1)
+        text = before.rstrip("\n") + "\n\n" + subsection + "\n" + END + after
+    else:
+        raise SystemExit(f"{path} has no detectors section to add the idle measurement to")
+    path.write_text(text, encoding="utf-8")
 
 
 def write_section(path: Path, section: str) -> None:
@@ -378,7 +431,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--step", type=int, default=1, help="score every Nth gt frame with HOG and the person model")
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing BENCHMARKS.md")
+    parser.add_argument("--throughput-json", type=Path, help="measure throughput only and write it to this JSON file")
+    parser.add_argument("--idle-json", type=Path, help="write a --throughput-json file as the idle-machine subsection")
     args = parser.parse_args(argv)
+    if args.idle_json:
+        write_idle(ROOT / "BENCHMARKS.md", idle_report(json.loads(args.idle_json.read_text())))
+        print(f"wrote the idle-machine subsection of {ROOT / 'BENCHMARKS.md'}")
+        return 0
     if not (DATA / "README.md").exists():
         print(f"real data folder {DATA} is absent", file=sys.stderr)
         return 2
@@ -387,6 +446,25 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(msg, flush=True)
 
+    if args.throughput_json:
+        import onnxruntime
+
+        thr, note = throughput_rows(log)
+        info = {
+            "rows": thr,
+            "note": note,
+            "machine": host,
+            "affinity": sorted(os.sched_getaffinity(0)),
+            "date": dt.date.today().isoformat(),
+            "command": "taskset -c 0,1 python benchmarks/bench_detectors.py --throughput-json FILE",
+            "versions": f"OpenCV {cv2.__version__}, onnxruntime {onnxruntime.__version__}",
+            "skipped": ""
+            if hasattr(cv2, "HOGDescriptor")
+            else "HOG not measured: this OpenCV build has no HOGDescriptor.",
+        }
+        args.throughput_json.write_text(json.dumps(info, indent=1))
+        log(f"wrote {args.throughput_json}")
+        return 0
     log("accuracy on PETS09-S2L1 ...")
     acc = accuracy_rows(args.step, log)
     log("throughput at 960 ...")
@@ -394,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/bench_detectors.py" + (
         " " + shlex.join(argv or sys.argv[1:]) if (argv or sys.argv[1:]) else ""
     )
-    section = report(acc, thr, note, args.step, command, host)
+    section = report(acc, thr, note, args.step, command, host, existing_idle(ROOT / "BENCHMARKS.md"))
     if args.no_write:
         print(section)
     else:
