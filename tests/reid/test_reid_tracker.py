@@ -66,7 +66,7 @@ def _swap_scene(jump: bool = False) -> tuple[Detections, np.ndarray, np.ndarray]
         labels += [0, 1]
     for f in range(8, 16):
         k = f - 8
-        a, b = (20 + 10 * k, 400 - 10 * k) if jump else (215 + 10 * k, 185 - 10 * k)
+        a, b = (50 + 10 * k, 400 - 10 * k) if jump else (215 + 10 * k, 185 - 10 * k)
         frames += [f, f]
         boxes += [[a, 50, a + 40, 130], [b, 50, b + 40, 130]]
         labels += [0, 1]
@@ -85,7 +85,7 @@ def _identities_consistent(out: Detections, labels_by_row: dict[tuple[int, tuple
 def test_ids_are_unique_per_frame_and_tracks_valid() -> None:
     det, feats, _ = _swap_scene()
     out = ReidTracker(_cosine_model(), max_interpolation_gap=0, min_track_length=0, output_box="detection").track(
-        det, feats
+        det, feats, fps=10.0
     )
     out.validate()  # an id twice in one frame would raise
     assert (out.track_id >= 1).all()
@@ -98,7 +98,13 @@ def test_ids_are_unique_per_frame_and_tracks_valid() -> None:
 def test_appearance_decides_who_is_who_and_min_iou_is_honoured() -> None:
     det, feats, labels = _swap_scene()
     by_row = {(int(f), tuple(np.round(b, 3))): int(lab) for f, b, lab in zip(det.frame, det.xyxy, labels, strict=True)}
-    common = {"max_interpolation_gap": 0, "min_track_length": 0, "output_box": "detection", "relink_max_age": 0}
+    common = {
+        "max_interpolation_gap": 0,
+        "min_track_length": 0,
+        "output_box": "detection",
+        "relink_max_age": 0,
+        "stitch_max_seconds": 0,
+    }
     # motion alone (or appearance that may only reorder overlapping pairs) follows the wrong people
     motion = ReidTracker(None, min_iou=0.0, max_age=5, **common).track(det)
     assert len(motion.track_ids) == 2 and not _identities_consistent(motion, by_row)
@@ -113,7 +119,13 @@ def test_appearance_decides_who_is_who_and_min_iou_is_honoured() -> None:
 def test_relinking_and_offline_stitching_join_fragments_by_appearance() -> None:
     det, feats, labels = _swap_scene(jump=True)
     by_row = {(int(f), tuple(np.round(b, 3))): int(lab) for f, b, lab in zip(det.frame, det.xyxy, labels, strict=True)}
-    common = {"max_interpolation_gap": 0, "min_track_length": 0, "output_box": "detection", "max_age": 1}
+    common = {
+        "max_interpolation_gap": 0,
+        "min_track_length": 0,
+        "output_box": "detection",
+        "max_age": 1,
+        "stitch_max_seconds": 0,
+    }
     cut = ReidTracker(_cosine_model(), relink_max_age=0, **common).track(det, feats)
     assert len(cut.track_ids) == 4  # everyone restarts after the gap
     relinked = ReidTracker(_cosine_model(), relink_max_age=10, relink_speed=3.0, **common).track(det, feats)
@@ -121,16 +133,19 @@ def test_relinking_and_offline_stitching_join_fragments_by_appearance() -> None:
     # the re-linking gate is spatial: people may not have moved farther than relink_speed allows
     gated = ReidTracker(_cosine_model(), relink_max_age=10, relink_speed=0.05, **common).track(det, feats)
     assert len(gated.track_ids) == 4
-    stitched = ReidTracker(_cosine_model(), relink_max_age=0, stitch_max_gap=10, relink_speed=3.0, **common).track(
+    stitched = ReidTracker(_cosine_model(), relink_max_age=0, stitch_max_gap=10, stitch_speed=30.0, **common).track(
         det, feats
     )
     assert len(stitched.track_ids) == 2 and _identities_consistent(stitched, by_row)
+    # stitching's gate is spatial too: a fragment lost inside the view continues near where it was heading
+    near_only = ReidTracker(_cosine_model(), relink_max_age=0, stitch_max_gap=10, stitch_speed=1.0, **common)
+    assert len(near_only.track(det, feats).track_ids) == 4
 
 
 def test_uns20_inference_produces_valid_tracks() -> None:
     det, feats, _ = _swap_scene()
     tracker = ReidTracker(_cosine_model(spatial=True), motion="uns20", min_track_length=0, max_interpolation_gap=0)
-    out = tracker.track(det, feats)
+    out = tracker.track(det, feats, fps=10.0)
     out.validate()
     assert len(out) == len(det) and (out.track_id >= 1).all()
     with pytest.raises(ValidationError, match="trained box matcher"):
@@ -198,7 +213,141 @@ def test_track_with_reid_on_a_generated_scene(scene: tuple[Path, Detections, Det
     feats = embed_video(model_path, path, det, device="cpu")
     from selftrack.reid import load_reid_model
 
-    again = ReidTracker(load_reid_model(model_path), ReidTrackerParams()).track(det, feats)
+    again = ReidTracker(load_reid_model(model_path), ReidTrackerParams()).track(det, feats, fps=10.0)
     assert again.equals(out)
     result = evaluate(gt, out, benchmark="none")
     assert result.hota.hota > 0.5  # boxes are the ground truth; association is what is scored
+
+
+def _walk(
+    label: int, frames: range, x0: float, dx: float, y: float = 140.0
+) -> tuple[list[int], list[list[float]], list[int]]:
+    """One person (40x80 box, identity ``label``) walking ``dx`` pixels per frame from ``x0``."""
+    fr = list(frames)
+    boxes = [[x0 + dx * k, y, x0 + dx * k + 40, y + 80] for k in range(len(fr))]
+    return fr, boxes, [label] * len(fr)
+
+
+def _scene(*walks: tuple[list[int], list[list[float]], list[int]]) -> tuple[Detections, np.ndarray, np.ndarray]:
+    rows = sorted((f, b, lab) for fr, bx, lb in walks for f, b, lab in zip(fr, bx, lb, strict=True))
+    frames, boxes, labels = zip(*rows, strict=True)
+    det = Detections.create(list(frames), list(boxes), 0.9, canvas=(640, 360), num_frames=max(frames) + 1)
+    return det, _features(list(labels)), np.asarray(labels)
+
+
+def _ids_of(out: Detections, det: Detections, labels: np.ndarray, label: int) -> set[int]:
+    """Track ids given to the boxes of identity ``label`` (rows matched by frame and box)."""
+    by_row = {(int(f), tuple(np.round(b, 3))): int(lab) for f, b, lab in zip(det.frame, det.xyxy, labels, strict=True)}
+    return {
+        int(t)
+        for f, b, t in zip(out.frame, out.xyxy, out.track_id, strict=True)
+        if by_row.get((int(f), tuple(np.round(b, 3)))) == label
+    }
+
+
+_PLAIN = {"max_interpolation_gap": 0, "output_box": "detection"}
+
+
+def test_stitching_rejoins_an_object_that_left_the_view_and_came_back() -> None:
+    # label 0 leaves at the right border (frame 9), is away 2 s and comes back at the left border;
+    # label 1 walks in the middle the whole time (a distractor that looks different)
+    det, feats, labels = _scene(
+        _walk(0, range(0, 10), 520, 10),
+        _walk(0, range(30, 40), 0, 8),
+        _walk(1, range(0, 40), 250, 1),
+    )
+    tracker = ReidTracker(_cosine_model(), **_PLAIN)
+    assert len(_ids_of(tracker.track(det, feats, fps=10.0), det, labels, 0)) == 1
+    # away longer than stitch_max_seconds, or re-entries turned off: a new track
+    assert (
+        len(
+            _ids_of(
+                ReidTracker(_cosine_model(), stitch_max_seconds=1.5, **_PLAIN).track(det, feats, fps=10.0),
+                det,
+                labels,
+                0,
+            )
+        )
+        == 2
+    )
+    assert (
+        len(
+            _ids_of(
+                ReidTracker(_cosine_model(), stitch_reentry=False, **_PLAIN).track(det, feats, fps=10.0), det, labels, 0
+            )
+        )
+        == 2
+    )
+    # the limit is in seconds: at 5 fps the same 20 frames are 4 s
+    assert (
+        len(
+            _ids_of(
+                ReidTracker(_cosine_model(), stitch_max_seconds=3.0, **_PLAIN).track(det, feats, fps=5.0),
+                det,
+                labels,
+                0,
+            )
+        )
+        == 2
+    )
+    assert (
+        len(
+            _ids_of(
+                ReidTracker(_cosine_model(), stitch_max_seconds=3.0, **_PLAIN).track(det, feats, fps=10.0),
+                det,
+                labels,
+                0,
+            )
+        )
+        == 1
+    )
+
+
+def test_a_track_lost_inside_the_view_is_not_joined_to_someone_entering() -> None:
+    # label 0 vanishes in the middle of the view (frame 9); 1 s later a look-alike enters at the
+    # left border: neither online re-linking nor stitching may join them
+    lost, entering = _walk(0, range(0, 10), 250, 5), _walk(0, range(20, 30), 0, 5)
+    det, feats, labels = _scene(lost, entering)
+    out = ReidTracker(_cosine_model(), **_PLAIN).track(det, feats, fps=10.0)
+    assert len(_ids_of(out, det, labels, 0)) == 2
+    # relink_at_border lets online re-linking take boxes at the border (the look-alike is within reach)
+    online = ReidTracker(_cosine_model(), relink_at_border=True, stitch_max_seconds=0, **_PLAIN)
+    assert len(_ids_of(online.track(det, feats), det, labels, 0)) == 1
+    # the same look reappearing inside the view, near where it was lost, is the same object
+    det, feats, labels = _scene(lost, _walk(0, range(20, 30), 340, 5))
+    out = ReidTracker(_cosine_model(), **_PLAIN).track(det, feats, fps=10.0)
+    assert len(_ids_of(out, det, labels, 0)) == 1
+    # ... joined online (re-linking) or offline (stitching) alike
+    for online in (True, False):
+        kw = {"relink_max_age": 30 if online else 0, "stitch_max_seconds": 0.0 if online else 6.0}
+        out = ReidTracker(_cosine_model(), **kw, **_PLAIN).track(det, feats, fps=10.0)
+        assert len(_ids_of(out, det, labels, 0)) == 1
+
+
+def test_stitching_needs_the_frame_rate_or_a_limit_in_frames() -> None:
+    det, feats, _ = _swap_scene()
+    with pytest.raises(ValidationError, match="frame rate"):
+        ReidTracker(_cosine_model()).track(det, feats)
+    assert ReidTracker(_cosine_model(), stitch_max_gap=50).track(det, feats).has_tracks
+    assert ReidTracker(_cosine_model(), stitch_max_seconds=0).track(det, feats).has_tracks
+    assert ReidTracker(None).track(det).has_tracks  # motion only: nothing to stitch
+
+
+def test_reentries_are_rejoined_on_a_generated_plaza() -> None:
+    """People leave the generated plaza and come back; with a perfect appearance model (one-hot
+    vectors by true identity) the default tracker keeps their identities across the absences."""
+    cfg = SceneConfig(width=320, height=180, num_frames=300, fps=10, num_objects=4, kind="plaza", seed=3)
+    gt = generate_scene(cfg).ground_truth
+    visible = gt.data["visibility"] >= 0.3
+    det = Detections.create(gt.frame[visible], gt.xyxy[visible], 0.9, canvas=gt.canvas, num_frames=gt.num_frames)
+    feats = _features(gt.track_id[visible].tolist())
+    came_back = sum(
+        int((np.diff(np.unique(f)) > 1).any()) for f in (det.frame[gt.track_id[visible] == i] for i in range(1, 5))
+    )
+    assert came_back >= 2  # the scene does have people who leave and return
+    full = ReidTracker(_cosine_model()).track(det, feats, fps=10.0)
+    cut = ReidTracker(_cosine_model(), stitch_reentry=False).track(det, feats, fps=10.0)
+    idf1_full = evaluate(gt, full, benchmark="none").identity.idf1
+    idf1_cut = evaluate(gt, cut, benchmark="none").identity.idf1
+    assert len(full.track_ids) < len(cut.track_ids)
+    assert idf1_full > idf1_cut + 0.1 and idf1_full > 0.85
