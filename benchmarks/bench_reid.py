@@ -668,6 +668,8 @@ def report(results: dict[str, Any], command: str, started: str, kept: dict[str, 
     if "speed" in results:
         s = results["speed"]
         out += ["### Speed (PETS09-S2L1, 795 frames, 768x576)", ""]
+        if results.get("speed_machine"):
+            out += [f"Measured on {results['speed_machine']} (`--sections speed`), ReidTrackerParams defaults.", ""]
         out += [
             f"- decoding alone: {s['decode_fps']:.0f} fps",
             f"- `track_with_reid` (decode, crop, CNN, track, post-process), 1 torch thread + decoding thread: "
@@ -683,7 +685,7 @@ def report(results: dict[str, Any], command: str, started: str, kept: dict[str, 
             f"an idle {dev['cpu']} pinned to 2 cores (`taskset -c 0,1`, CUDA hidden): training with the default "
             f"parameters on PETS09-S2L1 took {dev['train_seconds'] / 60:.1f} min (peak RSS "
             f"{dev['train_peak_rss_mb']:.0f} MB); decoding alone ran at {dev['decode_fps']:.0f} fps and "
-            f"`track_with_reid` with the PETS09 settings at {dev['track_fps_1']:.0f} fps (1 torch thread + the decoding "
+            f"`track_with_reid` with the default settings at {dev['track_fps_1']:.0f} fps (1 torch thread + the decoding "
             f"thread; {dev['track_fps_2']:.0f} fps with 2 torch threads). {dev.get('note', '')}".rstrip(),
             "",
         ]
@@ -701,7 +703,9 @@ def report(results: dict[str, Any], command: str, started: str, kept: dict[str, 
             rows = {r["label"]: r for r in seeds_mean(results[key]["seeds"])}
             gain[key] = 100 * (rows[REENTRY_OFF]["HOTA"] - rows[FINAL]["HOTA"])
         out += [
-            "Re-entries: PETS09's ground truth gives a person who leaves the view and comes back a new identity; the "
+            "### Re-entries",
+            "",
+            "PETS09's ground truth gives a person who leaves the view and comes back a new identity; the "
             "generated scene's keeps one identity per person. The final setting joins re-entries (`stitch_reentry`), "
             f"as re-identification should; counting them as new tracks changes HOTA by {gain['pets']:+.1f} on PETS09 "
             f"and {gain['synth']:+.1f} on the generated scene (mean over the models).",
@@ -875,6 +879,8 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     results: dict[str, Any] = {"machine": machine(), "variants_note": args.variants_note}
+    if "speed" in args.sections:
+        results["speed_machine"] = results["machine"]
     if args.pretrained:
         results["models_note"] = args.pretrained_note or f"pre-trained models from {args.pretrained}."
     else:
