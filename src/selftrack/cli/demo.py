@@ -9,7 +9,7 @@ pipeline (``selftrack -w selftrack-demo nodes`` lists it; a re-run reuses every 
 2. ``train-reid``: self-supervised re-identification training (UNS20) from the video and those
    detections only, with a small step budget so it fits in about a minute on 2 CPU cores;
 3. ``track-reid``: the re-id tracker (appearance + Kalman motion, re-linking and stitching of
-   fragments), with the settings the re-id benchmark uses on its generated plaza scene;
+   fragments) with its default settings, the first-stage score lowered for the motion detector;
 4. ``track-bytetrack``: ByteTrack on the same detections with the same post-processing, the
    strongest motion-only baseline of the tutorial;
 5. ``render``: the re-id tracks drawn on the video;
@@ -37,17 +37,10 @@ GROUND_TRUTH = "demo-ground-truth"
 TRAIN_STEPS = 300
 """Stage-1 steps of the demo's re-id training (stage 2 gets a sixth): about 40 s on 2 cores."""
 
-# The re-id tracker's settings for the generated plaza scene (benchmarks/bench_reid.py, OURS_SYNTH):
-# re-linking lost tracks online and stitching fragments offline, both by appearance.
-REID_TRACKER = {
-    "high_score": 0.5,
-    "reid_weight": 1.0,
-    "relink_max_age": 30,
-    "clean_crop_iou": 0.1,
-    "stitch_max_gap": 100,
-    "min_track_length": 4,
-    "max_interpolation_gap": 20,
-}
+# The re-id tracker's defaults (on-line re-linking and border-aware offline stitching by appearance,
+# drop tracks under 4 boxes, fill gaps up to 20 frames), with the first-stage score lowered to the
+# moving-object detector's scores (its boxes score lower than a trained detector's).
+REID_TRACKER = {"high_score": 0.5}
 # Motion-only baseline: ByteTrack at the scene's frame rate, same post-processing as the re-id tracker.
 BYTETRACK = {
     "tracker": "bytetrack",
