@@ -169,6 +169,24 @@ def test_bad_inputs_are_refused(scene_video: tuple[Path, Detections], tmp_path: 
         load_reid_model(tmp_path / "missing.pt")
 
 
+def test_model_files_that_are_not_ours_get_a_one_line_error(tmp_path: Path) -> None:
+    text = tmp_path / "notes.pt"
+    text.write_text("not a model\n")
+    with pytest.raises(ValidationError, match=r"notes\.pt: not a readable re-id model file \(not a PyTorch file\)"):
+        load_reid_model(text)
+    code = tmp_path / "code.pt"
+    torch.save({"format": "selftrack-reid", "hook": print}, code)  # a pickle that would call a function
+    with pytest.raises(
+        ValidationError, match=r"code\.pt: not a selftrack re-id model: it holds Python objects"
+    ) as info:
+        load_reid_model(code)
+    assert "\n" not in str(info.value) and "weights_only=False" not in str(info.value)
+    plain = tmp_path / "plain.pt"
+    torch.save({"format": "something-else"}, plain)
+    with pytest.raises(ValidationError, match="not a selftrack re-id model"):
+        load_reid_model(plain)
+
+
 def test_augmentation_mirrors_only_the_pasted_part_and_keeps_padding_zero() -> None:
     from selftrack.reid.model import ReidNet
     from selftrack.reid.train import augment_crops

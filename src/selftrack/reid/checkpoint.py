@@ -18,6 +18,8 @@ Files are written to a temporary name and renamed, so a crash never leaves a tru
 from __future__ import annotations
 
 import os
+import pickle
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,7 +107,17 @@ def load_reid_model(path: str | os.PathLike[str], device: str | torch.device = "
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for a bad file
-        raise ValidationError(f"{path}: not a readable re-id model file ({exc})") from exc
+        # torch's message for a file that is not weights-only safe runs to paragraphs and suggests
+        # weights_only=False, which we never do for a file from elsewhere: say it in one line.
+        if isinstance(exc, pickle.UnpicklingError) and "Unsupported global" in str(exc):
+            raise ValidationError(
+                f"{path}: not a selftrack re-id model: it holds Python objects other than tensors and numbers, "
+                "which are refused (loading them could run code)"
+            ) from exc
+        if not zipfile.is_zipfile(path):
+            raise ValidationError(f"{path}: not a readable re-id model file (not a PyTorch file)") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValidationError(f"{path}: not a readable re-id model file ({first})") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValidationError(f"{path}: not a selftrack re-id model (format {payload.get('format')!r})")
     if int(payload.get("version", 0)) > VERSION:
