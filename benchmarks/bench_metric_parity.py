@@ -41,6 +41,9 @@ TOL = 1e-6
 MOT17_FRCNN = {"track_thresh": 0.5, "low_thresh": 0.1, "new_track_thresh": 0.6}  # published MOT17 values
 REFINED = [(f"MOT17-{n}", f"mot17/MOT17-{n}", "det/det_refined.txt", None) for n in ("02", "04", "05", "09", "10")]
 TUD = [(n, f"mot15/{n}", "det/det.txt", None) for n in ("TUD-Campus", "TUD-Stadtmitte")]
+# Frame rates of sequences whose seqinfo.ini here has no frameRate (MOT15's published values), as in
+# bench_trackers.py: ByteTrack gets each sequence's real rate, like the tracker benchmark's runs.
+FRAME_RATE = {"TUD-Campus": 25.0, "TUD-Stadtmitte": 25.0}
 # (key, title, TrackEval benchmark, ByteTrack params, [(sequence, folder, detection file, scored frames)])
 SETS = [
     ("pets09", "PETS09-S2L1 public, frames 1-400", "MOT15", {}, [("PETS09-S2L1", "pets09-s2l1", "det/det.txt", 400)]),
@@ -122,10 +125,12 @@ def score_set(data: Path, tmp: Path, key: str, benchmark: str, params: dict, seq
     outputs: dict[str, dict[str, Path]] = {"ByteTrack": {}}
     info = {}
     for name, folder, det_file, scored in seqs:
-        length = int(parse_seqinfo(data / folder)["seqLength"])
+        seqinfo = parse_seqinfo(data / folder)
+        length = int(seqinfo["seqLength"])
+        rate = float(seqinfo.get("frameRate") or FRAME_RATE[name])
         det = read_mot(data / folder / det_file, kind="det").replace(num_frames=length)
         path = tmp / key / "bytetrack" / f"{name}.txt"
-        write_mot(get_tracker("bytetrack", **params).track(det), path, kind="results", columns=10)
+        write_mot(get_tracker("bytetrack", **params, frame_rate=rate).track(det), path, kind="results", columns=10)
         outputs["ByteTrack"][name] = path
         cem = data / folder / "cem_result" / f"{name}.txt"
         if cem.exists():
@@ -175,8 +180,9 @@ def report(rows: list[dict], command: str) -> str:
     out += [f"Command: `{command}`  ", f"Machine: {machine()}  ", f"Date: {datetime.date.today().isoformat()}", ""]
     out += [
         "Tracker outputs: our ByteTrack on each set of the tracker benchmark (MOT17 FRCNN with the published MOT17 "
-        "thresholds track_thresh 0.5 / low 0.1 / new track 0.6, defaults elsewhere) and, on TUD, the published CEM "
-        "output. Each output file is scored by `selftrack.metrics.evaluate` (read back with `read_mot`) and by "
+        "thresholds track_thresh 0.5 / low 0.1 / new track 0.6, defaults elsewhere; every sequence at its real frame "
+        "rate, as in the tracker benchmark: PETS09-S2L1 7 fps, TUD 25, MOT17-05 14, other MOT17 30) and, on TUD, the "
+        "published CEM output. Each output file is scored by `selftrack.metrics.evaluate` (read back with `read_mot`) and by "
         "TrackEval's `MotChallenge2DBox` (MOT15 / MOT17 preprocessing, IoU threshold 0.5). Compared: every field "
         "TrackEval reports for each sequence and for `COMBINED_SEQ` (HOTA and its sub-metrics as 19-alpha arrays, "
         "HOTA(0)/LocA(0)/HOTALocA(0), all CLEAR and Identity fields, Count). *Fields* counts named fields over the "

@@ -138,3 +138,12 @@ def test_camera_motion_compensation_keeps_static_objects_on_a_panning_camera(nam
     assert all(len(ids) == 1 for ids in ids_per_object(with_cmc).values())
     assert len(with_cmc) >= 2 * (n - 4)
     assert len(np.unique(without.track_id)) != 2 or len(without) < len(with_cmc)
+
+
+def test_ocsort_frame_rate_scales_max_age():
+    frames = [f for f in range(40) if not 10 <= f < 20]  # 10 frames missed
+    video = scene({0: straight(frames, 0, 0, 1.0)}, 40)
+    assert set(get_tracker("ocsort").track(video).track_id.tolist()) == {1}  # max_age 30 frames at 30 fps
+    # at 7 fps a track may go unmatched int(7 / 30 * 30) = 7 frames: it ends during the gap
+    assert set(get_tracker("ocsort", frame_rate=7).track(video).track_id.tolist()) == {1, 2}
+    assert set(get_tracker("ocsort", frame_rate=7, max_age=60).track(video).track_id.tolist()) == {1}

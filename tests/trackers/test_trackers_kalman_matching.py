@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from selftrack.trackers import matching, warp_boxes
-from selftrack.trackers.kalman import XYAHModel, XYSRModel
+from selftrack.trackers.kalman import XYAHModel, XYSRModel, XYXYModel
 
 BOXES = np.array([[10.0, 20.0, 50.0, 120.0], [300.0, 40.0, 330.0, 100.0], [0.0, 0.0, 5.0, 9.0]])
 
 
-@pytest.mark.parametrize("model", [XYAHModel(), XYSRModel()])
+@pytest.mark.parametrize("model", [XYAHModel(), XYSRModel(), XYXYModel()])
 def test_measurement_round_trip(model):
     z = model.to_measurement(BOXES)
     np.testing.assert_allclose(model.measurement_to_xyxy(z), BOXES, atol=1e-4)
@@ -35,7 +35,7 @@ def textbook_step(model, mean, cov, z):
     return mean, cov
 
 
-@pytest.mark.parametrize("model", [XYAHModel(), XYSRModel()])
+@pytest.mark.parametrize("model", [XYAHModel(), XYSRModel(), XYXYModel()])
 def test_batched_filter_equals_the_textbook_equations_per_track(model):
     rng = np.random.default_rng(0)
     mean, cov = model.initiate(model.to_measurement(BOXES))
@@ -51,7 +51,7 @@ def test_batched_filter_equals_the_textbook_equations_per_track(model):
         np.testing.assert_allclose(cov[i], c, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("model", [XYAHModel(), XYSRModel()])
+@pytest.mark.parametrize("model", [XYAHModel(), XYSRModel(), XYXYModel()])
 def test_filter_learns_a_constant_velocity(model):
     mean, cov = model.initiate(model.to_measurement(BOXES[:1]))
     for step in range(1, 30):
@@ -62,7 +62,7 @@ def test_filter_learns_a_constant_velocity(model):
     np.testing.assert_allclose(model.to_xyxy(predicted)[0], BOXES[0] + [120.0, -60.0] * 2, atol=1.0)
 
 
-@pytest.mark.parametrize("model", [XYAHModel(), XYSRModel()])
+@pytest.mark.parametrize("model", [XYAHModel(), XYSRModel(), XYXYModel()])
 def test_warp_moves_and_scales_states_like_boxes(model):
     mean, cov = model.initiate(model.to_measurement(BOXES))
     identity = np.eye(2, 3)

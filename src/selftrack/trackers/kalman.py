@@ -8,6 +8,8 @@ model classes:
   proportional to the box height (DeepSORT's filter, used unchanged by ByteTrack).
 - :class:`XYSRModel`: centre, area ``w*h``, aspect ratio (constant), and velocities of centre and
   area, with fixed noise (SORT's filter, used unchanged by OC-SORT).
+- :class:`XYXYModel`: the two corners and their velocities, with fixed noise in pixels (the
+  filter of Roboflow's ByteTrack re-implementation, an option of our ByteTrack).
 
 State means are ``(n, d)`` arrays and covariances ``(n, d, d)``; each call handles all tracks at
 once so a frame costs a handful of numpy calls, not a Python loop over tracks. The measurement
@@ -225,3 +227,62 @@ class XYSRModel(KalmanModel):
         jac[2, 2] = jac[6, 6] = sx * sy
         jac[3, 3] = sx / sy if sy > 0 else 1.0
         return jac
+
+
+class XYXYModel(KalmanModel):
+    """State ``[x1, y1, x2, y2, vx1, vy1, vx2, vy2]``: each corner moves at its own constant velocity.
+
+    Fixed noise in pixels, the same for every box size: initial variance 1 for every component
+    (velocities included, so a new track starts almost at rest), process variance 0.01 and
+    measurement variance 0.1. With such a small measurement variance the estimate stays close to
+    the last detection; width and height may change freely, unlike in :class:`XYAHModel`.
+    """
+
+    dim = 8
+    transition = np.eye(8) + np.eye(8, k=4)
+    initial_variance = 1.0
+    process_var = 0.01
+    measurement_var = 0.1
+
+    @staticmethod
+    def to_measurement(xyxy: np.ndarray) -> np.ndarray:
+        return np.array(xyxy, dtype=np.float64, copy=True).reshape(-1, 4)
+
+    @staticmethod
+    def measurement_to_xyxy(z: np.ndarray) -> np.ndarray:
+        return np.array(z[:, :4], dtype=np.float64, copy=True)
+
+    def initiate(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = len(z)
+        mean = np.zeros((n, 8))
+        mean[:, :4] = z
+        cov = np.broadcast_to(np.eye(8) * self.initial_variance, (n, 8, 8)).copy()
+        return mean, cov
+
+    def process_variance(self, mean: np.ndarray) -> np.ndarray:
+        return np.full(8, self.process_var)
+
+    def measurement_variance(self, mean: np.ndarray) -> np.ndarray:
+        return np.full(4, self.measurement_var)
+
+    def warp_jacobian(self, affine: np.ndarray) -> np.ndarray:
+        jac = np.zeros((8, 8))
+        for base in (0, 2, 4, 6):  # each corner, and each corner's velocity, turns with the camera
+            jac[base : base + 2, base : base + 2] = affine[:, :2]
+        return jac
+
+    def warp(self, mean: np.ndarray, cov: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Move states by a camera affine: both corners are translated (velocities only turn)."""
+        if len(mean) == 0:
+            return mean, cov
+        jac = self.warp_jacobian(affine)
+        new_mean = mean @ jac.T
+        new_mean[:, 0:2] += affine[:, 2]
+        new_mean[:, 2:4] += affine[:, 2]
+        return new_mean, jac @ cov @ jac.T
+
+    def warp_measurement(self, z: np.ndarray, affine: np.ndarray) -> np.ndarray:
+        out = z @ self.warp_jacobian(affine)[:4, :4].T
+        out[:, 0:2] += affine[:, 2]
+        out[:, 2:4] += affine[:, 2]
+        return out

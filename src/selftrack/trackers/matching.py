@@ -49,15 +49,21 @@ def _solve_scipy(cost: np.ndarray, cost_limit: float) -> np.ndarray:
     return np.stack([rows, cols], axis=1).astype(np.int64)
 
 
-def assign(cost: np.ndarray, cost_limit: float = np.inf) -> np.ndarray:
+def assign(cost: np.ndarray, cost_limit: float = np.inf, *, limit_after: bool = False) -> np.ndarray:
     """Minimum-cost one-to-one assignment; returns ``(k, 2)`` ``[row, col]`` pairs.
 
     With a finite ``cost_limit`` no returned pair costs more than it, and pairs are chosen so
     that the total of the kept pairs plus ``cost_limit / 2`` per unmatched row or column is least.
+    With ``limit_after`` the limit is applied the SORT way instead: the full assignment is solved
+    first and its pairs costlier than the limit are dropped afterwards. The two differ when a
+    costly pair displaces cheaper ones: the first then leaves it out and keeps the others.
     """
     cost = np.asarray(cost, dtype=np.float64)
     if cost.size == 0:
         return _EMPTY_PAIRS
+    if limit_after:
+        pairs = assign(cost)
+        return pairs[cost[pairs[:, 0], pairs[:, 1]] <= cost_limit]
     if _lap is None:
         return _solve_scipy(cost, cost_limit)
     _, x, _ = _lap.lapjv(cost, extend_cost=True, cost_limit=cost_limit)

@@ -14,7 +14,9 @@ OC-SORT keeps SORT's structure and adds three observation-centric pieces:
 
 Optionally (``use_byte``) low-score boxes are matched to the remaining predictions, as in
 ByteTrack. This follows the official implementation, including its thresholds and its
-output (the track's last observation, i.e. the matched detection box).
+output (the track's last observation, i.e. the matched detection box). ``max_age`` is in frames
+at 30 fps, like ByteTrack's ``track_buffer``: pass the video's ``frame_rate`` to keep a lost
+track for the same time at another rate (the official code counts frames, i.e. assumes 30 fps).
 """
 
 from __future__ import annotations
@@ -41,7 +43,15 @@ class OcSortParams(TrackerParams):
     low_thresh: float = Field(
         0.1, ge=0.0, description="With use_byte, detections scoring above this (and below det_thresh) extend tracks."
     )
-    max_age: int = Field(30, ge=0, description="Frames a track may go unmatched before it ends.")
+    max_age: int = Field(
+        30, ge=0, description="Frames (at 30 fps, see frame_rate) a track may go unmatched before it ends."
+    )
+    frame_rate: float = Field(
+        30.0,
+        gt=0.0,
+        description="Frame rate of the video; scales max_age (int(frame_rate / 30 * max_age) frames), as "
+        "ByteTrack's track_buffer. At 30 the official behaviour.",
+    )
     min_hits: int = Field(
         3, ge=0, description="Matches in a row, after its first box, that a new track needs before it is output."
     )
@@ -159,7 +169,7 @@ class OcSortTracker(Tracker):
         ids = assign_public_ids(t.track_id, out, self._ids)
         rows = t.row[out]
         out_boxes = xyxy[rows] if p.output_box == "detection" else model.to_xyxy(t.mean[out])
-        t.keep(t.since_update <= p.max_age)
+        t.keep(t.since_update <= int(p.frame_rate / 30.0 * p.max_age))
         return StepResult(rows, out_boxes, ids)
 
     # ------------------------------------------------------------------ pieces
