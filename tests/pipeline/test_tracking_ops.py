@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,27 @@ def test_track_and_eval_commands(tmp_path: Path, shared_data: Path):
     bad = subprocess.run([CLI, "track", "--tracker", "sort", "--detections", str(pets / "det" / "det.txt"), "--out", str(out), "--param", "nope=1"],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "nope" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_video_frame_rate_reaches_trackers_that_count_time(pets_ws: Workspace, shared_data: Path):
+    """ByteTrack's lost-track buffer is 30 frames at 30 fps: wired to its video, the op keeps it one second."""
+    pipe = Pipeline(pets_ws)
+    pipe.add_node("with-video", "track", inputs={"detections": "det", "video": "videos"}, params={"tracker": "bytetrack"})
+    pipe.add_node("without", "track", inputs={"detections": "det"}, params={"tracker": "bytetrack"})
+    pipe.add_node("explicit", "track", inputs={"detections": "det", "video": "videos"},
+                  params={"tracker": "bytetrack", "tracker_params": {"frame_rate": 30}})
+    out = {}
+    for node in ("with-video", "without", "explicit"):
+        result = run_node(pets_ws, node, executor=LocalExecutor(1))
+        out[node] = pets_ws.item(result.outputs(node)["tracks"], "video").load_detections()
+    fps = pets_ws.item("videos", "video").metadata["video"]["fps"]  # the AVI header's rate
+    dets = read_mot(shared_data / "pets09-s2l1" / "det" / "det.txt", canvas=(768, 576), num_frames=795)
+    at_fps = run_tracker(dets, TrackParams(tracker="bytetrack", tracker_params={"frame_rate": float(Fraction(fps))}))
+    at_30 = run_tracker(dets, TrackParams(tracker="bytetrack"))
+    assert out["with-video"].track_id.tolist() == at_fps.track_id.tolist()
+    assert out["without"].track_id.tolist() == at_30.track_id.tolist()
+    assert out["explicit"].track_id.tolist() == at_30.track_id.tolist()  # the params win over the video
+    assert at_fps.track_id.tolist() != at_30.track_id.tolist()  # the rate does change the result here
+    # sort has no frame rate: the video changes nothing
+    assert run_tracker(dets, TrackParams(tracker="sort"), fps=7).track_id.tolist() == run_tracker(
+        dets, TrackParams(tracker="sort")).track_id.tolist()

@@ -41,10 +41,10 @@ TRAIN_STEPS = 300
 # drop tracks under 4 boxes, fill gaps up to 20 frames), with the first-stage score lowered to the
 # moving-object detector's scores (its boxes score lower than a trained detector's).
 REID_TRACKER = {"high_score": 0.5}
-# Motion-only baseline: ByteTrack at the scene's frame rate, same post-processing as the re-id tracker.
+# Motion-only baseline: ByteTrack at the video's frame rate, same post-processing as the re-id tracker.
 BYTETRACK = {
     "tracker": "bytetrack",
-    "tracker_params": {"track_thresh": 0.3, "frame_rate": 10},
+    "tracker_params": {"track_thresh": 0.3},  # frame_rate: the video's (wired below)
     "min_track_length": 4,
     "interpolate_max_gap": 20,
 }
@@ -85,7 +85,7 @@ def demo_pipeline(train_steps: int = TRAIN_STEPS) -> dict[str, Any]:
             "inputs": {"model": "train-reid", "video": VIDEOS, "detections": "detect"},
             "params": REID_TRACKER,
         },
-        "track-bytetrack": {"op": "track", "inputs": {"detections": "detect"}, "params": BYTETRACK},
+        "track-bytetrack": {"op": "track", "inputs": {"detections": "detect", "video": VIDEOS}, "params": BYTETRACK},
         "render": {
             "op": "render",
             "inputs": {"video": VIDEOS, "detections": ["track-reid"]},

@@ -138,7 +138,7 @@ def track(
         str, typer.Option(help="iou, sort, bytetrack, ocsort, or reid (the re-id tracker: needs --model and --video).")
     ] = "bytetrack",
     video: Annotated[
-        Path | None, typer.Option(help="The video: gives the frame size and frame count (needed by --tracker reid).")
+        Path | None, typer.Option(help="The video: gives the frame size, frame count and frame rate (trackers with frame_rate use it; needed by --tracker reid).")
     ] = None,
     model: Annotated[
         Path | None, typer.Option(help="Re-id model file from `selftrack train-reid` (--tracker reid).")
@@ -185,8 +185,13 @@ def track(
         raise SelftrackError(f"invalid tracker settings: {e}") from None
     dets = read_for_video(detections, video) if video is not None else _read(detections)
     transforms = read_gmc(gmc, num_frames=dets.frame_count) if gmc is not None else None
+    fps = None
+    if video is not None:  # the tracker's frame_rate (ByteTrack, OC-SORT) follows the video unless --param sets it
+        from selftrack.video import probe
+
+        fps = probe(video).fps
     with progress_bar(f"track ({tracker})") as progress:
-        tracks = run_tracker(dets, params, transforms=transforms, progress=lambda d, t: progress(d, t, ""))
+        tracks = run_tracker(dets, params, transforms=transforms, progress=lambda d, t: progress(d, t, ""), fps=fps)
     write_detections(tracks, out)
     console.print(f"{len(tracks.track_ids)} tracks, {len(tracks)} boxes over {tracks.frame_count} frames -> {out}")
 

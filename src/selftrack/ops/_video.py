@@ -38,3 +38,10 @@ def video_metadata(reader: VideoReader, base: dict[str, Any]) -> dict[str, Any]:
     info["frame_count"] = reader.frame_count
     info["duration"] = float(reader.frame_count / fps) if fps else 0.0
     return info
+
+
+def item_fps(item: Item) -> Fraction | None:
+    """Frame rate at which consumers decode a video item (its ``decode`` entry, else the probed rate)."""
+    decode = decode_settings(item)
+    fps = decode.get("fps") or (item.metadata.get("video") or {}).get("fps")
+    return Fraction(fps) if fps else None

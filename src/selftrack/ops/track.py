@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from selftrack.core.detections import Detections
+from selftrack.ops._video import item_fps
 from selftrack.pipeline.op import ItemContext, Op, OpParams, Port
 from selftrack.trackers import drop_short_tracks, get_tracker, interpolate_tracks, list_trackers
 from selftrack.workspace.store import DataType
@@ -37,9 +39,18 @@ def run_tracker(
     *,
     transforms: np.ndarray | None = None,
     progress: Callable[[int, int], None] | None = None,
+    fps: float | Fraction | None = None,
 ) -> Detections:
-    """Track one video's detections and apply the post-processing steps (shared by the op and the CLI)."""
-    tracker = get_tracker(params.tracker, **params.tracker_params)
+    """Track one video's detections and apply the post-processing steps (shared by the op and the CLI).
+
+    ``fps``, the video's frame rate, is passed as the tracker's ``frame_rate`` when it has one and the
+    params do not set it: ByteTrack's lost-track buffer and OC-SORT's maximum age are meant in time
+    (their frame counts are for 30 fps), so a 7 fps video would otherwise keep lost tracks 4x too long.
+    """
+    kwargs = dict(params.tracker_params)
+    if fps and "frame_rate" in list_trackers()[params.tracker].model_fields and "frame_rate" not in kwargs:
+        kwargs["frame_rate"] = float(fps)
+    tracker = get_tracker(params.tracker, **kwargs)
     tracks = tracker.track(detections, transforms=transforms, progress=progress)
     if params.min_track_length:
         tracks = drop_short_tracks(tracks, params.min_track_length)
@@ -53,10 +64,19 @@ class Track(Op):
     title = "Track (motion)"
     category = "Detection/Tracking"
     description = "Link detections into tracks with a motion tracker (no appearance model), then clean the tracks up."
-    inputs = (Port("detections", (DataType.DETECTIONS,), "Detections of each video."),)
+    inputs = (
+        Port("detections", (DataType.DETECTIONS,), "Detections of each video."),
+        Port(
+            "video",
+            (DataType.VIDEO,),
+            "Optional: the videos; their frame rate becomes the tracker's frame_rate unless the params set it.",
+            optional=True,
+        ),
+    )
     outputs = (Port("tracks", (DataType.TRACKS,), "The same boxes with track ids."),)
     Params = TrackParams
 
     def run_item(self, ctx: ItemContext) -> None:
         dets = ctx.item("detections").load_detections()
-        ctx.put_detections("tracks", run_tracker(dets, self.params, progress=ctx.progress))
+        fps = item_fps(ctx.item("video")) if ctx.inputs.get("video") else None
+        ctx.put_detections("tracks", run_tracker(dets, self.params, progress=ctx.progress, fps=fps))
