@@ -742,10 +742,12 @@ def bars(results: dict[str, Any], kept: dict[str, Any] | None = None) -> list[st
             dh = [100 * (r["HOTA"] - ref["HOTA"]) for r in final]
             di = [100 * (r["IDF1"] - ref["IDF1"]) for r in final]
             ok = sum(holds(r, ref) for r in final)
+            failing = [f"seed {r['seed']}" for r in final if not holds(r, ref)]
             lines.append(
                 f"- {name} vs the best {label} classic tracker ({ref['tracker']}, HOTA {pct(ref['HOTA'])}, IDF1 "
-                f"{pct(ref['IDF1'])}): +6 HOTA and +10 IDF1 {'hold' if ok == len(final) else 'do not hold'} for "
-                f"{ok} of {len(final)} models; worst model HOTA {min(dh):+.1f}, IDF1 {min(di):+.1f}; mean HOTA "
+                f"{pct(ref['IDF1'])}): +6 HOTA and +10 IDF1 hold for {ok} of {len(final)} models"
+                f"{' (not for ' + ', '.join(failing) + ')' if failing else ''}; worst model HOTA {min(dh):+.1f}, "
+                f"IDF1 {min(di):+.1f}; mean HOTA "
                 f"{float(np.mean(dh)):+.1f}, IDF1 {float(np.mean(di)):+.1f}."
             )
     pets = results.get("pets")
