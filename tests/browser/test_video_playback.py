@@ -15,7 +15,10 @@ from selftrack.video import VideoReader, VideoWriter
 
 def test_rendered_motion_tracks_play_in_chromium(browser, serve_dir, shared_data: Path, tmp_path: Path):
     src = tmp_path / "highway.mp4"
-    with VideoReader(shared_data / "videos" / "highway_overpass_cdnet.avi") as reader, VideoWriter(src, reader.output_fps) as writer:
+    with (
+        VideoReader(shared_data / "videos" / "highway_overpass_cdnet.avi") as reader,
+        VideoWriter(src, reader.output_fps) as writer,
+    ):
         for frame in reader.frames(0, 150):
             writer.write(frame)
     dets = detect_video(MotionDetector(), src)
@@ -50,7 +53,9 @@ def test_track_colours_survive_encoding_and_browser_decoding(browser, serve_dir,
     with VideoWriter(src, 10, size=(320, 240)) as writer:
         for _ in range(20):
             writer.write(np.full((240, 320, 3), 128, np.uint8))
-    box = Detections.create(np.arange(20), np.tile([[60, 60, 260, 180]], (20, 1)), track_id=np.full(20, 7), canvas=(320, 240))
+    box = Detections.create(
+        np.arange(20), np.tile([[60, 60, 260, 180]], (20, 1)), track_id=np.full(20, 7), canvas=(320, 240)
+    )
     render_video(src, [box], tmp_path / "out.mp4", trail_length=0, thickness=12, label=False)
     (tmp_path / "index.html").write_text(
         '<html><body style="margin:0"><video id="v" src="out.mp4" muted autoplay playsinline></video>'

@@ -12,11 +12,26 @@ from selftrack.core.boxes import iou_matrix, xywh_to_xyxy, xyxy_to_xywh
 def make(n_frames: int = 5) -> Detections:
     # Two objects: track 1 moves right, track 2 appears in frames 2-4; rows given out of order on purpose.
     frames = [3, 0, 1, 2, 4, 2, 3, 4]
-    boxes = [[30, 0, 40, 10], [0, 0, 10, 10], [10, 0, 20, 10], [20, 0, 30, 10], [40, 0, 50, 10],
-             [5, 50, 15, 60], [6, 50, 16, 60], [7, 50, 17, 60]]
+    boxes = [
+        [30, 0, 40, 10],
+        [0, 0, 10, 10],
+        [10, 0, 20, 10],
+        [20, 0, 30, 10],
+        [40, 0, 50, 10],
+        [5, 50, 15, 60],
+        [6, 50, 16, 60],
+        [7, 50, 17, 60],
+    ]
     tids = [1, 1, 1, 1, 1, 2, 2, 2]
-    return Detections.create(frames, boxes, score=np.linspace(0.1, 0.8, 8), track_id=tids, canvas=(100, 100),
-                             num_frames=n_frames, data={"visibility": np.arange(8, dtype=np.float32)})
+    return Detections.create(
+        frames,
+        boxes,
+        score=np.linspace(0.1, 0.8, 8),
+        track_id=tids,
+        canvas=(100, 100),
+        num_frames=n_frames,
+        data={"visibility": np.arange(8, dtype=np.float32)},
+    )
 
 
 def test_rows_are_sorted_by_frame_and_extra_columns_follow():

@@ -226,5 +226,7 @@ def test_gt_consider_flag_must_be_zero_or_one(tmp_path: Path) -> None:
 def test_canvas_check_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "det.txt"
     path.write_text("1,-1,10,10,5,5,1\n1,-1,900,10,5,5,1\n")
-    with pytest.raises(FormatError, match=r"det\.txt, line 2: box starts past the right or bottom edge of the 640x480 frame"):
+    with pytest.raises(
+        FormatError, match=r"det\.txt, line 2: box starts past the right or bottom edge of the 640x480 frame"
+    ):
         read_mot(path, canvas=(640, 480))

@@ -61,8 +61,12 @@ def ws(tmp_path: Path, short_videos: list[Path]) -> Workspace:
 def three_nodes(ws: Workspace, max_dimension: int = 96) -> Pipeline:
     pipe = Pipeline(ws)
     pipe.add_node("half", "resample", inputs={"input": "videos"}, params={"fraction": "1/2"})
-    pipe.add_node("small", "cropresize", inputs={"video": "half"},
-                  params={"resize": {"mode": "scale-down", "max_dimension": max_dimension, "multiple": 16}})
+    pipe.add_node(
+        "small",
+        "cropresize",
+        inputs={"video": "half"},
+        params={"resize": {"mode": "scale-down", "max_dimension": max_dimension, "multiple": 16}},
+    )
     pipe.add_node("clips", "video_sample", inputs={"video": "small"}, params={"count": 3, "length": 2, "seed": 1})
     return pipe
 
@@ -110,7 +114,9 @@ def test_param_edit_recomputes_only_what_depends_on_it(ws: Workspace):
 def test_adding_an_item_computes_only_that_item(ws: Workspace, shared_data: Path):
     pipe = Pipeline(ws)
     pipe.add_node("half", "resample", inputs={"input": "videos"}, params={"fraction": "1/2"})
-    pipe.add_node("small", "cropresize", inputs={"video": "half"}, params={"resize": {"mode": "fixed", "width": 64, "height": 48}})
+    pipe.add_node(
+        "small", "cropresize", inputs={"video": "half"}, params={"resize": {"mode": "fixed", "width": 64, "height": 48}}
+    )
     pipe.node("small").run()
     before = {k: ws.item(pipe.node("small").outputs()["video"], k).sha256 for k in KEYS}
     import_videos(ws, "videos", [shared_data / "videos" / "highway_overpass_cdnet.avi"])
@@ -138,11 +144,23 @@ def test_partial_run_computes_the_chosen_keys_only(ws: Workspace):
 @pytest.mark.parametrize(
     ("node", "message"),
     [
-        ({"name": "f", "op": "detection_filter", "inputs": {"detections": "videos"}}, "node 'f' input 'detections': dataset 'videos' is video"),
-        ({"name": "f", "op": "resample", "inputs": {"input": "nope"}}, "node 'f' input 'input': no dataset named 'nope'"),
+        (
+            {"name": "f", "op": "detection_filter", "inputs": {"detections": "videos"}},
+            "node 'f' input 'detections': dataset 'videos' is video",
+        ),
+        (
+            {"name": "f", "op": "resample", "inputs": {"input": "nope"}},
+            "node 'f' input 'input': no dataset named 'nope'",
+        ),
         ({"name": "f", "op": "resample", "inputs": {}}, "node 'f' (resample): input 'input' is not wired"),
-        ({"name": "f", "op": "resample", "inputs": {"input": "videos"}, "params": {"fractoin": "1/2"}}, "node 'f' (resample): invalid params: fractoin"),
-        ({"name": "f", "op": "resample", "inputs": {"input": "videos", "video": "videos"}}, "node 'f' (resample) has no input 'video'"),
+        (
+            {"name": "f", "op": "resample", "inputs": {"input": "videos"}, "params": {"fractoin": "1/2"}},
+            "node 'f' (resample): invalid params: fractoin",
+        ),
+        (
+            {"name": "f", "op": "resample", "inputs": {"input": "videos", "video": "videos"}},
+            "node 'f' (resample) has no input 'video'",
+        ),
         ({"name": "f", "op": "no_such_op", "inputs": {}}, "unknown op 'no_such_op'"),
     ],
 )
@@ -178,7 +196,9 @@ def test_yaml_round_trip_and_cli_run(ws: Workspace, tmp_path: Path):
     yaml_path = tmp_path / "pipeline.yaml"
     yaml_path.write_text(text)
     cli = Path(sys.executable).with_name("selftrack")
-    proc = subprocess.run([str(cli), "-w", str(other.root), "run", str(yaml_path), "--workers", "1"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(cli), "-w", str(other.root), "run", str(yaml_path), "--workers", "1"], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     assert "running clips" in proc.stdout and "done" in proc.stdout
     assert Pipeline(other).to_yaml() == text
@@ -188,7 +208,12 @@ def test_yaml_round_trip_and_cli_run(ws: Workspace, tmp_path: Path):
 def test_killed_worker_leaves_nothing_marked_done_and_rerun_resumes(tmp_path: Path, shared_data: Path):
     root = tmp_path / "ws"
     ws = Workspace.init(root)
-    videos = ["highway_cctv.avi", "highway_overpass_cdnet.avi", "indoor_people_one_by_one.mp4", "parking_lot_top_down.mp4"]
+    videos = [
+        "highway_cctv.avi",
+        "highway_overpass_cdnet.avi",
+        "indoor_people_one_by_one.mp4",
+        "parking_lot_top_down.mp4",
+    ]
     import_videos(ws, "videos", [shared_data / "videos" / v for v in videos])
     Pipeline(ws).add_node("copy", "cropresize", inputs={"video": "videos"}, params={"crf": 30})
     script = f"from selftrack.pipeline import run_node, LocalExecutor\nrun_node(__import__('selftrack.workspace', fromlist=['Workspace']).Workspace({str(root)!r}), 'copy', executor=LocalExecutor(2))"
@@ -307,12 +332,22 @@ def test_detection_filter_op(ws: Workspace):
     rng = np.random.default_rng(0)
     xy = rng.uniform(0, 200, (50, 2))
     wh = rng.uniform(1, 40, (50, 2))
-    dets = Detections.create(np.arange(50) % 8, np.hstack([xy, xy + wh]), score=rng.uniform(0, 1, 50),
-                             class_id=np.arange(50) % 2, classes={0: "car", 1: "person"}, num_frames=8)
+    dets = Detections.create(
+        np.arange(50) % 8,
+        np.hstack([xy, xy + wh]),
+        score=rng.uniform(0, 1, 50),
+        class_id=np.arange(50) % 2,
+        classes={0: "car", 1: "person"},
+        num_frames=8,
+    )
     ws.put_detections("dets", "street_8_frames", dets)
     pipe = Pipeline(ws)
-    pipe.add_node("f", "detection_filter", inputs={"detections": "dets"},
-                  params={"categories": ["car"], "min_score": 0.0, "min_width": 10})
+    pipe.add_node(
+        "f",
+        "detection_filter",
+        inputs={"detections": "dets"},
+        params={"categories": ["car"], "min_score": 0.0, "min_width": 10},
+    )
     run_node(ws, "f", executor=LocalExecutor(1))
     out = ws.item(pipe.node("f").outputs()["detections"], "street_8_frames").load_detections()
     expected = (dets.class_id == 0) & (dets.xyxy[:, 2] - dets.xyxy[:, 0] >= 10)

@@ -17,7 +17,10 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yam
 @pytest.fixture(scope="module")
 def clip(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("clip") / "highway.mp4"
-    with VideoReader(shared_data / "videos" / "highway_cctv.avi") as reader, VideoWriter(out, reader.output_fps) as writer:
+    with (
+        VideoReader(shared_data / "videos" / "highway_cctv.avi") as reader,
+        VideoWriter(out, reader.output_fps) as writer,
+    ):
         for frame in reader.frames(0, 150):
             writer.write(frame)
     return out
@@ -46,7 +49,9 @@ def test_fixed_camera_tutorial_runs_end_to_end(tmp_path: Path, clip: Path):
     import_videos(ws, "videos", [clip])
     pipe = Pipeline(ws)
     pipe.load_yaml(EXAMPLES[[p.name for p in EXAMPLES].index("tutorial_fixed_camera.yaml")])
-    pipe.update_node("reid", params={"track_duration": 2.0, "stage1_steps": 30, "stage2_steps": 10, "eval_every": 10, "seed": 0})
+    pipe.update_node(
+        "reid", params={"track_duration": 2.0, "stage1_steps": 30, "stage2_steps": 10, "eval_every": 10, "seed": 0}
+    )
     result = run_node(ws, "render", executor=LocalExecutor(1))
     model = ws.items(result.outputs("reid")["model"])
     assert [m.key for m in model] == ["model"] and model[0].format == "pt"

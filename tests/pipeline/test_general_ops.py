@@ -46,7 +46,12 @@ def test_sample_is_reproducible_and_links_items(ws: Workspace):
 
 def test_split_partitions_every_item_once(ws: Workspace):
     pipe = Pipeline(ws)
-    pipe.add_node("parts", "split", inputs={"input": "dets"}, params={"train_percent": 60, "validation_percent": 20, "test_percent": 20})
+    pipe.add_node(
+        "parts",
+        "split",
+        inputs={"input": "dets"},
+        params={"train_percent": 60, "validation_percent": 20, "test_percent": 20},
+    )
     run_node(ws, "parts", executor=LocalExecutor(1))
     parts = {p: out(ws, "parts", p) for p in ("train", "validation", "test")}
     assert [len(v) for v in parts.values()] == [6, 2, 2]
@@ -82,9 +87,18 @@ def test_video_sample_cuts_clips_and_their_detections(tmp_path: Path, shared_dat
     n = video.video_info.frame_count
     ws.create_dataset("dets", DataType.DETECTIONS)
     frames = np.arange(n)
-    ws.put_detections("dets", video.key, Detections.create(frames, np.stack([frames, frames, frames + 10, frames + 10], 1), num_frames=n))
+    ws.put_detections(
+        "dets",
+        video.key,
+        Detections.create(frames, np.stack([frames, frames, frames + 10, frames + 10], 1), num_frames=n),
+    )
     pipe = Pipeline(ws)
-    pipe.add_node("clips", "video_sample", inputs={"video": "videos", "detections": "dets"}, params={"count": 2, "length": 3, "mode": "uniform"})
+    pipe.add_node(
+        "clips",
+        "video_sample",
+        inputs={"video": "videos", "detections": "dets"},
+        params={"count": 2, "length": 3, "mode": "uniform"},
+    )
     run_node(ws, "clips", executor=LocalExecutor(1))
     outputs = Pipeline(ws).node("clips").outputs()
     keys = ws.keys(outputs["samples"])

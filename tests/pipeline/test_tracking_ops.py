@@ -36,9 +36,18 @@ def pets_ws(tmp_path: Path, shared_data: Path) -> Workspace:
 def test_filter_track_evaluate_pipeline(pets_ws: Workspace, shared_data: Path):
     pipe = Pipeline(pets_ws)
     pipe.add_node("confident", "detection_filter", inputs={"detections": "det"}, params={"min_score": 0.3})
-    pipe.add_node("tracks", "track", inputs={"detections": "confident"},
-                  params={"tracker": "bytetrack", "tracker_params": {"track_thresh": 0.5}, "min_track_length": 5})
-    pipe.add_node("score", "evaluate", inputs={"ground_truth": "gt", "tracks": "tracks"}, params={"frames": [0, 400], "benchmark": "mot15"})
+    pipe.add_node(
+        "tracks",
+        "track",
+        inputs={"detections": "confident"},
+        params={"tracker": "bytetrack", "tracker_params": {"track_thresh": 0.5}, "min_track_length": 5},
+    )
+    pipe.add_node(
+        "score",
+        "evaluate",
+        inputs={"ground_truth": "gt", "tracks": "tracks"},
+        params={"frames": [0, 400], "benchmark": "mot15"},
+    )
     result = run_node(pets_ws, "score", executor=LocalExecutor(1))
     metrics_ds = result.outputs("score")["metrics"]
     assert sorted(pets_ws.keys(metrics_ds)) == ["COMBINED", "video"]
@@ -46,8 +55,13 @@ def test_filter_track_evaluate_pipeline(pets_ws: Workspace, shared_data: Path):
 
     # the same numbers straight from the API
     dets = read_mot(shared_data / "pets09-s2l1" / "det" / "det.txt")
-    tracks = run_tracker(dets[dets.score >= 0.3], TrackParams(tracker="bytetrack", tracker_params={"track_thresh": 0.5}, min_track_length=5))
-    direct = evaluate(read_mot(shared_data / "pets09-s2l1" / "gt" / "gt.txt"), tracks, frames=(0, 400), benchmark="mot15")
+    tracks = run_tracker(
+        dets[dets.score >= 0.3],
+        TrackParams(tracker="bytetrack", tracker_params={"track_thresh": 0.5}, min_track_length=5),
+    )
+    direct = evaluate(
+        read_mot(shared_data / "pets09-s2l1" / "gt" / "gt.txt"), tracks, frames=(0, 400), benchmark="mot15"
+    )
     assert saved["HOTA"]["HOTA"] == pytest.approx(direct.hota.hota, abs=1e-9)
     assert 0.3 < direct.hota.hota < 0.9 and direct.clear.mota > 0.3
     events = JobStore(pets_ws).events(result.job_id, "metrics")
@@ -61,35 +75,76 @@ def test_unknown_tracker_or_tracker_param_is_refused_before_running(pets_ws: Wor
     with pytest.raises(PipelineError, match="unknown tracker 'deepsort'"):
         pipe.add_node("t", "track", inputs={"detections": "det"}, params={"tracker": "deepsort"})
     with pytest.raises(PipelineError, match="track_tresh"):
-        pipe.add_node("t", "track", inputs={"detections": "det"}, params={"tracker": "sort", "tracker_params": {"track_tresh": 1}})
+        pipe.add_node(
+            "t", "track", inputs={"detections": "det"}, params={"tracker": "sort", "tracker_params": {"track_tresh": 1}}
+        )
 
 
 def test_track_and_eval_commands(tmp_path: Path, shared_data: Path):
     pets = shared_data / "pets09-s2l1"
     out = tmp_path / "tracks.txt"
-    proc = subprocess.run([CLI, "track", "--tracker", "sort", "--detections", str(pets / "det" / "det.txt"), "--video", str(pets / "video.avi"),
-                           "--out", str(out), "--param", "min_hits=2"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            CLI,
+            "track",
+            "--tracker",
+            "sort",
+            "--detections",
+            str(pets / "det" / "det.txt"),
+            "--video",
+            str(pets / "video.avi"),
+            "--out",
+            str(out),
+            "--param",
+            "min_hits=2",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     tracks = read_mot(out)
     assert tracks.has_tracks and tracks.frame.max() <= 794
-    proc = subprocess.run([CLI, "eval", "--gt", str(pets / "gt" / "gt.txt"), "--tracks", str(out), "--frames", "1-400", "--json"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [CLI, "eval", "--gt", str(pets / "gt" / "gt.txt"), "--tracks", str(out), "--frames", "1-400", "--json"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     (res,) = json.loads(proc.stdout).values()
     direct = evaluate(read_mot(pets / "gt" / "gt.txt"), tracks, frames=(0, 400))
     assert res["HOTA"]["HOTA"] == pytest.approx(direct.hota.hota) and res["frames"] == [0, 400]
-    bad = subprocess.run([CLI, "track", "--tracker", "sort", "--detections", str(pets / "det" / "det.txt"), "--out", str(out), "--param", "nope=1"],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [
+            CLI,
+            "track",
+            "--tracker",
+            "sort",
+            "--detections",
+            str(pets / "det" / "det.txt"),
+            "--out",
+            str(out),
+            "--param",
+            "nope=1",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 1 and "nope" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_the_video_frame_rate_reaches_trackers_that_count_time(pets_ws: Workspace, shared_data: Path):
     """ByteTrack's lost-track buffer is 30 frames at 30 fps: wired to its video, the op keeps it one second."""
     pipe = Pipeline(pets_ws)
-    pipe.add_node("with-video", "track", inputs={"detections": "det", "video": "videos"}, params={"tracker": "bytetrack"})
+    pipe.add_node(
+        "with-video", "track", inputs={"detections": "det", "video": "videos"}, params={"tracker": "bytetrack"}
+    )
     pipe.add_node("without", "track", inputs={"detections": "det"}, params={"tracker": "bytetrack"})
-    pipe.add_node("explicit", "track", inputs={"detections": "det", "video": "videos"},
-                  params={"tracker": "bytetrack", "tracker_params": {"frame_rate": 30}})
+    pipe.add_node(
+        "explicit",
+        "track",
+        inputs={"detections": "det", "video": "videos"},
+        params={"tracker": "bytetrack", "tracker_params": {"frame_rate": 30}},
+    )
     out = {}
     for node in ("with-video", "without", "explicit"):
         result = run_node(pets_ws, node, executor=LocalExecutor(1))
@@ -103,5 +158,7 @@ def test_the_video_frame_rate_reaches_trackers_that_count_time(pets_ws: Workspac
     assert out["explicit"].track_id.tolist() == at_30.track_id.tolist()  # the params win over the video
     assert at_fps.track_id.tolist() != at_30.track_id.tolist()  # the rate does change the result here
     # sort has no frame rate: the video changes nothing
-    assert run_tracker(dets, TrackParams(tracker="sort"), fps=7).track_id.tolist() == run_tracker(
-        dets, TrackParams(tracker="sort")).track_id.tolist()
+    assert (
+        run_tracker(dets, TrackParams(tracker="sort"), fps=7).track_id.tolist()
+        == run_tracker(dets, TrackParams(tracker="sort")).track_id.tolist()
+    )

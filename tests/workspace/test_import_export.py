@@ -133,7 +133,9 @@ def test_export_round_trips_detections_and_videos(ws: Workspace, shared_data: Pa
     json_out = export_dataset(ws, "gt", tmp_path / "json", format="skyhook-json")
     assert json_out[0].suffix == ".json"
     back = import_detections(Workspace.init(tmp_path / "ws2"), "gt", json_out)[0].load_detections()
-    assert len(back) == len(read_mot(gt)) and np.array_equal(back.track_id, ws.item("gt", "TUD-Campus").load_detections().track_id)
+    assert len(back) == len(read_mot(gt)) and np.array_equal(
+        back.track_id, ws.item("gt", "TUD-Campus").load_detections().track_id
+    )
 
     import_videos(ws, "videos", [shared_data / "videos" / "street_8_frames.mp4"])
     (video,) = export_dataset(ws, "videos", tmp_path / "videos")

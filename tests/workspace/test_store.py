@@ -25,8 +25,13 @@ def ws(tmp_path: Path) -> Workspace:
 
 
 def dets(shift: float = 0.0) -> Detections:
-    return Detections.create([0, 1, 2], [[0, 0, 10, 10], [1, 1, 11, 11], [2 + shift, 2, 12, 12]], track_id=[1, 1, 1],
-                             canvas=(64, 64), num_frames=3)
+    return Detections.create(
+        [0, 1, 2],
+        [[0, 0, 10, 10], [1, 1, 11, 11], [2 + shift, 2, 12, 12]],
+        track_id=[1, 1, 1],
+        canvas=(64, 64),
+        num_frames=3,
+    )
 
 
 def test_catalog_is_sqlite_in_wal_mode(ws: Workspace):
@@ -177,7 +182,7 @@ def test_zip_with_symlink_is_refused(tmp_path: Path):
     archive = tmp_path / "link.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         info = zipfile.ZipInfo("videos/link.mp4")
-        info.external_attr = (0o120777 << 16)
+        info.external_attr = 0o120777 << 16
         zf.writestr(info, "/etc/passwd")
     with pytest.raises(UnsafeArchiveError, match="symbolic link"):
         safe_extract_zip(archive, tmp_path / "out")

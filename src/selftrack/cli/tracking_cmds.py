@@ -138,7 +138,10 @@ def track(
         str, typer.Option(help="iou, sort, bytetrack, ocsort, or reid (the re-id tracker: needs --model and --video).")
     ] = "bytetrack",
     video: Annotated[
-        Path | None, typer.Option(help="The video: gives the frame size, frame count and frame rate (trackers with frame_rate use it; needed by --tracker reid).")
+        Path | None,
+        typer.Option(
+            help="The video: gives the frame size, frame count and frame rate (trackers with frame_rate use it; needed by --tracker reid)."
+        ),
     ] = None,
     model: Annotated[
         Path | None, typer.Option(help="Re-id model file from `selftrack train-reid` (--tracker reid).")

@@ -212,7 +212,10 @@ class Detections:
 
         fail(~np.isfinite(self.xyxy).all(axis=1), "have NaN or infinite coordinates")
         fail(~np.isfinite(self.score), "have a NaN or infinite score")
-        fail((self.xyxy[:, 2] < self.xyxy[:, 0]) | (self.xyxy[:, 3] < self.xyxy[:, 1]), "are inverted (x2 < x1 or y2 < y1)")
+        fail(
+            (self.xyxy[:, 2] < self.xyxy[:, 0]) | (self.xyxy[:, 3] < self.xyxy[:, 1]),
+            "are inverted (x2 < x1 or y2 < y1)",
+        )
         fail(self.frame < 0, "have a negative frame index")
         fail(self.track_id < NO_TRACK, "have a track_id below -1")
         if self.num_frames is not None:
@@ -337,7 +340,9 @@ class Detections:
     def rescale(self, canvas: tuple[int, int]) -> Detections:
         """Coordinates moved to another canvas (e.g. detections at 960x544 drawn on a 1080p frame)."""
         if self.canvas is None:
-            raise ValidationError(f"cannot rescale detections{' of ' + self.source if self.source else ''} with no canvas")
+            raise ValidationError(
+                f"cannot rescale detections{' of ' + self.source if self.source else ''} with no canvas"
+            )
         sx = canvas[0] / self.canvas[0]
         sy = canvas[1] / self.canvas[1]
         return self.replace(xyxy=self.xyxy * np.array([sx, sy, sx, sy]), canvas=tuple(canvas))
@@ -384,7 +389,9 @@ class Detections:
         }
 
     @classmethod
-    def from_arrays(cls, arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any], source: str | None = None) -> Detections:
+    def from_arrays(
+        cls, arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any], source: str | None = None
+    ) -> Detections:
         data = {k[5:]: v for k, v in arrays.items() if k.startswith("data.")}
         canvas = metadata.get("canvas")
         return cls.create(

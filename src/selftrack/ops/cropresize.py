@@ -15,7 +15,9 @@ class CropResizeParams(OpParams):
     crop: tuple[int, int, int, int] | None = Field(
         default=None, description="Crop rectangle x, y, width, height in source pixels; unset keeps the whole frame."
     )
-    resize: ResizeSpec = Field(default_factory=ResizeSpec, description="Resize after cropping (SkyhookML's Resize modes).")
+    resize: ResizeSpec = Field(
+        default_factory=ResizeSpec, description="Resize after cropping (SkyhookML's Resize modes)."
+    )
     crf: int = Field(default=23, ge=0, le=51, description="H.264 quality (lower is better and larger).")
 
 
@@ -41,7 +43,9 @@ class CropResize(Op):
             if p.crop is not None:
                 x, y, cw, ch = p.crop
                 if cw <= 0 or ch <= 0 or x < 0 or y < 0 or x + cw > w or y + ch > h:
-                    raise SelftrackError(f"cropresize: crop {p.crop} does not fit the {w}x{h} video {item.dataset}/{item.key}")
+                    raise SelftrackError(
+                        f"cropresize: crop {p.crop} does not fit the {w}x{h} video {item.dataset}/{item.key}"
+                    )
                 w, h = cw, ch
             out_w, out_h = resize_dims(w, h, p.resize)
             total = reader.frame_count
@@ -57,4 +61,9 @@ class CropResize(Op):
                             ctx.progress(i, total)
                             ctx.check_stop()
                 info = probe(staged)
-                ctx.put_file("video", staged, metadata={"video": {**info.to_dict(), "path": ""}, "filename": f"{ctx.key}.mp4"}, format="mp4")
+                ctx.put_file(
+                    "video",
+                    staged,
+                    metadata={"video": {**info.to_dict(), "path": ""}, "filename": f"{ctx.key}.mp4"},
+                    format="mp4",
+                )

@@ -15,7 +15,10 @@ class DetectionFilterParams(OpParams):
         default_factory=list, description="Keep only these category names; empty keeps every category."
     )
     min_score: float | None = Field(
-        default=None, ge=0, le=1, description="Drop boxes whose score is below this. Unset keeps every score (0 is a real value here)."
+        default=None,
+        ge=0,
+        le=1,
+        description="Drop boxes whose score is below this. Unset keeps every score (0 is a real value here).",
     )
     min_width: float = Field(default=0, ge=0, description="Drop boxes narrower than this, in canvas pixels.")
     min_height: float = Field(default=0, ge=0, description="Drop boxes shorter than this, in canvas pixels.")

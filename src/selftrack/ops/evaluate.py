@@ -18,7 +18,8 @@ class EvaluateParams(OpParams):
         description="Preprocessing rules: mot17 drops distractor classes and consider-0 boxes; mot15 only consider-0; none scores every box; auto picks from the ground truth.",
     )
     frames: tuple[int, int] | None = Field(
-        default=None, description="Score only frames start..stop (0-based, stop excluded), e.g. the frames the ground truth covers."
+        default=None,
+        description="Score only frames start..stop (0-based, stop excluded), e.g. the frames the ground truth covers.",
     )
 
 
@@ -45,7 +46,13 @@ class Evaluate(Op):
         results: list[SequenceResult] = []
         for i, key in enumerate(keys):
             ctx.check_stop()
-            res = evaluate(gt[key].load_detections(), tracks[key].load_detections(), frames=self.params.frames, benchmark=self.params.benchmark, name=key)
+            res = evaluate(
+                gt[key].load_detections(),
+                tracks[key].load_detections(),
+                frames=self.params.frames,
+                benchmark=self.params.benchmark,
+                name=key,
+            )
             results.append(res)
             self._write(ctx, key, res)
             ctx.event("metrics", key=key, **res.summary())
@@ -60,4 +67,6 @@ class Evaluate(Op):
     def _write(ctx: DatasetContext, key: str, res: SequenceResult) -> None:
         with ctx.staging_path(".json") as staged:
             staged.write_text(json.dumps(res.to_dict(), indent=1))
-            ctx.put_file("metrics", key, staged, metadata={"summary": res.summary(), "filename": f"{key}.json"}, format="json")
+            ctx.put_file(
+                "metrics", key, staged, metadata={"summary": res.summary(), "filename": f"{key}.json"}, format="json"
+            )

@@ -36,7 +36,9 @@ class ObjectDetectionParams(OpParams):
         description="Size the frames are decoded at before detection; the output's canvas (SkyhookML's CanvasDims) is this size.",
     )
     confidence_threshold: float = Field(default=0.1, ge=0, le=1, description="Drop boxes scoring below this (YOLO).")
-    nms_iou_threshold: float = Field(default=0.5, gt=0, le=1, description="Non-maximum suppression IoU threshold (YOLO, per class).")
+    nms_iou_threshold: float = Field(
+        default=0.5, gt=0, le=1, description="Non-maximum suppression IoU threshold (YOLO, per class)."
+    )
     max_detections: int = Field(default=300, ge=1, description="Most boxes kept per frame (YOLO).")
     classes: list[str] = Field(default_factory=list, description="Keep only these class names; empty keeps all.")
     batch_size: int = Field(default=8, ge=1, description="Frames per inference batch.")
@@ -58,7 +60,11 @@ def build_detector(params: ObjectDetectionParams, model: Item | None) -> Detecto
         return MotionDetector(params.motion)
     if params.detector == "hog":
         return HogPeopleDetector(params.hog)
-    common = {"conf_threshold": params.confidence_threshold, "iou_threshold": params.nms_iou_threshold, "max_detections": params.max_detections}
+    common = {
+        "conf_threshold": params.confidence_threshold,
+        "iou_threshold": params.nms_iou_threshold,
+        "max_detections": params.max_detections,
+    }
     if params.detector == "person":
         return person_detector(**common)
     if model is None:
@@ -67,7 +73,9 @@ def build_detector(params: ObjectDetectionParams, model: Item | None) -> Detecto
         return YoloOnnxDetector(model.path, **common)
     if model.format == "pt":
         return UltralyticsDetector(model.path, **common)
-    raise SelftrackError(f"object_detection: model {model.dataset}/{model.key} is a .{model.format} file; expected .onnx or .pt")
+    raise SelftrackError(
+        f"object_detection: model {model.dataset}/{model.key} is a .{model.format} file; expected .onnx or .pt"
+    )
 
 
 class ObjectDetection(Op):
@@ -77,16 +85,28 @@ class ObjectDetection(Op):
     description = "Detect objects in every frame of videos or in images, with YOLO or a built-in detector."
     inputs = (
         Port("video", (DataType.VIDEO, DataType.IMAGE), "Videos or images."),
-        Port("model", (DataType.MODEL, DataType.FILE), "YOLO weights (.onnx, or .pt with the ultralytics extra); not needed for motion/hog/person.", optional=True, joined=False),
+        Port(
+            "model",
+            (DataType.MODEL, DataType.FILE),
+            "YOLO weights (.onnx, or .pt with the ultralytics extra); not needed for motion/hog/person.",
+            optional=True,
+            joined=False,
+        ),
     )
-    outputs = (Port("detections", (DataType.DETECTIONS,), "Boxes with scores and categories; canvas = the resized frame size."),)
+    outputs = (
+        Port(
+            "detections", (DataType.DETECTIONS,), "Boxes with scores and categories; canvas = the resized frame size."
+        ),
+    )
     Params = ObjectDetectionParams
     version = "1"
 
     @classmethod
     def check_wiring(cls, params: ObjectDetectionParams, wired: set[str]) -> None:  # type: ignore[override]
         if params.detector == "yolo" and "model" not in wired:
-            raise SelftrackError("input 'model' is not wired: detector 'yolo' needs YOLO weights (or choose motion, hog or person)")
+            raise SelftrackError(
+                "input 'model' is not wired: detector 'yolo' needs YOLO weights (or choose motion, hog or person)"
+            )
 
     def run_item(self, ctx: ItemContext) -> None:
         item = ctx.item("video")
@@ -98,8 +118,15 @@ class ObjectDetection(Op):
 
             decode = item.metadata.get("decode") or {}
             fps = Fraction(decode["fps"]) if decode.get("fps") else None
-            dets = detect_video(detector, item.path, resize=self.params.resize, batch_size=self.params.batch_size, fps=fps,
-                                progress=self._progress(ctx), classes=classes)
+            dets = detect_video(
+                detector,
+                item.path,
+                resize=self.params.resize,
+                batch_size=self.params.batch_size,
+                fps=fps,
+                progress=self._progress(ctx),
+                classes=classes,
+            )
             dets = dets.replace(source=f"{item.dataset}/{item.key}")
         else:
             dets = detect_image(detector, item, self.params.resize, classes)
@@ -131,5 +158,13 @@ def detect_image(detector: Detector, item: Item, resize: ResizeSpec, classes: li
     (boxes,) = detector.detect_batch(rgb[None])
     if classes:
         boxes = boxes.select(np.isin(boxes.class_id, resolve_class_ids(classes, detector.classes, item.key)))
-    return Detections.create(np.zeros(len(boxes)), boxes.xyxy, boxes.score, boxes.class_id, canvas=(w, h), num_frames=1,
-                             classes=detector.classes, source=f"{item.dataset}/{item.key}")
+    return Detections.create(
+        np.zeros(len(boxes)),
+        boxes.xyxy,
+        boxes.score,
+        boxes.class_id,
+        canvas=(w, h),
+        num_frames=1,
+        classes=detector.classes,
+        source=f"{item.dataset}/{item.key}",
+    )

@@ -29,11 +29,21 @@ class ReidTrackerOp(Op):
 
         video = ctx.item("video")
         dets = ctx.item("detections").load_detections()
-        if (video.metadata.get("decode") or {}).get("fps") and Fraction(video.metadata["decode"]["fps"]) != Fraction(video.metadata["video"]["fps"]):
+        if (video.metadata.get("decode") or {}).get("fps") and Fraction(video.metadata["decode"]["fps"]) != Fraction(
+            video.metadata["video"]["fps"]
+        ):
             from selftrack.core.errors import SelftrackError
 
-            raise SelftrackError(f"reid_tracker: {video.dataset}/{video.key} is resampled; track the original video or re-encode it")
-        tracks = track_with_reid(ctx.item("model").path, video.path, dets, self.params, progress=ctx.progress,
-                                 should_stop=ctx.reporter.stop_requested)
+            raise SelftrackError(
+                f"reid_tracker: {video.dataset}/{video.key} is resampled; track the original video or re-encode it"
+            )
+        tracks = track_with_reid(
+            ctx.item("model").path,
+            video.path,
+            dets,
+            self.params,
+            progress=ctx.progress,
+            should_stop=ctx.reporter.stop_requested,
+        )
         ctx.check_stop()
         ctx.put_detections("tracks", tracks)

@@ -12,7 +12,9 @@ from selftrack.workspace.store import DataType
 
 
 class RenderParams(OpParams):
-    trail_length: int = Field(default=10, ge=0, description="Frames of trail drawn behind each track's centre (0: none).")
+    trail_length: int = Field(
+        default=10, ge=0, description="Frames of trail drawn behind each track's centre (0: none)."
+    )
     label: bool = Field(default=True, description="Draw each track's id on its box.")
     thickness: int = Field(default=2, ge=1, le=10, description="Box line width in pixels.")
     resize: ResizeSpec = Field(default_factory=ResizeSpec, description="Output size (default: the video's own).")
@@ -25,7 +27,13 @@ class Render(Op):
     description = "Draw detections and tracks on videos (a stable colour and id per track); extra videos stack below."
     inputs = (
         Port("video", (DataType.VIDEO,), "The video to draw on."),
-        Port("detections", (DataType.DETECTIONS,), "Detections or tracks to draw (any number of layers).", variable=True, optional=True),
+        Port(
+            "detections",
+            (DataType.DETECTIONS,),
+            "Detections or tracks to draw (any number of layers).",
+            variable=True,
+            optional=True,
+        ),
         Port("more_videos", (DataType.VIDEO,), "Videos stacked under the first one.", variable=True, optional=True),
     )
     outputs = (Port("video", (DataType.VIDEO,), "Browser-playable H.264 MP4."),)
@@ -47,7 +55,20 @@ class Render(Op):
             ctx.check_stop()
 
         with ctx.staging_path(".mp4") as staged:
-            render_videos(sources, staged, trail_length=p.trail_length, progress=progress, fps=fps,
-                          resize=p.resize if p.resize.mode != "keep" else None, label=p.label, thickness=p.thickness)
+            render_videos(
+                sources,
+                staged,
+                trail_length=p.trail_length,
+                progress=progress,
+                fps=fps,
+                resize=p.resize if p.resize.mode != "keep" else None,
+                label=p.label,
+                thickness=p.thickness,
+            )
             info = probe(staged)
-            ctx.put_file("video", staged, metadata={"video": {**info.to_dict(), "path": ""}, "filename": f"{ctx.key}.mp4"}, format="mp4")
+            ctx.put_file(
+                "video",
+                staged,
+                metadata={"video": {**info.to_dict(), "path": ""}, "filename": f"{ctx.key}.mp4"},
+                format="mp4",
+            )

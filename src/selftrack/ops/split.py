@@ -13,8 +13,12 @@ ANY = tuple(DataType)
 
 
 class SplitParams(OpParams):
-    train_percent: float = Field(default=80, ge=0, le=100, description="Share of items in the train output, in percent.")
-    validation_percent: float = Field(default=20, ge=0, le=100, description="Share in the validation output, in percent.")
+    train_percent: float = Field(
+        default=80, ge=0, le=100, description="Share of items in the train output, in percent."
+    )
+    validation_percent: float = Field(
+        default=20, ge=0, le=100, description="Share in the validation output, in percent."
+    )
     test_percent: float = Field(default=0, ge=0, le=100, description="Share in the test output, in percent.")
     seed: int = Field(default=0, description="Random seed of the shuffle.")
 
@@ -30,7 +34,9 @@ class Split(Op):
     name = "split"
     title = "Split"
     category = "General"
-    description = "Partition the items of a dataset into train, validation and test subsets (every item in exactly one)."
+    description = (
+        "Partition the items of a dataset into train, validation and test subsets (every item in exactly one)."
+    )
     inputs = (Port("input", ANY, "Any dataset."),)
     outputs = (
         Port("train", ANY, "Train items."),
@@ -52,7 +58,11 @@ class Split(Op):
         n = len(keys)
         n_train = round(n * self.params.train_percent / 100)
         n_val = round(n * self.params.validation_percent / 100) if self.params.test_percent else n - n_train
-        parts = {"train": keys[:n_train], "validation": keys[n_train : n_train + n_val], "test": keys[n_train + n_val :]}
+        parts = {
+            "train": keys[:n_train],
+            "validation": keys[n_train : n_train + n_val],
+            "test": keys[n_train + n_val :],
+        }
         for output, part in parts.items():
             for key in part:
                 ctx.link_item(output, key, items[key])

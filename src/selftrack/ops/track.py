@@ -17,12 +17,17 @@ from selftrack.workspace.store import DataType
 
 
 class TrackParams(OpParams):
-    tracker: str = Field(default="bytetrack", description="Tracker: iou (SkyhookML's simple tracker), sort, bytetrack or ocsort.")
+    tracker: str = Field(
+        default="bytetrack", description="Tracker: iou (SkyhookML's simple tracker), sort, bytetrack or ocsort."
+    )
     tracker_params: dict[str, Any] = Field(
-        default_factory=dict, description="The tracker's own parameters (see `selftrack track --help-tracker NAME`); unset ones keep their defaults."
+        default_factory=dict,
+        description="The tracker's own parameters (see `selftrack track --help-tracker NAME`); unset ones keep their defaults.",
     )
     min_track_length: int = Field(default=0, ge=0, description="Drop tracks with fewer boxes than this (0 keeps all).")
-    interpolate_max_gap: int = Field(default=0, ge=0, description="Fill gaps of up to this many frames by linear interpolation (0: off).")
+    interpolate_max_gap: int = Field(
+        default=0, ge=0, description="Fill gaps of up to this many frames by linear interpolation (0: off)."
+    )
 
     @model_validator(mode="after")
     def _check_tracker(self) -> TrackParams:

@@ -13,7 +13,8 @@ ANY = tuple(DataType)
 
 class UnionParams(OpParams):
     prefix_keys: bool = Field(
-        default=False, description="Prefix each key with its dataset name, so equal keys from different datasets both survive."
+        default=False,
+        description="Prefix each key with its dataset name, so equal keys from different datasets both survive.",
     )
 
 

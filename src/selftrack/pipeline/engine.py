@@ -100,7 +100,8 @@ def config_hash(node: Node) -> str:
 def _ensure_output(ws: Workspace, node: Node, output: str, data_type: DataType, identity: str) -> str:
     """The computed dataset for (node, output, identity), created on first use."""
     row = ws.db.execute(
-        "SELECT dataset_id FROM node_outputs WHERE node = ? AND output = ? AND config_hash = ?", (node.name, output, identity)
+        "SELECT dataset_id FROM node_outputs WHERE node = ? AND output = ? AND config_hash = ?",
+        (node.name, output, identity),
     ).fetchone()
     now = time.time()
     if row is not None:
@@ -199,7 +200,9 @@ class _Runner:
                 full |= {name} | self.pipeline.ancestors(self.nodes, name)
         return full
 
-    def joined_keys(self, node: Node, inputs: dict[str, list[str]], keys_of: Callable[[str], set[str]]) -> tuple[set[str], dict[str, list[str]]]:
+    def joined_keys(
+        self, node: Node, inputs: dict[str, list[str]], keys_of: Callable[[str], set[str]]
+    ) -> tuple[set[str], dict[str, list[str]]]:
         op = node.op_class
         sets: list[tuple[str, set[str]]] = []
         for port in op.inputs:
@@ -269,6 +272,7 @@ class _Runner:
             if name in full:
                 continue
             node = self.nodes[name]
+
             # inputs from partial parents: their potential keys; others: actual keys
             def keys_of(ds: str, node: Node = node) -> set[str]:
                 for (pnode, _out), dname in self.resolved.items():
@@ -314,7 +318,9 @@ class _Runner:
         self.runs[node.name] = run
         for label, extra in missing.items():
             shown = ", ".join(extra[:10]) + (" ..." if len(extra) > 10 else "")
-            self.log(f"node {node.name}: {len(extra)} key(s) of input {label} are missing from another input and were skipped: {shown}")
+            self.log(
+                f"node {node.name}: {len(extra)} key(s) of input {label} are missing from another input and were skipped: {shown}"
+            )
             self.jobs.event(self.job_id, "missing_keys", {"node": node.name, "input": label, "keys": extra})
         # non-joined inputs (a model): one item, given to every key
         broadcast: dict[str, list[tuple[str, str]]] = {}
@@ -413,14 +419,20 @@ class _Runner:
             for ds in names:
                 if not self.ws.dataset(ds).done:
                     raise PipelineError(f"node {node.name!r}: input {port!r} dataset {ds!r} is not complete")
-        identity = _sha(config_hash(node), {port: [self.ws.dataset(ds).content_hash for ds in names] for port, names in sorted(inputs.items())})
+        identity = _sha(
+            config_hash(node),
+            {port: [self.ws.dataset(ds).content_hash for ds in names] for port, names in sorted(inputs.items())},
+        )
         types = self.output_types(node)
         outputs = {o.name: _ensure_output(self.ws, node, o.name, types[o.name], identity) for o in op_cls.outputs}
         for out, ds in outputs.items():
             self.resolved[(node.name, out)] = ds
         run = NodeRun(node.name, node.op, outputs)
         self.runs[node.name] = run
-        if all(self.ws.dataset(ds).done and self.ws.dataset(ds).metadata.get("cache") == identity for ds in outputs.values()):
+        if all(
+            self.ws.dataset(ds).done and self.ws.dataset(ds).metadata.get("cache") == identity
+            for ds in outputs.values()
+        ):
             self.log(f"node {node.name}: up to date")
             run.done = True
             return
@@ -446,7 +458,9 @@ class _Runner:
             stop_fn=lambda: self.jobs.stop_requested(self.job_id),
         )
         keys = {port: sorted({k for ds in names for k in self.ws.keys(ds)}) for port, names in inputs.items()}
-        ctx = DatasetContext(ws=self.ws, inputs=inputs, output_datasets=outputs, keys=keys, cache_key=identity, reporter=reporter)
+        ctx = DatasetContext(
+            ws=self.ws, inputs=inputs, output_datasets=outputs, keys=keys, cache_key=identity, reporter=reporter
+        )
         self.log(f"node {node.name}: running {node.op}")
         op_cls(node.parsed_params()).run(ctx)
         for ds in outputs.values():
@@ -479,7 +493,9 @@ def run_node(
     jobs.mark_interrupted()
     if job_id is None:
         job_id = jobs.create(f"run {name}" + (" (partial)" if partial else ""), "run", name)
-    runner = _Runner(ws, name, partial=partial, executor=executor or LocalExecutor(), job_id=job_id, on_progress=on_progress)
+    runner = _Runner(
+        ws, name, partial=partial, executor=executor or LocalExecutor(), job_id=job_id, on_progress=on_progress
+    )
     try:
         runner.run()
     except StopRequested:
@@ -510,13 +526,15 @@ def current_outputs(ws: Workspace, name: str) -> dict[str, str | None]:
         identity = config_hash(node)
         for o in node.op_class.outputs:
             row = ws.db.execute(
-                "SELECT dataset_id FROM node_outputs WHERE node = ? AND output = ? AND config_hash = ?", (name, o.name, identity)
+                "SELECT dataset_id FROM node_outputs WHERE node = ? AND output = ? AND config_hash = ?",
+                (name, o.name, identity),
             ).fetchone()
             out[o.name] = ws.dataset_by_id(row[0]).name if row else None
     else:
         for o in node.op_class.outputs:
             row = ws.db.execute(
-                "SELECT dataset_id FROM node_outputs WHERE node = ? AND output = ? ORDER BY last_used_at DESC LIMIT 1", (name, o.name)
+                "SELECT dataset_id FROM node_outputs WHERE node = ? AND output = ? ORDER BY last_used_at DESC LIMIT 1",
+                (name, o.name),
             ).fetchone()
             out[o.name] = ws.dataset_by_id(row[0]).name if row else None
     return out

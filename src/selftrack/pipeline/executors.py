@@ -84,23 +84,39 @@ def execute_item_task(task: ItemTask) -> ItemResult:
 
         reporter = Reporter(
             log_fn=(lambda line: jobs.log(task.job_id, f"{task.node}: {line}")) if jobs else None,
-            event_fn=(lambda kind, data: jobs.event(task.job_id, kind, {"node": task.node, "key": task.key, **data})) if jobs else None,
+            event_fn=(lambda kind, data: jobs.event(task.job_id, kind, {"node": task.node, "key": task.key, **data}))
+            if jobs
+            else None,
             progress_fn=progress,
             stop_fn=(lambda: jobs.stop_requested(task.job_id)) if jobs else None,
         )
         if jobs is not None:
             jobs.item_started(task.job_id, task.node, task.key)
-        ctx = ItemContext(ws=ws, key=task.key, inputs=inputs, output_datasets=task.outputs, cache_key=task.cache_key, reporter=reporter)
+        ctx = ItemContext(
+            ws=ws,
+            key=task.key,
+            inputs=inputs,
+            output_datasets=task.outputs,
+            cache_key=task.cache_key,
+            reporter=reporter,
+        )
         op.run_item(ctx)
         missing = set(task.outputs) - set(ctx.written)
         if missing:
             raise SelftrackError(f"op {task.op} wrote no item for output(s) {sorted(missing)}")
-        return ItemResult(task.key, task.node, time.perf_counter() - t0, written={k: v.key for k, v in ctx.written.items()})
+        return ItemResult(
+            task.key, task.node, time.perf_counter() - t0, written={k: v.key for k, v in ctx.written.items()}
+        )
     except StopRequested:
         return ItemResult(task.key, task.node, time.perf_counter() - t0, ok=False, stopped=True, error="stopped")
     except Exception as e:  # reported to the job with its traceback
         return ItemResult(
-            task.key, task.node, time.perf_counter() - t0, ok=False, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc()
+            task.key,
+            task.node,
+            time.perf_counter() - t0,
+            ok=False,
+            error=f"{type(e).__name__}: {e}",
+            traceback=traceback.format_exc(),
         )
     finally:
         ws.close()

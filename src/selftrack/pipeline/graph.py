@@ -81,7 +81,9 @@ class InputRef:
         if isinstance(value, dict):
             extra = set(value) - {"dataset", "node", "output"}
             if extra or ("dataset" in value) == ("node" in value):
-                raise PipelineError(f"{where}: an input is a name, {{dataset: NAME}} or {{node: NAME, output: NAME}}, got {value!r}")
+                raise PipelineError(
+                    f"{where}: an input is a name, {{dataset: NAME}} or {{node: NAME, output: NAME}}, got {value!r}"
+                )
             return cls(dataset=value.get("dataset"), node=value.get("node"), output=value.get("output"))
         raise PipelineError(f"{where}: cannot read input reference {value!r}")
 
@@ -114,9 +116,7 @@ class Node:
         try:
             return self.op_class.Params.model_validate(self.params)
         except PydanticValidationError as e:
-            problems = "; ".join(
-                f"{'.'.join(map(str, err['loc'])) or 'params'}: {err['msg']}" for err in e.errors()
-            )
+            problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'params'}: {err['msg']}" for err in e.errors())
             raise PipelineError(f"node {self.name!r} ({self.op}): invalid params: {problems}") from None
 
     def parents(self) -> set[str]:
@@ -179,13 +179,17 @@ class Pipeline:
         if name in existing and not replace:
             raise PipelineError(f"a node named {name!r} already exists")
         node_names = set(existing) | {name}
-        node = Node(name=name, op=op, params=dict(params or {}), inputs=self._parse_inputs(name, inputs or {}, node_names))
+        node = Node(
+            name=name, op=op, params=dict(params or {}), inputs=self._parse_inputs(name, inputs or {}, node_names)
+        )
         trial = {**existing, name: node}
         self._validate(trial, only={name})
         self._save(node)
         return NodeHandle(self, node)
 
-    def update_node(self, name: str, *, params: dict[str, Any] | None = None, inputs: dict[str, Any] | None = None) -> NodeHandle:
+    def update_node(
+        self, name: str, *, params: dict[str, Any] | None = None, inputs: dict[str, Any] | None = None
+    ) -> NodeHandle:
         nodes = self.nodes()
         if name not in nodes:
             raise PipelineError(f"no node named {name!r}")
@@ -214,7 +218,15 @@ class Pipeline:
                 "INSERT INTO nodes(name, op, params, inputs, position, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(name) DO UPDATE SET op = excluded.op, params = excluded.params, inputs = excluded.inputs,"
                 " updated_at = excluded.updated_at",
-                (node.name, node.op, json.dumps(node.params, sort_keys=True), json.dumps(inputs), json.dumps(node.position), now, now),
+                (
+                    node.name,
+                    node.op,
+                    json.dumps(node.params, sort_keys=True),
+                    json.dumps(inputs),
+                    json.dumps(node.position),
+                    now,
+                    now,
+                ),
             )
 
     @staticmethod
@@ -224,7 +236,9 @@ class Pipeline:
             if value is None:
                 continue
             values = value if isinstance(value, list) else [value]
-            out[port] = [InputRef.parse(v, node_names=node_names, where=f"node {node!r} input {port!r}") for v in values]
+            out[port] = [
+                InputRef.parse(v, node_names=node_names, where=f"node {node!r} input {port!r}") for v in values
+            ]
         return out
 
     # -- validation ----------------------------------------------------------------------------------
@@ -256,7 +270,7 @@ class Pipeline:
             if state.get(name) == 2:
                 return
             if state.get(name) == 1:
-                cycle = [*path[path.index(name):], name]
+                cycle = [*path[path.index(name) :], name]
                 raise PipelineError(f"the pipeline has a cycle: {' -> '.join(cycle)}")
             state[name] = 1
             for parent in sorted(nodes[name].parents()):
@@ -269,12 +283,16 @@ class Pipeline:
             visit(name, [])
         return order
 
-    def output_types(self, nodes: dict[str, Node], name: str, _seen: frozenset[str] = frozenset()) -> dict[str, DataType]:
+    def output_types(
+        self, nodes: dict[str, Node], name: str, _seen: frozenset[str] = frozenset()
+    ) -> dict[str, DataType]:
         """Data type of each output of node ``name`` (ops like ``sample`` follow their input's type)."""
         node = nodes[name]
         if name in _seen:
             raise PipelineError(f"the pipeline has a cycle through node {name!r}")
-        input_types = {port: [self.ref_type(nodes, r, _seen | {name}) for r in refs] for port, refs in node.inputs.items()}
+        input_types = {
+            port: [self.ref_type(nodes, r, _seen | {name}) for r in refs] for port, refs in node.inputs.items()
+        }
         return node.op_class.output_types(node.parsed_params(), input_types)
 
     def ref_type(self, nodes: dict[str, Node], ref: InputRef, _seen: frozenset[str] = frozenset()) -> DataType:
@@ -347,7 +365,11 @@ class Pipeline:
 
     def load_yaml(self, source: str | Path, *, replace: bool = True) -> list[str]:
         """Create or update nodes from a YAML file (or text); validated as a whole before anything is saved."""
-        text = Path(source).read_text() if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and Path(source).exists()) else str(source)
+        text = (
+            Path(source).read_text()
+            if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and Path(source).exists())
+            else str(source)
+        )
         where = str(source) if isinstance(source, Path) else "pipeline YAML"
         try:
             doc = yaml.safe_load(text) or {}

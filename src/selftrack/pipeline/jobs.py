@@ -183,7 +183,15 @@ class JobStore:
         with self.ws.transaction() as db:
             db.execute(
                 "UPDATE jobs SET state = ?, plan = ?, items_total = ?, started_at = ?, pid = ?, host = ? WHERE id = ?",
-                (JobState.RUNNING.value, json.dumps(plan), items_total, time.time(), os.getpid(), socket.gethostname(), job_id),
+                (
+                    JobState.RUNNING.value,
+                    json.dumps(plan),
+                    items_total,
+                    time.time(),
+                    os.getpid(),
+                    socket.gethostname(),
+                    job_id,
+                ),
             )
 
     def set_plan(self, job_id: int, plan: list[dict[str, Any]]) -> None:
@@ -265,7 +273,8 @@ class JobStore:
     def progress(self, job_id: int) -> JobProgress:
         job = self.get(job_id)
         row = self.ws.db.execute(
-            "SELECT COALESCE(SUM(frames_done), 0), COALESCE(SUM(frames_total), 0) FROM job_items WHERE job_id = ?", (job_id,)
+            "SELECT COALESCE(SUM(frames_done), 0), COALESCE(SUM(frames_total), 0) FROM job_items WHERE job_id = ?",
+            (job_id,),
         ).fetchone()
         frames_done, frames_total = int(row[0]), int(row[1])
         end = job.finished_at or time.time()
@@ -295,22 +304,28 @@ class JobStore:
             )
 
     def log_tail(self, job_id: int, n: int = 100) -> list[str]:
-        rows = self.ws.db.execute("SELECT line FROM job_logs WHERE job_id = ? ORDER BY id DESC LIMIT ?", (job_id, n)).fetchall()
+        rows = self.ws.db.execute(
+            "SELECT line FROM job_logs WHERE job_id = ? ORDER BY id DESC LIMIT ?", (job_id, n)
+        ).fetchall()
         return [r[0] for r in reversed(rows)]
 
     def event(self, job_id: int, kind: str, data: dict[str, Any]) -> None:
         with self.ws.transaction() as db:
             db.execute(
-                "INSERT INTO job_events(job_id, ts, kind, data) VALUES (?, ?, ?, ?)", (job_id, time.time(), kind, json.dumps(data))
+                "INSERT INTO job_events(job_id, ts, kind, data) VALUES (?, ?, ?, ?)",
+                (job_id, time.time(), kind, json.dumps(data)),
             )
 
     def events(self, job_id: int, kind: str | None = None, after_id: int = 0) -> list[dict[str, Any]]:
         if kind:
             rows = self.ws.db.execute(
-                "SELECT * FROM job_events WHERE job_id = ? AND kind = ? AND id > ? ORDER BY id", (job_id, kind, after_id)
+                "SELECT * FROM job_events WHERE job_id = ? AND kind = ? AND id > ? ORDER BY id",
+                (job_id, kind, after_id),
             )
         else:
-            rows = self.ws.db.execute("SELECT * FROM job_events WHERE job_id = ? AND id > ? ORDER BY id", (job_id, after_id))
+            rows = self.ws.db.execute(
+                "SELECT * FROM job_events WHERE job_id = ? AND id > ? ORDER BY id", (job_id, after_id)
+            )
         return [{"id": r["id"], "ts": r["ts"], "kind": r["kind"], **json.loads(r["data"])} for r in rows]
 
     # -- queries -------------------------------------------------------------------------------------

@@ -251,19 +251,45 @@ class ItemContext:
         return {**(metadata or {}), "cache": self.cache_key}
 
     def put_detections(self, output: str, detections: Detections) -> Item:
-        item = self.ws.put_detections(self.output_datasets[output], self.key, detections, overwrite=True, extra_metadata={"cache": self.cache_key})
+        item = self.ws.put_detections(
+            self.output_datasets[output], self.key, detections, overwrite=True, extra_metadata={"cache": self.cache_key}
+        )
         self.written[output] = item
         return item
 
-    def put_file(self, output: str, path: Path, *, metadata: dict[str, Any] | None = None, format: str | None = None, move: bool = True) -> Item:
-        item = self.ws.put_file(self.output_datasets[output], self.key, path, format=format, metadata=self._meta(metadata), move=move, overwrite=True)
+    def put_file(
+        self,
+        output: str,
+        path: Path,
+        *,
+        metadata: dict[str, Any] | None = None,
+        format: str | None = None,
+        move: bool = True,
+    ) -> Item:
+        item = self.ws.put_file(
+            self.output_datasets[output],
+            self.key,
+            path,
+            format=format,
+            metadata=self._meta(metadata),
+            move=move,
+            overwrite=True,
+        )
         self.written[output] = item
         return item
 
     def link_item(self, output: str, source: Item, *, metadata: dict[str, Any] | None = None) -> Item:
         """Output an input item unchanged (a hard link, no copy: SkyhookML's "reference" items)."""
         meta = {**source.metadata, **(metadata or {})}
-        item = self.ws.put_file(self.output_datasets[output], self.key, source.path, format=source.format, metadata=self._meta(meta), link=True, overwrite=True)
+        item = self.ws.put_file(
+            self.output_datasets[output],
+            self.key,
+            source.path,
+            format=source.format,
+            metadata=self._meta(meta),
+            link=True,
+            overwrite=True,
+        )
         self.written[output] = item
         return item
 
@@ -302,15 +328,36 @@ class DatasetContext:
             yield from self.ws.items(name)
 
     def put_detections(self, output: str, key: str, detections: Detections) -> Item:
-        return self.ws.put_detections(self.output_datasets[output], key, detections, overwrite=True, extra_metadata={"cache": self.cache_key})
+        return self.ws.put_detections(
+            self.output_datasets[output], key, detections, overwrite=True, extra_metadata={"cache": self.cache_key}
+        )
 
-    def put_file(self, output: str, key: str, path: Path, *, metadata: dict[str, Any] | None = None, format: str | None = None, move: bool = True) -> Item:
+    def put_file(
+        self,
+        output: str,
+        key: str,
+        path: Path,
+        *,
+        metadata: dict[str, Any] | None = None,
+        format: str | None = None,
+        move: bool = True,
+    ) -> Item:
         meta = {**(metadata or {}), "cache": self.cache_key}
-        return self.ws.put_file(self.output_datasets[output], key, path, format=format, metadata=meta, move=move, overwrite=True)
+        return self.ws.put_file(
+            self.output_datasets[output], key, path, format=format, metadata=meta, move=move, overwrite=True
+        )
 
     def link_item(self, output: str, key: str, source: Item) -> Item:
         meta = {**source.metadata, "cache": self.cache_key}
-        return self.ws.put_file(self.output_datasets[output], key, source.path, format=source.format, metadata=meta, link=True, overwrite=True)
+        return self.ws.put_file(
+            self.output_datasets[output],
+            key,
+            source.path,
+            format=source.format,
+            metadata=meta,
+            link=True,
+            overwrite=True,
+        )
 
     def staging_path(self, suffix: str = "") -> AbstractContextManager[Path]:
         return self.ws.staging_path(suffix)

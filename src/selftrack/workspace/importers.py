@@ -83,7 +83,9 @@ def _collect(paths: Iterable[str | Path], extensions: frozenset[str], tmp: Path,
             found.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in extensions))
         elif p.suffix.lower() == ".zip":
             sub = Path(tempfile.mkdtemp(dir=tmp))
-            found.extend(sorted(f for f in safe_extract_zip(p, sub, max_bytes=max_bytes) if f.suffix.lower() in extensions))
+            found.extend(
+                sorted(f for f in safe_extract_zip(p, sub, max_bytes=max_bytes) if f.suffix.lower() in extensions)
+            )
         elif p.suffix.lower() in extensions:
             found.append(p)
         else:
@@ -168,14 +170,23 @@ def import_images(
     return items
 
 
-def import_files(ws: Workspace, dataset: str, paths: Iterable[str | Path], *, data_type: DataType = DataType.FILE, overwrite: bool = False) -> list[Item]:
+def import_files(
+    ws: Workspace,
+    dataset: str,
+    paths: Iterable[str | Path],
+    *,
+    data_type: DataType = DataType.FILE,
+    overwrite: bool = False,
+) -> list[Item]:
     """Import arbitrary files (e.g. model weights) as a file or model dataset, keyed by file stem."""
     ws.create_dataset(dataset, data_type, exist_ok=True)
     items = []
     for path in map(Path, paths):
         if not path.is_file():
             raise StoreError(f"{path}: no such file")
-        items.append(ws.put_file(dataset, check_key(path.stem), path, metadata={"filename": path.name}, overwrite=overwrite))
+        items.append(
+            ws.put_file(dataset, check_key(path.stem), path, metadata={"filename": path.name}, overwrite=overwrite)
+        )
     return items
 
 
@@ -233,7 +244,11 @@ def import_detections(
 
     files: dict[str, Path] = {}
     for p in map(Path, paths):
-        candidates = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in (".txt", ".json", ".xml")) if p.is_dir() else [p]
+        candidates = (
+            sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in (".txt", ".json", ".xml"))
+            if p.is_dir()
+            else [p]
+        )
         for f in candidates:
             if not f.is_file():
                 raise StoreError(f"{f}: no such file")

@@ -343,7 +343,11 @@ class Workspace:
         for row in db.execute("SELECT key, sha256, metadata FROM items WHERE dataset_id = ? ORDER BY key", (ds_id,)):
             h.update(row["key"].encode() + b"\0" + row["sha256"].encode() + b"\0")
             h.update(hashlib.sha256(row["metadata"].encode()).digest())
-        digest = h.hexdigest() if db.execute("SELECT 1 FROM items WHERE dataset_id = ?", (ds_id,)).fetchone() else _EMPTY_HASH
+        digest = (
+            h.hexdigest()
+            if db.execute("SELECT 1 FROM items WHERE dataset_id = ?", (ds_id,)).fetchone()
+            else _EMPTY_HASH
+        )
         db.execute("UPDATE datasets SET content_hash = ?, updated_at = ? WHERE id = ?", (digest, time.time(), ds_id))
         return digest
 
