@@ -128,6 +128,11 @@ def ablation_rows(final: dict[str, Any]) -> list[tuple[str, bool, dict[str, Any]
         ("+ appearance re-linking of lost tracks (online)", True, relink),
         (FINAL, True, final),
         ("final without the clean-crop history rule", True, {**final, "clean_crop_iou": None}),
+        (
+            "final without the appearance-checked history (history_needs_appearance off)",
+            True,
+            {**final, "history_needs_appearance": False},
+        ),
         ("final without the border rules (border_margin unset)", True, {**final, "border_margin": None}),
         ("final with online re-linking to boxes at the border", True, {**final, "relink_at_border": True}),
         ("final with stitch_window 8 (the earlier default)", True, {**final, "stitch_window": 8}),

@@ -351,3 +351,37 @@ def test_reentries_are_rejoined_on_a_generated_plaza() -> None:
     idf1_cut = evaluate(gt, cut, benchmark="none").identity.idf1
     assert len(full.track_ids) < len(cut.track_ids)
     assert idf1_full > idf1_cut + 0.1 and idf1_full > 0.85
+
+
+def test_a_box_the_matcher_rejects_does_not_join_the_track_history() -> None:
+    """One person (look 0) walks alone; on frames 4-6 the detector's box shows someone else (look 1)
+    but overlaps the prediction, so the track takes it on IoU. With the rule on, the track still
+    looks like person 0 afterwards; with it off, its recent queries are person 1's."""
+    frames = list(range(10))
+    boxes = [[100 + 5 * f, 50, 140 + 5 * f, 130] for f in frames]
+    looks = [1 if 4 <= f <= 6 else 0 for f in frames]
+    feats = _features(looks)
+    model = _cosine_model()
+
+    def run(rule: bool) -> tuple[ReidTracker, list[int]]:
+        tracker = ReidTracker(model, history_needs_appearance=rule, clean_crop_iou=None, reid_weight=1.0)
+        tracker.reset((640, 360), 10.0)
+        ids = []
+        for f in frames:
+            _, out_ids, _ = tracker.step(f, np.array([boxes[f]]), np.array([0.9]), feats[f : f + 1])
+            ids += out_ids.tolist()
+        return tracker, ids
+
+    logits = {}
+    for rule in (True, False):
+        tracker, ids = run(rule)
+        assert set(ids) == {1}  # one track throughout: the intruding boxes are matched on overlap either way
+        assert tracker.heads is not None
+        # the matcher preferred "no match" for the look-1 boxes (the premise of the rule)
+        p = tracker._app_matrix(np.array([[-5.0]], dtype=np.float32))
+        assert p[0, 0] < p[0, 1]
+        target = tracker.heads.target(_features([0]))
+        logits[rule] = float(tracker._app_logits(np.arange(1), target)[0, 0])
+    # queried 1, 2, 4, 8 matches back at frame 9: off, the 4th is frame 6's look-1 crop (mean logit about 2.5)
+    assert logits[True] > 4.0
+    assert logits[False] < logits[True] - 2.0
