@@ -30,7 +30,6 @@ sample of the trained detector's boxes that no motion box covers, cropped, to ch
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import os
@@ -45,6 +44,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from bench_common import cpu_name, load_average, write_section
 from scipy.optimize import linear_sum_assignment
 
 from selftrack.core.boxes import area, iou_matrix
@@ -397,20 +397,6 @@ def crop_sheet(results: dict[str, dict[str, Any]], path: Path, per_video: int = 
 
 
 # ---------------------------------------------------------------------------- report
-def machine() -> str:
-    cpu = platform.machine()
-    with contextlib.suppress(OSError, StopIteration):
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (
-        f"{cpu}, {os.cpu_count()} cores (nproc), load average {load:.1f} at start, Python {platform.python_version()}"
-    )
-
-
 def report(summary: dict[str, Any], results: dict[str, dict[str, Any]], command: str, fig: Path, crops: Path) -> str:
     p = summary["params"]
     lines = [
@@ -551,14 +537,11 @@ def caption_note(summary: dict[str, Any]) -> str:
     )
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        text = before + section.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
+def machine() -> str:
+    return (
+        f"{cpu_name()}, {os.cpu_count()} cores (nproc), load average {load_average():.1f} at start, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -616,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_write:
         print(section)
     else:
-        write_section(ROOT / "BENCHMARKS.md", section)
+        write_section(ROOT / "BENCHMARKS.md", section, START, END)
         print(f"wrote the bootstrap section of {ROOT / 'BENCHMARKS.md'}")
     return 0
 

@@ -24,7 +24,6 @@ ONNX: it measures the cost of an n-size YOLO, not its accuracy. Exporting it nee
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import math
@@ -41,6 +40,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from bench_common import cpu_name, load_average, write_section
 from scipy.optimize import linear_sum_assignment
 
 from selftrack.core.boxes import iou_matrix
@@ -312,20 +312,6 @@ def throughput_rows(log: Callable[[str], None]) -> tuple[list[tuple[str, str, fl
 
 
 # ---------------------------------------------------------------------------- report
-def machine() -> str:
-    cpu = platform.machine()
-    with contextlib.suppress(OSError, StopIteration):
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (
-        f"{cpu}, {os.cpu_count()} cores (nproc), load average {load:.1f} at start, Python {platform.python_version()}"
-    )
-
-
 def report(
     acc: list[tuple[str, str, float, float, int, float]],
     thr: list[tuple[str, str, float, float, float]],
@@ -415,16 +401,11 @@ def write_idle(path: Path, subsection: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def write_section(path: Path, section: str) -> None:
-    """Put ``section`` between our markers in ``path``, leaving the rest of the file as it was."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        after = rest.split(END, 1)[1]
-        text = before + section.rstrip("\n") + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
+def machine() -> str:
+    return (
+        f"{cpu_name()}, {os.cpu_count()} cores (nproc), load average {load_average():.1f} at start, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -476,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_write:
         print(section)
     else:
-        write_section(ROOT / "BENCHMARKS.md", section)
+        write_section(ROOT / "BENCHMARKS.md", section, START, END)
         log(f"wrote the detectors section of {ROOT / 'BENCHMARKS.md'}")
     return 0
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import trackeval
+from bench_common import cpu_name, write_section
 
 from selftrack.formats.mot import parse_seqinfo, read_mot, write_mot
 from selftrack.metrics import SequenceResult, evaluate
@@ -166,13 +167,6 @@ def score_set(data: Path, tmp: Path, key: str, benchmark: str, params: dict, seq
     return rows
 
 
-def machine() -> str:
-    info = Path("/proc/cpuinfo")
-    lines = info.read_text().splitlines() if info.exists() else []
-    cpu = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), platform.machine())
-    return f"{cpu}, nproc {os.cpu_count()}, Python {platform.python_version()}, trackeval {trackeval.__version__}"
-
-
 def report(rows: list[dict], command: str) -> str:
     ok = all(r["max_diff"] <= TOL for r in rows)
     titles = {key: title for key, title, *_ in SETS}
@@ -217,18 +211,10 @@ def report(rows: list[dict], command: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the parity section (or insert it after the trackers section), leaving the rest alone."""
-    text = path.read_text(encoding="utf-8")
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section.rstrip("\n") + rest.split(END, 1)[1]
-    elif AFTER in text:
-        head, tail = text.split(AFTER, 1)
-        text = head + AFTER + "\n\n" + section.rstrip("\n") + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
+def machine() -> str:
+    return (
+        f"{cpu_name()}, nproc {os.cpu_count()}, Python {platform.python_version()}, trackeval {trackeval.__version__}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     section = report(rows, f"python benchmarks/bench_metric_parity.py {args_text}".rstrip())
     print(section)
     if not args.no_write:
-        write_section(args.out, section)
+        write_section(args.out, section, START, END, after=AFTER)
         print(f"wrote the parity section of {args.out}", file=sys.stderr)
     return 0 if all(r["max_diff"] <= TOL for r in rows) else 1
 

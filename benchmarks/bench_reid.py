@@ -58,6 +58,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
+from bench_common import cpu_name, load_average, write_section  # noqa: E402
 
 from selftrack.core.detections import Detections  # noqa: E402
 from selftrack.formats.mot import read_mot  # noqa: E402
@@ -148,19 +149,6 @@ def ablation_rows(final: dict[str, Any]) -> list[tuple[str, bool, dict[str, Any]
 
 
 # ---------------------------------------------------------------------------- helpers
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{cpu}, {os.cpu_count()} cores, load average {load:.1f} at the start, Python {platform.python_version()}"
-
-
 def score(gt: Detections, tracks: Detections, frames: tuple[int, int] | None) -> dict[str, float]:
     s = evaluate(gt, tracks, frames=frames).summary()
     return {k: float(s[k]) for k in ("HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW", "FP", "FN")}
@@ -829,14 +817,11 @@ def previous_parts(path: Path) -> dict[str, Any]:
     return parts
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
+def machine() -> str:
+    return (
+        f"{cpu_name()}, {os.cpu_count()} cores, load average {load_average():.1f} at the start, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -878,7 +863,7 @@ def main(argv: list[str] | None = None) -> int:
         text = report(saved, saved.get("command", "python benchmarks/bench_reid.py"), saved.get("started", "?"), kept)
         print(text)
         if not args.no_write:
-            write_section(ROOT / "BENCHMARKS.md", text)
+            write_section(ROOT / "BENCHMARKS.md", text, START, END)
         return 0
     if not (DATA / "README.md").exists():
         print(f"real data folder {DATA} is missing", file=sys.stderr)
@@ -921,7 +906,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))
     if not args.no_write:
-        write_section(ROOT / "BENCHMARKS.md", text)
+        write_section(ROOT / "BENCHMARKS.md", text, START, END)
     return 0
 
 

@@ -36,6 +36,8 @@ import time  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from bench_common import cpu_name, write_section  # noqa: E402
+
 from selftrack.core.detections import Detections  # noqa: E402
 from selftrack.formats.mot import parse_seqinfo, read_mot  # noqa: E402
 from selftrack.metrics.evaluate import evaluate  # noqa: E402
@@ -503,20 +505,6 @@ def _pct(x: float) -> str:
     return f"{100 * x:.2f}"
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
-    )
-
-
 def _label(r: Run) -> str:
     return "selftrack (ours)" if r.ours else f"{r.package} {r.implementation.split('.', 1)[1]}"
 
@@ -694,18 +682,6 @@ def bars(runs: list[Run], sets: list[BenchSet]) -> list[str]:
     return out
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace our marked section of BENCHMARKS.md (or add it), leaving other sections alone."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        tail = rest.split(END, 1)[1]
-        text = head + section.rstrip("\n") + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
-
-
 # ---------------------------------------------------------------------------- setup and main
 BOXMOT_PIN = "boxmot==25.0.0"
 
@@ -719,6 +695,13 @@ def setup_peers() -> int:
     subprocess.run([*pip, "--no-deps", BOXMOT_PIN], check=True)
     print(f"peers installed in {PEERS_VENV}")
     return 0
+
+
+def machine() -> str:
+    return (
+        f"{cpu_name()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -774,7 +757,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_write:
         print(section)
     else:
-        write_section(args.out, section)
+        write_section(args.out, section, START, END)
         print(f"wrote the trackers section of {args.out}", file=sys.stderr)
     return 0
 
