@@ -256,51 +256,18 @@ def test_stitching_rejoins_an_object_that_left_the_view_and_came_back() -> None:
         _walk(0, range(30, 40), 0, 8),
         _walk(1, range(0, 40), 250, 1),
     )
-    tracker = ReidTracker(_cosine_model(), **_PLAIN)
-    assert len(_ids_of(tracker.track(det, feats, fps=10.0), det, labels, 0)) == 1
+
+    def tracks_of_label_0(fps: float = 10.0, **params: Any) -> int:
+        out = ReidTracker(_cosine_model(), **_PLAIN, **params).track(det, feats, fps=fps)
+        return len(_ids_of(out, det, labels, 0))
+
+    assert tracks_of_label_0() == 1
     # away longer than stitch_max_seconds, or re-entries turned off: a new track
-    assert (
-        len(
-            _ids_of(
-                ReidTracker(_cosine_model(), stitch_max_seconds=1.5, **_PLAIN).track(det, feats, fps=10.0),
-                det,
-                labels,
-                0,
-            )
-        )
-        == 2
-    )
-    assert (
-        len(
-            _ids_of(
-                ReidTracker(_cosine_model(), stitch_reentry=False, **_PLAIN).track(det, feats, fps=10.0), det, labels, 0
-            )
-        )
-        == 2
-    )
+    assert tracks_of_label_0(stitch_max_seconds=1.5) == 2
+    assert tracks_of_label_0(stitch_reentry=False) == 2
     # the limit is in seconds: at 5 fps the same 20 frames are 4 s
-    assert (
-        len(
-            _ids_of(
-                ReidTracker(_cosine_model(), stitch_max_seconds=3.0, **_PLAIN).track(det, feats, fps=5.0),
-                det,
-                labels,
-                0,
-            )
-        )
-        == 2
-    )
-    assert (
-        len(
-            _ids_of(
-                ReidTracker(_cosine_model(), stitch_max_seconds=3.0, **_PLAIN).track(det, feats, fps=10.0),
-                det,
-                labels,
-                0,
-            )
-        )
-        == 1
-    )
+    assert tracks_of_label_0(fps=5.0, stitch_max_seconds=3.0) == 2
+    assert tracks_of_label_0(fps=10.0, stitch_max_seconds=3.0) == 1
 
 
 def test_a_track_lost_inside_the_view_is_not_joined_to_someone_entering() -> None:
