@@ -19,15 +19,6 @@ from selftrack.reid.losses import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    """Tiny tensors: threads only add hand-off latency (a lot of it on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)

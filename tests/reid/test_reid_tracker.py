@@ -27,14 +27,6 @@ from selftrack.reid import (
 from selftrack.synth import SceneConfig, generate_scene, render_scene_video
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _cosine_model(spatial: bool = False) -> ReidModel:
     """An untrained model whose appearance matcher is a cosine similarity (scale 10, bias -5):
     with hand-made appearance vectors, identical vectors give logit 5 and orthogonal ones -5."""

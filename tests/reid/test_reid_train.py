@@ -33,14 +33,6 @@ TINY = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def scene_video(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Detections]:
     """A 120-frame plaza scene and its boxes with jitter and misses, without track ids."""
