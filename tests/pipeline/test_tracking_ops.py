@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from selftrack.core.detections import Detections
 from selftrack.formats import read_mot
 from selftrack.metrics import evaluate
 from selftrack.ops.track import TrackParams, run_tracker
@@ -132,7 +133,7 @@ def test_track_and_eval_commands(tmp_path: Path, shared_data: Path):
     assert bad.returncode == 1 and "nope" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_the_video_frame_rate_reaches_trackers_that_count_time(pets_ws: Workspace, shared_data: Path):
+def test_the_video_frame_rate_reaches_trackers_that_count_time(pets_ws: Workspace, shared_data: Path, tmp_path: Path):
     """ByteTrack's lost-track buffer is 30 frames at 30 fps: wired to its video, the op keeps it one second."""
     pipe = Pipeline(pets_ws)
     pipe.add_node(
@@ -157,6 +158,20 @@ def test_the_video_frame_rate_reaches_trackers_that_count_time(pets_ws: Workspac
     assert out["without"].track_id.tolist() == at_30.track_id.tolist()
     assert out["explicit"].track_id.tolist() == at_30.track_id.tolist()  # the params win over the video
     assert at_fps.track_id.tolist() != at_30.track_id.tolist()  # the rate does change the result here
+    # the command does the same with --video
+    cli_out = tmp_path / "bytetrack.txt"
+    pets = shared_data / "pets09-s2l1"
+    proc = subprocess.run(
+        [CLI, "track", "--tracker", "bytetrack", "--detections", str(pets / "det" / "det.txt"),
+         "--video", str(pets / "video.avi"), "--out", str(cli_out)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+
+    def rows(d: Detections) -> list[tuple[int, int]]:
+        return sorted(zip(d.frame.tolist(), d.track_id.tolist(), strict=True))
+
+    assert rows(read_mot(cli_out)) == rows(at_fps) != rows(at_30)
     # sort has no frame rate: the video changes nothing
     assert (
         run_tracker(dets, TrackParams(tracker="sort"), fps=7).track_id.tolist()

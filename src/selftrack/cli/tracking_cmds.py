@@ -186,13 +186,15 @@ def track(
         )
     except ValueError as e:
         raise SelftrackError(f"invalid tracker settings: {e}") from None
-    dets = read_for_video(detections, video) if video is not None else _read(detections)
-    transforms = read_gmc(gmc, num_frames=dets.frame_count) if gmc is not None else None
     fps = None
-    if video is not None:  # the tracker's frame_rate (ByteTrack, OC-SORT) follows the video unless --param sets it
+    if video is not None:
         from selftrack.video import probe
 
-        fps = probe(video).fps
+        info = probe(video)  # one pass over the file: size, length, and the rate trackers with frame_rate take
+        dets, fps = read_for_video(detections, video, info), info.fps
+    else:
+        dets = _read(detections)
+    transforms = read_gmc(gmc, num_frames=dets.frame_count) if gmc is not None else None
     with progress_bar(f"track ({tracker})") as progress:
         tracks = run_tracker(dets, params, transforms=transforms, progress=lambda d, t: progress(d, t, ""), fps=fps)
     write_detections(tracks, out)
