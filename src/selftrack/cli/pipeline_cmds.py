@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from selftrack.cli.main import DEFAULT_WORKSPACE, WorkspaceOpt, _open, app, console, err_console
+from selftrack.cli.app import DEFAULT_WORKSPACE, WorkspaceOpt, _open, app, console, err_console
 from selftrack.core.errors import SelftrackError
 
 

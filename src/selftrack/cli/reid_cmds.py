@@ -19,8 +19,8 @@ from typing import Annotated, Any
 
 import typer
 
-from selftrack.cli.main import app, console, progress_bar
-from selftrack.cli.tracking_cmds import params_table, parse_typed_params, read_for_video, validate_params
+from selftrack.cli.app import app, console, progress_bar
+from selftrack.cli.inputs import params_table, parse_typed_params, read_for_video, validate_params
 from selftrack.core.errors import SelftrackError
 
 STAGE_NAMES = {1: "appearance", 2: "spatial"}

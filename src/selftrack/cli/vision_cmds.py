@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from selftrack.cli.main import app, console, progress_bar
+from selftrack.cli.app import app, console, progress_bar
 from selftrack.core.errors import SelftrackError
 
 

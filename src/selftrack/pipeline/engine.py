@@ -31,7 +31,7 @@ from typing import Any
 
 from selftrack.core.errors import SelftrackError
 from selftrack.pipeline.executors import Executor, ItemTask, LocalExecutor, TaskFailed
-from selftrack.pipeline.graph import Node, Pipeline, PipelineError
+from selftrack.pipeline.graph import Node, PipelineError, PipelineGraph
 from selftrack.pipeline.jobs import JobProgress, JobState, JobStore
 from selftrack.pipeline.op import DatasetContext, Op, Reporter, StopRequested
 from selftrack.workspace.store import DatasetKind, DataType, Workspace
@@ -144,7 +144,7 @@ class _Runner:
         on_progress: Callable[[JobProgress], None] | None,
     ) -> None:
         self.ws = ws
-        self.pipeline = Pipeline(ws)
+        self.pipeline = PipelineGraph(ws)
         self.nodes = self.pipeline.nodes()
         self.target = target
         self.partial = partial
@@ -487,7 +487,7 @@ def run_node(
     during the run mark the job failed (with traceback) and are re-raised unless ``raise_on_error`` is
     False; a stop request marks it stopped.
     """
-    pipeline = Pipeline(ws)
+    pipeline = PipelineGraph(ws)
     pipeline.validate(name)
     jobs = JobStore(ws)
     jobs.mark_interrupted()
@@ -519,8 +519,8 @@ def run_node(
 
 def current_outputs(ws: Workspace, name: str) -> dict[str, str | None]:
     """Output datasets of node ``name`` for its current params (per-item nodes), or the latest run (whole)."""
-    pipeline = Pipeline(ws)
-    node = pipeline.node(name).node
+    pipeline = PipelineGraph(ws)
+    node = pipeline.node(name)
     out: dict[str, str | None] = {}
     if node.op_class.per_item:
         identity = config_hash(node)
@@ -542,7 +542,7 @@ def current_outputs(ws: Workspace, name: str) -> dict[str, str | None]:
 
 def garbage_collect(ws: Workspace, *, dry_run: bool = False) -> list[str]:
     """Delete computed datasets that no node's current outputs use (old params, removed nodes)."""
-    pipeline = Pipeline(ws)
+    pipeline = PipelineGraph(ws)
     nodes = pipeline.nodes()
     keep: set[str] = set()
     for name in nodes:
