@@ -41,7 +41,7 @@ def import_(
     from selftrack.workspace import DataType, import_files, import_images, import_videos
 
     ws = _open(workspace)
-    with progress_bar(f"import {dataset}") as progress:
+    with progress_bar(f"import {dataset}", "files") as progress:
         if data_type == "video":
             items = import_videos(ws, dataset, sources, overwrite=overwrite, progress=progress)
         elif data_type == "image":
@@ -69,7 +69,7 @@ def import_detections_cmd(
     from selftrack.workspace import import_detections
 
     ws = _open(workspace)
-    with progress_bar(f"import {dataset}") as progress:
+    with progress_bar(f"import {dataset}", "files") as progress:
         items = import_detections(
             ws,
             dataset,
@@ -139,7 +139,7 @@ def export(
     from selftrack.workspace import export_dataset
 
     ws = _open(workspace)
-    with progress_bar(f"export {dataset}") as progress:
+    with progress_bar(f"export {dataset}", "items") as progress:
         paths = export_dataset(ws, dataset, out, format=format, progress=progress)
     console.print(f"wrote {len(paths)} file(s) to [bold]{out}[/]")
 

@@ -96,7 +96,7 @@ def track(
     else:
         dets = read_detections_file(detections)
     transforms = read_gmc(gmc, num_frames=dets.frame_count) if gmc is not None else None
-    with progress_bar(f"track ({tracker})") as progress:
+    with progress_bar(f"track ({tracker})", "frames") as progress:
         tracks = run_tracker(dets, params, transforms=transforms, progress=lambda d, t: progress(d, t, ""), fps=fps)
     write_detections(tracks, out)
     console.print(f"{len(tracks.track_ids)} tracks, {len(tracks)} boxes over {tracks.frame_count} frames -> {out}")
@@ -147,8 +147,8 @@ def _track_reid(
     if not model.is_file():
         raise SelftrackError(f"{model}: no such re-id model file")
     dets = read_for_video(detections, video)
-    with progress_bar("track (reid)") as progress:
-        tracks = track_with_reid(model, video, dets, params, progress=lambda d, t: progress(d, t, "frames"))
+    with progress_bar("track (reid)", "frames") as progress:
+        tracks = track_with_reid(model, video, dets, params, progress=lambda d, t: progress(d, t))
     write_detections(tracks, out)
     console.print(f"{len(tracks.track_ids)} tracks, {len(tracks)} boxes over {tracks.frame_count} frames -> {out}")
 

@@ -34,6 +34,7 @@ from selftrack.pipeline.executors import Executor, ItemTask, LocalExecutor, Task
 from selftrack.pipeline.graph import Node, PipelineError, PipelineGraph
 from selftrack.pipeline.jobs import JobProgress, JobState, JobStore
 from selftrack.pipeline.op import DatasetContext, Op, Reporter, StopRequested
+from selftrack.pipeline.progress import StageReporter, finish_stage, start_item_stage
 from selftrack.workspace.store import DatasetKind, DataType, Workspace
 
 
@@ -81,6 +82,10 @@ class RunResult:
 
     def outputs(self, node: str) -> dict[str, str]:
         return self.nodes[node].outputs
+
+
+def _refs(task: ItemTask) -> list[tuple[str, str]]:
+    return [ref for refs in task.inputs.values() for ref in refs]
 
 
 def _sha(*parts: Any) -> str:
@@ -377,6 +382,12 @@ class _Runner:
                 self.ws.set_done(ds, False)
             self.jobs.add_items_total(self.job_id, len(tasks))
             self.log(f"node {node.name}: computing {len(tasks)} item(s), {run.skipped} up to date")
+            stage = start_item_stage(
+                self.ws,
+                self.job_id,
+                node.name,
+                {t.key: [items_by_ds[ds][k].metadata for ds, k in _refs(t)] for t in tasks},
+            )
         else:
             self.log(f"node {node.name}: up to date ({run.skipped} item(s))")
         failure: Exception | None = None
@@ -404,6 +415,8 @@ class _Runner:
             raise failure
         if stopped or self.jobs.stop_requested(self.job_id):
             raise StopRequested("stopped on request")
+        if tasks:
+            finish_stage(self.ws, stage)
         written = [{it.key: it.metadata.get("cache") for it in self.ws.items(ds)} for ds in outputs.values()]
         complete = all(caches.get(key) == cache_of[key] for caches in written for key in keys)
         if restrict is not None:  # a partial run: done only if it happened to cover every key there is
@@ -442,20 +455,18 @@ class _Runner:
                 self.ws.delete_item(ds, key)
         self.jobs.add_items_total(self.job_id, 1)
         self.jobs.item_started(self.job_id, node.name, "*")
-        last = [0.0]
+        stages = StageReporter(self.ws, self.job_id, node.name, op_cls.progress_unit)
 
         def progress(done: int, total: int) -> None:
-            now = time.monotonic()
-            if now - last[0] > 0.5 or done >= total:
-                last[0] = now
-                self.jobs.item_progress(self.job_id, node.name, "*", done, total)
-                self.report()
+            stages.progress(done, total)
+            self.report()
 
         reporter = Reporter(
             log_fn=lambda line: self.log(f"{node.name}: {line}"),
             event_fn=lambda kind, data: self.jobs.event(self.job_id, kind, {"node": node.name, **data}),
             progress_fn=progress,
             stop_fn=lambda: self.jobs.stop_requested(self.job_id),
+            stage_fn=lambda name, unit, total, part, parts: stages.stage(name, unit, total, part=part, parts=parts),
         )
         keys = {port: sorted({k for ds in names for k in self.ws.keys(ds)}) for port, names in inputs.items()}
         ctx = DatasetContext(
@@ -463,6 +474,7 @@ class _Runner:
         )
         self.log(f"node {node.name}: running {node.op}")
         op_cls(node.parsed_params()).run(ctx)
+        stages.finish()
         for ds in outputs.values():
             self.ws.update_dataset_metadata(ds, cache=identity)
             self.ws.set_done(ds, True)
