@@ -116,6 +116,13 @@ def _open(path: Path):
     return Workspace(path)
 
 
+def dataset_name(ws: Any, name: str) -> str:
+    """What a person typed (a node, ``NODE.OUTPUT`` or a dataset) as a dataset's name: see ``resolve_dataset``."""
+    from selftrack.pipeline import resolve_dataset
+
+    return resolve_dataset(ws, name)
+
+
 @contextmanager
 def progress_bar(description: str, unit: str = "") -> Iterator[CommandProgress]:
     """Progress rows on stderr driven by the ``progress(done, total, what)`` callbacks of the API.

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from selftrack.cli.app import DEFAULT_WORKSPACE, WorkspaceOpt, app, console, progress_bar
+from selftrack.cli.app import DEFAULT_WORKSPACE, WorkspaceOpt, app, console, dataset_name, progress_bar
 from selftrack.cli.inputs import (
     params_table,
     parse_params,
@@ -167,6 +167,7 @@ def _load_pairs(gt: str, tracks: str, workspace: Path) -> dict[str, tuple[Detect
         raise SelftrackError(
             f"{missing}: no such file (and no workspace at {workspace} to find a dataset of that name)"
         ) from None
+    gt, tracks = dataset_name(ws, gt), dataset_name(ws, tracks)
     keys = sorted(set(ws.keys(gt)) & set(ws.keys(tracks)))
     if not keys:
         raise SelftrackError(f"datasets {gt!r} and {tracks!r} have no key in common")
@@ -175,8 +176,12 @@ def _load_pairs(gt: str, tracks: str, workspace: Path) -> dict[str, tuple[Detect
 
 @app.command("eval")
 def eval_(
-    gt: Annotated[str, typer.Option(help="Ground-truth file (MOTChallenge gt.txt...) or a tracks dataset name.")],
-    tracks: Annotated[str, typer.Option(help="Tracker output file or a tracks dataset name.")],
+    gt: Annotated[
+        str, typer.Option(help="Ground-truth file (MOTChallenge gt.txt...), or a dataset or node of a workspace.")
+    ],
+    tracks: Annotated[
+        str, typer.Option(help="Tracker output file, or a dataset or node (e.g. tracks) of a workspace.")
+    ],
     frames: Annotated[
         str | None, typer.Option(help="Score only these frames, MOT numbering, e.g. 1-400 or 401-795.")
     ] = None,
