@@ -26,7 +26,7 @@ from selftrack.cli.app import (
     err_console,
     progress_bar,
 )
-from selftrack.core.errors import SelftrackError
+from selftrack.core.errors import SelftrackError, validation_message
 
 
 # ---------------------------------------------------------------------------------------------- commands
@@ -183,8 +183,22 @@ def info(video: Annotated[Path, typer.Argument(help="A video file.")]) -> None:
     vi = probe(video)
     table = Table(show_header=False)
     for k, v in vi.to_dict().items():
-        table.add_row(k, str(v))
+        table.add_row(k, _readable_info(k, v))
     console.print(table)
+
+
+def _readable_info(key: str, value: object) -> str:
+    """A probed value as a person reads it: 2.67 s rather than 2.6666666666666665, 29.97 (30000/1001) fps."""
+    from fractions import Fraction
+
+    from selftrack.cli.progress import clock
+
+    if key == "duration" and isinstance(value, (int, float)):
+        return f"{value:.2f} s" + (f" ({clock(value)})" if value >= 60 else "")
+    if key == "fps" and value is not None:
+        rate = Fraction(str(value))
+        return str(rate.numerator) if rate.denominator == 1 else f"{float(rate):.3g} ({rate})"
+    return str(value)
 
 
 @app.command()
@@ -210,10 +224,16 @@ from selftrack.cli import pipeline_cmds, reid_cmds, tracking_cmds, vision_cmds  
 
 def main() -> None:
     """Entry point: turn expected errors into one clear line instead of a traceback."""
+    import pydantic
+
     try:
         app()
     except SelftrackError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+        sys.exit(1)
+    except pydantic.ValidationError as e:  # settings a command built without naming its flags: still one line each
+        what = e.title.removesuffix("Params").removesuffix("Config") or "settings"
+        err_console.print(f"[bold red]error:[/] {validation_message(f'{what} settings', e)}", highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -16,9 +16,9 @@ from rich.table import Table
 
 from selftrack.cli.app import DEFAULT_WORKSPACE, WorkspaceOpt, app, console, dataset_name, progress_bar
 from selftrack.cli.inputs import (
+    check_tracker,
     params_table,
     parse_params,
-    parse_typed_params,
     read_detections_file,
     read_for_video,
     validate_params,
@@ -62,6 +62,7 @@ def track(
     show_params: Annotated[bool, typer.Option(help="List the tracker's parameters with defaults and exit.")] = False,
 ) -> None:
     """Track a detections file with a motion tracker or the re-id tracker, and write the tracks."""
+    check_tracker(tracker)
     if tracker == "reid":
         _track_reid(detections, out, video, model, param or [], gmc, min_track_length, interpolate, show_params)
         return
@@ -70,23 +71,17 @@ def track(
     from selftrack.trackers import list_trackers
 
     if show_params:
-        known = list_trackers()
-        if tracker not in known:
-            raise SelftrackError(f"unknown tracker {tracker!r}; choose one of {', '.join(known)}, reid")
-        console.print(params_table(known[tracker]))
+        console.print(params_table(list_trackers()[tracker]))
         return
     if model is not None:
         raise SelftrackError(f"--model is for --tracker reid; {tracker} uses no model")
     detections, out = _required(detections, out)
-    try:
-        params = TrackParams(
-            tracker=tracker,
-            tracker_params=parse_params(param or []),
-            min_track_length=min_track_length,
-            interpolate_max_gap=interpolate,
-        )
-    except ValueError as e:
-        raise SelftrackError(f"invalid tracker settings: {e}") from None
+    tracker_params = parse_params(param or [])
+    validate_params(list_trackers()[tracker], tracker_params, tracker)  # typed values; unknown names listed
+    settings = {"tracker": tracker, "tracker_params": tracker_params}
+    settings |= {"min_track_length": min_track_length, "interpolate_max_gap": interpolate}
+    flags = {"min_track_length": "--min-track-length", "interpolate_max_gap": "--interpolate"}
+    params = validate_params(TrackParams, settings, "track", flags=flags)
     fps = None
     if video is not None:
         from selftrack.video import probe
@@ -138,12 +133,13 @@ def _track_reid(
     detections, out = _required(detections, out)
     if gmc is not None:
         raise SelftrackError("--gmc is not supported by --tracker reid (a fixed-camera Kalman model)")
-    values = parse_typed_params(param)
-    if min_track_length:
-        values.setdefault("min_track_length", min_track_length)
-    if interpolate:
-        values.setdefault("max_interpolation_gap", interpolate)
-    params = validate_params(ReidTrackerParams, values, "re-id tracker")
+    values = parse_params(param)
+    flags = {}
+    if min_track_length and "min_track_length" not in values:
+        values["min_track_length"], flags["min_track_length"] = min_track_length, "--min-track-length"
+    if interpolate and "max_interpolation_gap" not in values:
+        values["max_interpolation_gap"], flags["max_interpolation_gap"] = interpolate, "--interpolate"
+    params = validate_params(ReidTrackerParams, values, "re-id tracker", flags=flags)
     if not model.is_file():
         raise SelftrackError(f"{model}: no such re-id model file")
     dets = read_for_video(detections, video)

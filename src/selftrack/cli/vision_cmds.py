@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from selftrack.cli.app import app, console, progress_bar
+from selftrack.cli.inputs import validate_params
 from selftrack.core.errors import SelftrackError
 
 
@@ -34,20 +35,20 @@ def detect(
     from selftrack.video import ResizeSpec
     from selftrack.workspace.store import Item
 
-    resize = (
-        ResizeSpec(mode="scale-down", max_dimension=max_dimension, multiple=multiple)
-        if max_dimension
-        else ResizeSpec(mode="keep", multiple=multiple)
-    )
+    sizes = {"mode": "scale-down", "max_dimension": max_dimension} if max_dimension else {"mode": "keep"}
+    flags = {"max_dimension": "--max-dimension", "multiple": "--multiple"}
+    resize = validate_params(ResizeSpec, {**sizes, "multiple": multiple}, "resize", flags=flags, hint=None)
     builtin = model in ("motion", "hog", "person")
-    params = ObjectDetectionParams(
-        detector=model if builtin else "yolo",
-        resize=resize,
-        confidence_threshold=conf,
-        nms_iou_threshold=iou,
-        classes=[c.strip() for c in classes.split(",")] if classes else [],
-        batch_size=batch_size,
-    )
+    settings = {
+        "detector": model if builtin else "yolo",
+        "resize": resize,
+        "confidence_threshold": conf,
+        "nms_iou_threshold": iou,
+        "classes": [c.strip() for c in classes.split(",")] if classes else [],
+        "batch_size": batch_size,
+    }
+    flags = {"confidence_threshold": "--conf", "nms_iou_threshold": "--iou", "batch_size": "--batch-size"}
+    params = validate_params(ObjectDetectionParams, settings, "detection", flags=flags, hint=None)
     model_item = None
     if not builtin:
         path = Path(model)

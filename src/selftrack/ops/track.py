@@ -22,7 +22,7 @@ class TrackParams(OpParams):
     )
     tracker_params: dict[str, Any] = Field(
         default_factory=dict,
-        description="The tracker's own parameters (see `selftrack track --help-tracker NAME`); unset ones keep their defaults.",
+        description="The tracker's own parameters (`selftrack track --tracker NAME --show-params`); unset ones keep their defaults.",
     )
     min_track_length: int = Field(default=0, ge=0, description="Drop tracks with fewer boxes than this (0 keeps all).")
     interpolate_max_gap: int = Field(

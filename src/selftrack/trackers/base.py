@@ -26,7 +26,7 @@ import numpy as np
 import pydantic
 
 from selftrack.core.detections import Detections
-from selftrack.core.errors import ValidationError
+from selftrack.core.errors import ValidationError, validation_message
 from selftrack.trackers.cmc import check_affine, check_transforms
 
 ProgressCallback = Callable[[int, int], None]
@@ -129,10 +129,8 @@ class Tracker(ABC):
                     )
                 resolved = self.Params.model_validate({**params.model_dump(), **overrides}) if overrides else params
         except pydantic.ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '(params)'}: {err['msg']}" for err in exc.errors()
-            )
-            raise ValidationError(f"invalid parameters for tracker {self.name!r}: {problems}") from exc
+            message = validation_message(f"parameters for tracker {self.name!r}", exc, fields=self.Params.model_fields)
+            raise ValidationError(message) from exc
         self.params = resolved
         self.reset()
 
