@@ -97,3 +97,31 @@ def test_info_rounds_the_duration_and_writes_the_rate_plainly(shared_data: Path)
     proc = subprocess.run([CLI, "info", str(shared_data / "pets09-s2l1" / "video.avi")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"duration\s+│\s+79\.50 s \(1:19\)", proc.stdout) and re.search(r"fps\s+│\s+10\s", proc.stdout)
+
+
+def test_track_ends_with_a_summary_a_person_can_act_on(det: Path, tmp_path: Path):
+    """Tracks and their length, boxes kept of given with the reasons for the rest, the next commands."""
+    import numpy as np
+
+    out = tmp_path / "tracks.txt"
+    result = invoke("track", "--detections", det, "--out", out, "--min-track-length", "5", "--interpolate", "10")
+    assert result.exit_code == 0, (result.output, result.exception)
+    tracks = read_mot(out)
+    given = len(read_mot(det))
+    _, lengths = np.unique(tracks.track_id, return_counts=True)
+    lines = result.output.splitlines()
+    assert lines[0] == f"{len(lengths)} tracks over 71 frames -> {out}"
+    assert lines[1] == (
+        f"  track length: mean {lengths.mean():.1f} boxes, median {np.median(lengths):.0f}, "
+        f"longest {lengths.max()}, shortest {lengths.min()}"
+    )
+    m = re.fullmatch(
+        r"  boxes: (\d+) kept of (\d+) given; dropped (\d+) never linked into a track by bytetrack and (\d+) in "
+        r"tracks under 5 boxes \(--min-track-length\); (\d+) added to fill gaps of up to 10 frames",
+        lines[2],
+    )
+    assert m is not None, lines[2]
+    kept, given_shown, unlinked, short, added = map(int, m.groups())
+    assert given_shown == given and kept + unlinked + short == given and kept + added == len(tracks)
+    assert lines[3] == f"  render: selftrack render --video VIDEO --tracks {out} --out {out.with_suffix('.mp4')}"
+    assert lines[4] == f"  score:  selftrack eval --gt GT.txt --tracks {out}"

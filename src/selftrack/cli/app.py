@@ -124,13 +124,14 @@ def dataset_name(ws: Any, name: str) -> str:
 
 
 @contextmanager
-def progress_bar(description: str, unit: str = "") -> Iterator[CommandProgress]:
+def progress_bar(description: str, unit: str = "", *, estimate: bool = False) -> Iterator[CommandProgress]:
     """Progress rows on stderr driven by the ``progress(done, total, what)`` callbacks of the API.
 
     ``unit``: what ``done`` counts (frames, files, steps). The yielded object is that callback, and also
-    opens further stages (``.stage(label, unit, total)``); see :mod:`selftrack.cli.progress`.
+    opens further stages (``.stage(label, unit, total)``); see :mod:`selftrack.cli.progress`. ``estimate``:
+    print how long the whole will take once the first batch is in.
     """
-    with command_progress(err_console, description, unit) as progress:
+    with command_progress(err_console, description, unit, estimate=estimate) as progress:
         yield progress
 
 

@@ -23,6 +23,7 @@ from selftrack.cli.inputs import (
     read_for_video,
     validate_params,
 )
+from selftrack.cli.summaries import track_summary
 from selftrack.core.detections import Detections
 from selftrack.core.errors import SelftrackError
 
@@ -92,9 +93,16 @@ def track(
         dets = read_detections_file(detections)
     transforms = read_gmc(gmc, num_frames=dets.frame_count) if gmc is not None else None
     with progress_bar(f"track ({tracker})", "frames") as progress:
-        tracks = run_tracker(dets, params, transforms=transforms, progress=lambda d, t: progress(d, t, ""), fps=fps)
+        stats: dict[str, int] = {}
+        tracks = run_tracker(
+            dets, params, transforms=transforms, progress=lambda d, t: progress(d, t, ""), fps=fps, stats=stats
+        )
     write_detections(tracks, out)
-    console.print(f"{len(tracks.track_ids)} tracks, {len(tracks)} boxes over {tracks.frame_count} frames -> {out}")
+    lines = track_summary(
+        dets, tracks, out, tracker=tracker, video=video, stats=stats, min_track_length=min_track_length,
+        interpolate=interpolate,
+    )  # fmt: skip
+    console.print("\n".join(lines), highlight=False, markup=False)
 
 
 def _required(detections: Path | None, out: Path | None) -> tuple[Path, Path]:
@@ -146,7 +154,11 @@ def _track_reid(
     with progress_bar("track (reid)", "frames") as progress:
         tracks = track_with_reid(model, video, dets, params, progress=lambda d, t: progress(d, t))
     write_detections(tracks, out)
-    console.print(f"{len(tracks.track_ids)} tracks, {len(tracks)} boxes over {tracks.frame_count} frames -> {out}")
+    lines = track_summary(
+        dets, tracks, out, tracker="the re-id tracker", video=video, min_track_length=params.min_track_length,
+        interpolate=params.max_interpolation_gap,
+    )  # fmt: skip
+    console.print("\n".join(lines), highlight=False, markup=False)
 
 
 def _load_pairs(gt: str, tracks: str, workspace: Path) -> dict[str, tuple[Detections, Detections]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,7 @@ import typer
 
 from selftrack.cli.app import app, console, progress_bar
 from selftrack.cli.inputs import validate_params
+from selftrack.cli.progress import clock
 from selftrack.core.errors import SelftrackError
 
 
@@ -56,7 +58,8 @@ def detect(
             raise SelftrackError(f"{model}: no such model file (or use one of: motion, hog, person)")
         model_item = Item("files", path.stem, path.suffix.lstrip(".").lower(), {}, path, path.stat().st_size, "")
     detector = build_detector(params, model_item)
-    with progress_bar(f"detect ({model if builtin else Path(model).name})", "frames") as progress:
+    started = time.perf_counter()
+    with progress_bar(f"detect ({model if builtin else Path(model).name})", "frames", estimate=True) as progress:
         dets = detect_video(
             detector,
             video,
@@ -71,7 +74,13 @@ def detect(
 
         dets = dets.rescale(probe(video).size)
     write_detections(dets, out)
-    console.print(f"{len(dets)} boxes in {dets.frame_count} frames (canvas {dets.canvas[0]}x{dets.canvas[1]}) -> {out}")
+    seconds = time.perf_counter() - started
+    frames = dets.num_frames or dets.frame_count
+    console.print(
+        f"{len(dets)} boxes in {frames} frames (canvas {dets.canvas[0]}x{dets.canvas[1]}) -> {out}\n"
+        f"  took {clock(seconds)} ({frames / max(seconds, 1e-6):.1f} frames/s)",
+        highlight=False,
+    )
 
 
 @app.command()
