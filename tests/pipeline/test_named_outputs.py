@@ -17,22 +17,17 @@ from selftrack.pipeline import (
     garbage_collect,
     resolve_dataset,
 )
-from selftrack.video import VideoReader, VideoWriter
 from selftrack.workspace import Workspace, import_videos
 
 CLI = str(Path(sys.executable).with_name("selftrack"))
 
 
 @pytest.fixture
-def ws(tmp_path: Path, shared_data: Path) -> Workspace:
+def ws(tmp_path: Path, shared_data: Path, first_frames) -> Workspace:
     """Two real videos cut to 12 frames, and a two-node pipeline: half (resample) -> small (cropresize)."""
-    paths = []
-    for name in ("highway_cctv.avi", "parking_lot_top_down.mp4"):
-        target = tmp_path / (Path(name).stem + ".mp4")
-        with VideoReader(shared_data / "videos" / name) as reader, VideoWriter(target, reader.output_fps) as writer:
-            for frame in reader.frames(0, 12):
-                writer.write(frame)
-        paths.append(target)
+    paths = first_frames(
+        [shared_data / "videos" / n for n in ("highway_cctv.avi", "parking_lot_top_down.mp4")], tmp_path, 12
+    )
     ws = Workspace.init(tmp_path / "ws")
     import_videos(ws, "videos", paths)
     pipe = Pipeline(ws)

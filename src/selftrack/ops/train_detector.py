@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from selftrack.detectors.train_yolo import (
     train_yolo,
     video_training_images,
 )
+from selftrack.ops._video import decode_fps
 from selftrack.pipeline.op import DatasetContext, Op, OpParams, Port
 from selftrack.video import ResizeSpec
 from selftrack.workspace.store import DataType, Item
@@ -279,8 +279,7 @@ class TrainDetector(Op):
             ctx.check_stop()
             item, det = images[key], dets[key]
             if "video" in item.metadata:
-                decode = item.metadata.get("decode") or {}
-                fps = Fraction(decode["fps"]) if decode.get("fps") else None
+                fps = decode_fps(item)
                 num_frames = det.num_frames or item.video_info.frame_count
                 frames = sample_frames(det, p.frames_per_video, p.skip_empty_frames, num_frames)
                 yield from video_training_images(item.path, det, frames, names, prefix=key, resize=p.resize, fps=fps)

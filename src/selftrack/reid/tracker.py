@@ -821,7 +821,6 @@ def _track_ends(tracks: Detections) -> dict[str, np.ndarray]:
         return ((box[b, :2] + box[b, 2:]) - (box[a, :2] + box[a, 2:])) / 2 / span
 
     back = np.maximum(last - 5, first)
-    ahead = np.minimum(first + 5, last)
     return {
         "id": ids,
         "count": last - first + 1,
@@ -830,7 +829,6 @@ def _track_ends(tracks: Detections) -> dict[str, np.ndarray]:
         "first_box": box[first],
         "last_box": box[last],
         "v_end": velocity(back, last),
-        "v_start": velocity(first, ahead),
     }
 
 

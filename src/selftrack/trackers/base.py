@@ -70,11 +70,6 @@ class IdCounter:
         self._next += count
         return ids
 
-    @property
-    def issued(self) -> int:
-        """How many ids were handed out so far."""
-        return self._next - 1
-
 
 _REGISTRY: dict[str, type[Tracker]] = {}
 
