@@ -25,16 +25,13 @@ from pydantic import Field
 
 from selftrack.core.detections import Detections
 from selftrack.core.errors import SelftrackError, ValidationError
-from selftrack.detectors.train_yolo import (
-    EpochStats,
-    TrainedYolo,
+from selftrack.detectors.train_yolo import EpochStats, TrainedYolo, YoloTrainParams, train_yolo
+from selftrack.detectors.yolo_dataset import (
     TrainingImage,
-    YoloTrainParams,
     class_indices,
     class_names,
     export_yolo_dataset,
     safe_name,
-    train_yolo,
     video_training_images,
 )
 from selftrack.ops._video import decode_fps
@@ -68,7 +65,7 @@ class TrainDetectorParams(OpParams, YoloTrainParams):
 
 def require_ultralytics() -> None:
     """Fail before any work, with the install command, when the ultralytics extra is missing."""
-    from selftrack.detectors.train_yolo import import_ultralytics
+    from selftrack.detectors.ultralytics_setup import import_ultralytics
 
     try:
         import_ultralytics()
