@@ -215,6 +215,7 @@ class Display:
         *,
         header: Callable[[], str | None] | None = None,
         interval: float | None = None,
+        transient: bool = False,
     ) -> None:
         self.console = console
         self.rows = rows
@@ -222,6 +223,7 @@ class Display:
         env = os.environ.get(INTERVAL_ENV)
         self.interval = interval if interval is not None else (float(env) if env else 10.0)
         self.live = console.is_terminal and not console.is_dumb_terminal
+        self.transient = transient  # live view only: cleared at the end (the caller prints its own summary)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -235,7 +237,7 @@ class Display:
 
     def __enter__(self) -> Display:
         if self.live:
-            self._live = Live(self, console=self.console, refresh_per_second=4, transient=False)
+            self._live = Live(self, console=self.console, refresh_per_second=4, transient=self.transient)
             self._live.__enter__()
         else:
             self._thread = threading.Thread(target=self._tick, name="selftrack-progress", daemon=True)
