@@ -106,8 +106,6 @@ def demo_pipeline(train_steps: int = TRAIN_STEPS) -> dict[str, Any]:
 
 def _run_targets(ws: Workspace, targets: list[str], console: Console) -> None:
     """Run each target node (and its stale ancestors) as a job, with live progress rows; one line per node."""
-    from contextlib import nullcontext
-
     from selftrack.cli.progress import Display, job_rows
     from selftrack.pipeline import LocalExecutor, run_node
 
@@ -123,8 +121,10 @@ def _run_targets(ws: Workspace, targets: list[str], console: Console) -> None:
             return job_rows(latest[-1]) if latest else []
 
         started = time.perf_counter()
-        # live rows on a terminal only: in a log the lines below say it all
-        display = Display(console, rows, transient=True) if console.is_terminal else nullcontext()
+        # live rows on a terminal; off one, a progress line every 10 s on stderr, the lines below on stdout
+        display = Display(
+            console if console.is_terminal else Console(stderr=True, soft_wrap=True), rows, transient=True
+        )
         with display:
             result = run_node(ws, target, executor=executor, on_progress=keep)
         for node, run in result.nodes.items():

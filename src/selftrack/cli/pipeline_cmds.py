@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from selftrack.cli.app import DEFAULT_WORKSPACE, WorkspaceOpt, _open, app, console, dataset_name, err_console
 from selftrack.cli.progress import Display, Row, clock, format_row, job_rows
@@ -42,7 +42,7 @@ def nodes(workspace: WorkspaceOpt = Path(DEFAULT_WORKSPACE)) -> None:
 
     ws = _open(workspace)
     pipe = Pipeline(ws)
-    table = Table("node", "op", "inputs", "outputs (dataset, done)")
+    table = Table("node", "op", "inputs", Column("outputs (dataset, done)", overflow="fold"))
     for name, node in pipe.nodes().items():
         ins = "; ".join(f"{port} <- {', '.join(str(r) for r in refs)}" for port, refs in node.inputs.items())
         outs = []
@@ -73,7 +73,7 @@ def run(
     workspace: WorkspaceOpt = Path(DEFAULT_WORKSPACE),
 ) -> None:
     """Run a node (and the ancestors that are not up to date) as a job, with a progress bar."""
-    from selftrack.pipeline import JobProgress, JobState, LocalExecutor, Partial, Pipeline, run_node
+    from selftrack.pipeline import JobProgress, JobState, JobStore, LocalExecutor, Partial, Pipeline, run_node
 
     ws = _open(workspace)
     pipe = Pipeline(ws)
@@ -121,7 +121,8 @@ def run(
             console.print(f"  {node}: {status}; {outputs}", highlight=False)
         if result.state != JobState.DONE:
             raise SelftrackError(f"job {result.job_id} {result.state.value}: {result.error}")
-        console.print(f"job {result.job_id} done")
+        took = JobStore(ws).progress(result.job_id).elapsed
+        console.print(f"job {result.job_id} done in {clock(took)}", highlight=False)
 
 
 @app.command()
@@ -133,7 +134,9 @@ def jobs(
     from selftrack.pipeline import JobStore
 
     store = JobStore(_open(workspace))
-    table = Table("id", "name", "state", "progress", "started", "took", "error")
+    table = Table(
+        "id", "name", "state", "progress", Column("started", no_wrap=True), Column("took", no_wrap=True), "error"
+    )
     for job in store.list(limit):
         p = store.progress(job.id)
         stage = p.stage

@@ -3,11 +3,12 @@
 Caching, and why it is right where SkyhookML's was not:
 
 * A node's **config hash** covers its op, the op's code ``version`` and its params with defaults filled in.
-* A **per-item** node writes into one output dataset per config hash. Each output item records a **cache
-  key**: the config hash plus the sha256 of every input item of that key. A rerun recomputes exactly the
-  keys whose cache key changed (an edited or added input item) and nothing else; changing a param gives
-  a new config hash, so everything of that node (and below) is recomputed into new datasets, while the
-  old ones stay until ``selftrack gc``.
+* A **per-item** node writes into one output dataset per config hash and set of input datasets
+  (:func:`output_identity`). Each output item records a **cache key**: the config hash plus the sha256 of
+  every input item of that key. A rerun recomputes exactly the keys whose cache key changed (an edited or
+  added input item) and nothing else; changing a param gives a new config hash, so everything of that node
+  (and, through their input datasets, of the nodes below) is recomputed into new datasets, while the old
+  ones stay until ``selftrack gc``.
 * A **whole-dataset** node (training) is keyed by its config hash plus the content hashes of its input
   datasets; its outputs are recomputed when any input changes.
 
