@@ -136,10 +136,7 @@ class Pipeline:
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
-        with ws.transaction() as db:
-            for stmt in _SCHEMA.strip().split(";"):
-                if stmt.strip():
-                    db.execute(stmt)
+        ws.ensure_schema(_SCHEMA)  # writes only when a table is missing (read-only workspaces stay browsable)
 
     # -- CRUD ----------------------------------------------------------------------------------------
     def nodes(self) -> dict[str, Node]:
