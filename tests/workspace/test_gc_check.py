@@ -188,7 +188,7 @@ def test_a_corrupt_page_in_use_is_one_clear_error(ws: Workspace):
     page = int.from_bytes(data[16:18], "big")
     data[page : 2 * page] = os.urandom(page)  # the second page: a table's root
     catalog.write_bytes(bytes(data))
-    with pytest.raises(StoreError, match="selftrack.sqlite"):
+    with pytest.raises(StoreError, match=r"selftrack\.sqlite"):
         w = Workspace(ws.root)
         for ds in w.datasets():
             w.items(ds.name)
