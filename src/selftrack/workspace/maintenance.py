@@ -79,10 +79,10 @@ def gc_files(ws: Workspace, *, grace: float = DEFAULT_GRACE, dry_run: bool = Fal
     """Remove unreferenced item files and dead staging entries older than ``grace`` (under the exclusive lock)."""
     ws.check_writable("collect garbage")
     with ws.lock.exclusive(what="gc"):
-        return _gc_locked(ws, grace, dry_run)
+        return gc_files_locked(ws, grace, dry_run)
 
 
-def _gc_locked(ws: Workspace, grace: float, dry_run: bool) -> GcReport:
+def gc_files_locked(ws: Workspace, grace: float, dry_run: bool) -> GcReport:
     report = GcReport()
     now = time.time()
     known = {r[0] for r in ws.db.execute("SELECT file FROM items")}
