@@ -29,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 
-from selftrack.core.detections import Detections
+from selftrack.core.detections import MAX_COORDINATE, MAX_FRAMES, Detections
 from selftrack.core.errors import FormatError, ValidationError
 from selftrack.formats._text import PathLike, Table, atomic_write_text, format_table, load_table
 
@@ -90,12 +90,18 @@ def read_mot(
         return Detections.empty(canvas=canvas, num_frames=num_frames, classes=classes, source=source)
     v = table.values
     ncol = table.num_columns
+    # ranges before any cast to integers: 1e20 must not wrap around to a negative frame
+    table.check(v[:, 0] > MAX_FRAMES, f"frame number past {MAX_FRAMES}, the most supported (a typo?)")
+    table.check(v[:, 0] < 1, "MOTChallenge frame numbers start at 1")
+    table.check(np.abs(v[:, 1]) > 2**53, "id too large (at most 2^53)")
+    table.check((np.abs(v[:, 2:6]) > MAX_COORDINATE).any(axis=1), f"coordinate beyond ±{MAX_COORDINATE:.0e} pixels")
     frame = _integer_column(table, 0, "frame number")
-    table.check(frame < 1, "MOTChallenge frame numbers start at 1")
     track_id = _integer_column(table, 1, "id")
     table.check(track_id < -1, "an id must be -1 (no track) or >= 0")
     table.check(v[:, 4] < 0, "negative width")
     table.check(v[:, 5] < 0, "negative height")
+    if ncol == 9:
+        table.check(np.abs(v[:, 7]) > 2**31 - 1, "class number out of range")
     if kind == "auto":
         kind = _guess_kind(Path(path), ncol, track_id)
 
