@@ -246,18 +246,26 @@ def read_gmc(path: PathLike, *, num_frames: int | None = None) -> np.ndarray:
     motion for 0-based frame ``f``. Frames missing from the file get the identity. ``num_frames``
     defaults to the last index + 1.
     """
+    if num_frames is not None and not 0 <= num_frames <= MAX_FRAMES:
+        raise ValidationError(f"{path}: num_frames must be in [0, {MAX_FRAMES}], got {num_frames}")
     table = load_table(path, allowed_columns=(7,), what="GMC")
     if len(table) == 0:
         count = num_frames or 0
         return np.tile(np.eye(2, 3), (count, 1, 1))
+    table.check(table.values[:, 0] >= MAX_FRAMES, f"frame index past {MAX_FRAMES}, the most supported")
+    table.check(table.values[:, 0] < 0, "frame index must be >= 0 (GMC files count frames from 0)")
     index = _integer_column(table, 0, "frame index")
-    table.check(index < 0, "frame index must be >= 0 (GMC files count frames from 0)")
     order = np.argsort(index, kind="stable")
     repeated = np.zeros(len(index), dtype=bool)
     repeated[order[1:]] = index[order[1:]] == index[order[:-1]]
     table.check(repeated, "frame index repeated")
     count = int(index.max()) + 1 if num_frames is None else int(num_frames)
     table.check(index >= count, f"frame index past the video's {count} frames")
+    if count > 2 * len(table) + 1000:  # the array is sized by frames: refuse before allocating it
+        raise FormatError(
+            f"{path}: a GMC file has a line per frame, but this one has {len(table)} lines for {count} frames "
+            "(a file for another video?)"
+        )
     out = np.tile(np.eye(2, 3), (count, 1, 1))
     out[index] = table.values[:, 1:7].reshape(-1, 2, 3)
     return out

@@ -35,7 +35,7 @@ def write_manifest(folder: Path, dataset: dict[str, Any]) -> None:
 def read_manifest(folder: Path) -> dict[str, Any] | None:
     try:
         data = json.loads((folder / MANIFEST).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) and isinstance(data.get("name"), str) else None
 
@@ -63,7 +63,7 @@ def replay(folder: Path) -> dict[str, dict[str, Any]]:
     for line in text.splitlines():
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue  # a line cut by a crash
         if not isinstance(record, dict) or not isinstance(record.get("key"), str):
             continue
