@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +21,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from selftrack.core.errors import SelftrackError
+from selftrack.core.errors import SelftrackError, SelftrackWarning
+
+_python_show_warning = warnings.showwarning
 
 app = typer.Typer(
     name="selftrack",
@@ -253,8 +256,17 @@ def demo(
 from selftrack.cli import check_cmds, pipeline_cmds, reid_cmds, tracking_cmds, vision_cmds  # noqa: E402,F401
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings about the user's input (:class:`SelftrackWarning`) as one yellow line; others as Python shows them."""
+    if issubclass(category, SelftrackWarning):
+        err_console.print(f"[bold yellow]warning:[/] {message}", highlight=False)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
 def main() -> None:
     """Entry point: turn expected errors into one clear line instead of a traceback."""
+    warnings.showwarning = _show_warning
     try:
         app()
     except SelftrackError as e:

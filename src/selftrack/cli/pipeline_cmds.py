@@ -246,6 +246,8 @@ def pipeline_cmd(
     from selftrack.pipeline import Pipeline
 
     text = Pipeline(_open(workspace)).to_yaml()
+    if out is not None and out.is_dir():
+        raise SelftrackError(f"{out}: is a folder; --out names the YAML file to write")
     if out is None:
         console.print(text, highlight=False, markup=False)
     else:

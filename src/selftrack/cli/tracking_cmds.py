@@ -51,15 +51,26 @@ def parse_typed_params(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def validate_params(model: type[BaseModel], values: dict[str, Any], what: str) -> Any:
-    """``model(**values)``, with pydantic's errors as one line naming each bad parameter."""
+def validate_params(
+    model: type[BaseModel], values: dict[str, Any], what: str, flags: dict[str, str] | None = None
+) -> Any:
+    """``model(**values)``, with pydantic's errors as one line naming each bad parameter.
+
+    ``flags`` maps field names to the command-line flags that set them, so the error names the flag.
+    """
     import pydantic
 
     try:
         return model(**values)
     except pydantic.ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(params)'}: {e['msg']}" for e in exc.errors())
-        raise SelftrackError(f"invalid {what} parameters: {problems} (see --show-params)") from None
+        names = flags or {}
+        problems = "; ".join(
+            f"{names.get(str(e['loc'][-1]) if e['loc'] else '', '.'.join(str(p) for p in e['loc']) or '(params)')}: "
+            f"{e['msg']}"
+            for e in exc.errors()
+        )
+        hint = "" if flags else " (see --show-params)"
+        raise SelftrackError(f"invalid {what} {'options' if flags else 'parameters'}: {problems}{hint}") from None
 
 
 def params_table(model: type[BaseModel]) -> Table:

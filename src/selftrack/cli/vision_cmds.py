@@ -11,6 +11,12 @@ from selftrack.cli.main import app, console, progress_bar
 from selftrack.core.errors import SelftrackError
 
 
+def check_output_file(out: Path) -> None:
+    """``--out`` names a file to write: a folder there is one clear error, not an IsADirectoryError."""
+    if out.is_dir():
+        raise SelftrackError(f"{out}: is a folder; --out names the file to write (e.g. {out / 'out.txt'})")
+
+
 @app.command()
 def detect(
     video: Annotated[Path, typer.Option(help="Video file.")],
@@ -28,25 +34,37 @@ def detect(
     batch_size: Annotated[int, typer.Option(help="Frames per batch.")] = 8,
 ) -> None:
     """Detect objects in every frame of a video and write the boxes."""
+    from selftrack.cli.tracking_cmds import validate_params
     from selftrack.detectors import detect_video
     from selftrack.formats import write_detections
     from selftrack.ops.object_detection import ObjectDetectionParams, build_detector
     from selftrack.video import ResizeSpec
     from selftrack.workspace.store import Item
 
-    resize = (
-        ResizeSpec(mode="scale-down", max_dimension=max_dimension, multiple=multiple)
-        if max_dimension
-        else ResizeSpec(mode="keep", multiple=multiple)
-    )
+    check_output_file(out)
+    flags = {
+        "max_dimension": "--max-dimension",
+        "multiple": "--multiple",
+        "confidence_threshold": "--conf",
+        "nms_iou_threshold": "--iou",
+        "batch_size": "--batch-size",
+        "classes": "--classes",
+    }
+    resize_args = {"mode": "scale-down", "max_dimension": max_dimension} if max_dimension else {"mode": "keep"}
+    resize = validate_params(ResizeSpec, {**resize_args, "multiple": multiple}, "detect", flags)
     builtin = model in ("motion", "hog", "person")
-    params = ObjectDetectionParams(
-        detector=model if builtin else "yolo",
-        resize=resize,
-        confidence_threshold=conf,
-        nms_iou_threshold=iou,
-        classes=[c.strip() for c in classes.split(",")] if classes else [],
-        batch_size=batch_size,
+    params = validate_params(
+        ObjectDetectionParams,
+        {
+            "detector": model if builtin else "yolo",
+            "resize": resize,
+            "confidence_threshold": conf,
+            "nms_iou_threshold": iou,
+            "classes": [c.strip() for c in classes.split(",")] if classes else [],
+            "batch_size": batch_size,
+        },
+        "detect",
+        flags,
     )
     model_item = None
     if not builtin:
@@ -88,6 +106,7 @@ def render(
     from selftrack.render import render_video
     from selftrack.video import probe
 
+    check_output_file(out)
     info = probe(video)
     size = info.size
     if canvas:

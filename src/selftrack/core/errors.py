@@ -31,3 +31,11 @@ class StoreError(SelftrackError, RuntimeError):
 
 class UnsafeArchiveError(SelftrackError, ValueError):
     """An archive refused on import: path traversal, links, or larger than the allowed size."""
+
+
+class SelftrackWarning(UserWarning):
+    """Input that is used, but probably not as the user meant (scores outside [0, 1], boxes left out).
+
+    Raised with :func:`warnings.warn`: the CLI prints each as one ``warning:`` line, a pipeline job logs it.
+    Nothing is silently wrong: what is done about the input is said in the message.
+    """

@@ -180,6 +180,8 @@ def atomic_write_text(path: PathLike, text: str) -> None:
     A reader (or a crash) never sees a half-written detection file: it gets the old one or the new one.
     """
     path = Path(path)
+    if path.is_dir():
+        raise FormatError(f"{path}: is a folder; name the file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     # open(..., "x") rather than mkstemp: the file gets the usual umask permissions, not 0600.
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")

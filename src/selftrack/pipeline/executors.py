@@ -27,12 +27,13 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from selftrack.core.errors import SelftrackError
+from selftrack.core.errors import SelftrackError, SelftrackWarning
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,14 @@ def execute_item_task(task: ItemTask) -> ItemResult:
             cache_key=task.cache_key,
             reporter=reporter,
         )
-        op.run_item(ctx)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SelftrackWarning)
+            op.run_item(ctx)
+        for w in caught:  # said about the input: into the job's log, where the user looks
+            if issubclass(w.category, SelftrackWarning):
+                reporter.log(f"[{task.key}] warning: {w.message}")
+            else:
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
         missing = set(task.outputs) - set(ctx.written)
         if missing:
             raise SelftrackError(f"op {task.op} wrote no item for output(s) {sorted(missing)}")

@@ -18,6 +18,7 @@ objects per box.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -26,7 +27,7 @@ import numpy as np
 import pydantic
 
 from selftrack.core.detections import Detections
-from selftrack.core.errors import ValidationError
+from selftrack.core.errors import SelftrackWarning, ValidationError
 from selftrack.trackers.cmc import check_affine, check_transforms
 
 ProgressCallback = Callable[[int, int], None]
@@ -184,6 +185,7 @@ class Tracker(ABC):
                 f"{np.unique(detections.frame).tolist()[:5]}; pass one frame's boxes at a time"
             )
         affine = None if transform is None else check_affine(transform, f"tracker {self.name!r} transform")
+        detections = self._trackable(detections)
         self._advance_to(frame)
         step = self._step(detections.xyxy, detections.score, detections.class_id, affine)
         self._last_frame = frame
@@ -211,6 +213,7 @@ class Tracker(ABC):
         """
         if not isinstance(detections, Detections):
             raise ValidationError(f"tracker {self.name!r}: track() takes Detections, got {type(detections).__name__}")
+        detections = self._trackable(detections)
         total = detections.frame_count
         affines = None if transforms is None else check_transforms(transforms, total, detections.source)
         self.reset()
@@ -251,7 +254,47 @@ class Tracker(ABC):
         if not rows:
             return dataclasses.replace(detections[np.zeros(0, dtype=np.int64)])
         index = np.concatenate(rows)
-        return dataclasses.replace(detections[index], xyxy=np.concatenate(boxes), track_id=np.concatenate(ids))
+        out_xyxy = np.concatenate(boxes)
+        self._check_output(out_xyxy)
+        return dataclasses.replace(detections[index], xyxy=out_xyxy, track_id=np.concatenate(ids))
+
+    def _trackable(self, detections: Detections) -> Detections:
+        """The boxes a tracker can follow, saying what is left out or unusual (never silently).
+
+        A box of zero width or height has no area, so no IoU with anything: motion models turn it into NaN
+        (SORT wrote NaN coordinates) or lose it. Such boxes are left out with a warning. Scores outside
+        [0, 1] are kept, with a warning: every threshold of these trackers assumes confidences in [0, 1].
+        """
+        where = f" of {detections.source}" if detections.source else ""
+        w = detections.xyxy[:, 2] - detections.xyxy[:, 0]
+        h = detections.xyxy[:, 3] - detections.xyxy[:, 1]
+        degenerate = ~((w > 0) & (h > 0) & (w * h > 0))
+        if degenerate.any():
+            i = int(np.flatnonzero(degenerate)[0])
+            warnings.warn(
+                SelftrackWarning(
+                    f"tracker {self.name!r}: {int(degenerate.sum())} box(es){where} have zero width or height and "
+                    f"cannot be tracked; they are left out (first in frame {int(detections.frame[i])})"
+                ),
+                stacklevel=3,
+            )
+            detections = detections[~degenerate]
+        score = detections.score
+        outside = (score < 0) | (score > 1)
+        if outside.any():
+            warnings.warn(
+                SelftrackWarning(
+                    f"tracker {self.name!r}: {int(outside.sum())} of {len(score)} scores{where} are outside [0, 1] "
+                    f"(from {float(score.min()):.3g} to {float(score.max()):.3g}); the tracker's thresholds assume "
+                    "confidences in [0, 1]: rescale the scores or set thresholds for their range"
+                ),
+                stacklevel=3,
+            )
+        return detections
+
+    def _check_output(self, xyxy: np.ndarray) -> None:
+        if not np.isfinite(xyxy).all():
+            raise ValidationError(f"tracker {self.name!r} produced non-finite boxes (a bug: please report it)")
 
     def _idle(self) -> bool:
         """Whether an empty frame would change nothing but the frame counter: no track in any state.
