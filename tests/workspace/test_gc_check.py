@@ -293,3 +293,21 @@ def test_a_workspace_without_write_permission_lists_its_datasets(tmp_path: Path)
         import shutil
 
         shutil.rmtree(base)
+
+
+def test_opening_a_workspace_keeps_the_locks_of_other_connections_in_this_process(ws: Workspace):
+    """Found by the soak benchmark: reading the catalog's header with open()/close() dropped every POSIX lock
+    this process held on it (SQLite's too), so another process could take the database exclusively under
+    open connections (and checkpoint or delete the WAL): 'database disk image is malformed'."""
+    ws.keys("d")  # this connection is open and has read
+    for _ in range(3):
+        Workspace(ws.root).keys("d")  # what a thread of the web app or an in-process task does
+    check_workspace(ws.root)
+    probe = (
+        "import sqlite3\n"
+        f"c = sqlite3.connect({str(ws.catalog_path)!r}, timeout=0.2)\n"
+        "try:\n    print(c.execute('PRAGMA journal_mode=DELETE').fetchone()[0])\n"
+        "except sqlite3.OperationalError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip()
+    assert out == "database is locked", f"another process took the catalog exclusively under an open connection ({out})"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from pathlib import Path
 from urllib.parse import quote
 
@@ -42,6 +43,29 @@ def payload_files(root: Path, limit: int | None = None) -> list[Path]:
     return found
 
 
+_HEADER_FDS: dict[tuple[int, int], int] = {}
+_HEADER_LOCK = threading.Lock()
+
+
+def read_header(path: Path) -> bytes:
+    """The first 100 bytes of the catalog, read through a descriptor this process keeps open for good.
+
+    Never ``open()`` and ``close()`` the catalog from Python: closing *any* descriptor of a file drops every
+    POSIX lock the process holds on it, SQLite's included, and another process may then checkpoint and
+    delete the WAL under our connections. That is the classic way to corrupt an SQLite database, and the
+    soak benchmark did corrupt one that way (threads opening workspaces beside open connections). SQLite
+    itself keeps its descriptors open for the same reason; so does this, one per catalog file (its inode
+    stays allocated while the descriptor is open, so the key is never reused).
+    """
+    st = os.stat(path)
+    key = (st.st_dev, st.st_ino)
+    with _HEADER_LOCK:
+        fd = _HEADER_FDS.get(key)
+        if fd is None:
+            fd = _HEADER_FDS[key] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    return os.pread(fd, 100, 0)
+
+
 def inspect_file(path: Path) -> str | None:
     """What is wrong with the catalog file, judged from its size and header alone; ``None`` if nothing.
 
@@ -50,8 +74,7 @@ def inspect_file(path: Path) -> str | None:
     size = path.stat().st_size
     if size == 0:
         return "is empty (0 bytes)"
-    with open(path, "rb") as f:
-        header = f.read(100)
+    header = read_header(path)
     if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
         return "is not an SQLite database" if not header.startswith(SQLITE_MAGIC[: len(header)]) else "is truncated"
     page_size = int.from_bytes(header[16:18], "big")
