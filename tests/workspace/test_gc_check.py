@@ -279,14 +279,21 @@ def test_a_workspace_without_write_permission_lists_its_datasets(tmp_path: Path)
             path.chmod(0o555 if path.is_dir() else 0o444)
         # as root, drop to 'nobody' once Python and selftrack are loaded (the interpreter may live in /root)
         drop = "import os, zipfile, numpy, encodings.cp437\nos.setuid(65534)\n" if os.geteuid() == 0 else ""
+        ws_path = str(base / "ws")
         code = (
-            "from selftrack.workspace import Workspace\n" + drop + f"w = Workspace({str(base / 'ws')!r})\n"
+            "from selftrack.workspace import Workspace\n"
+            "from selftrack.cli.main import app\n"
+            "import selftrack.pipeline, selftrack.workspace.maintenance\n"
+            + drop
+            + f"w = Workspace({ws_path!r})\n"
             "assert w.read_only, 'expected read-only'\n"
             "print(w.keys('d'), len(w.item('d', 'k').load_detections()))\n"
+            "for cmd in (['datasets'], ['items', 'd'], ['nodes'], ['jobs'], ['check', '--quick']):\n"
+            f"    app(['-w', {ws_path!r}, *cmd], standalone_mode=False)\n"
         )
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
         assert proc.returncode == 0, proc.stderr
-        assert proc.stdout.strip() == "['k'] 2"
+        assert proc.stdout.startswith("['k'] 2") and "1 item(s) checked" in proc.stdout
     finally:
         for path in [base, *base.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
