@@ -111,9 +111,7 @@ def load_reid_model(path: str | os.PathLike[str], device: str | torch.device = "
         # torch's message for a file that is not weights-only safe runs to paragraphs and suggests
         # weights_only=False, which we never do for a file from elsewhere: say it in one line.
         text = str(exc)
-        if isinstance(exc, pickle.UnpicklingError) and (
-            "Weights only load failed" in text or "Unsupported global" in text or "GLOBAL" in text
-        ):
+        if isinstance(exc, pickle.UnpicklingError) and ("Unsupported global" in text or "GLOBAL" in text):
             found = re.search(r"GLOBAL:? ?([\w.]+)", text)
             what = f" ({found.group(1)})" if found else ""
             raise ValidationError(
