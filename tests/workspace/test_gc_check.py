@@ -93,10 +93,11 @@ def test_gc_removes_staging_entries_of_dead_processes_only(ws: Workspace):
     stale = ws.root / "tmp" / f"{HOST}.{dead.pid}.import-xyz"
     stale.mkdir()
     (stale / "half.mp4").write_bytes(b"x" * 100)
-    with ws.staging_path(".npz") as mine:
+    with ws.staging_path(".npz") as mine, ws.staging_dir("train-") as long_job:
         mine.write_bytes(b"being written")
-        gc_files(ws, grace=3600)
-        assert mine.exists() and not stale.exists()
+        os.utime(long_job, (time.time() - 86400, time.time() - 86400))  # a training run of a day: still ours
+        gc_files(ws, grace=0)
+        assert mine.exists() and Path(long_job).exists() and not stale.exists()
 
 
 def test_concurrent_import_and_gc_loop_loses_nothing(tmp_path: Path):
