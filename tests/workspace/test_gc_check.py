@@ -319,3 +319,26 @@ def test_opening_a_workspace_keeps_the_locks_of_other_connections_in_this_proces
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip()
     assert out == "database is locked", f"another process took the catalog exclusively under an open connection ({out})"
+
+
+def test_an_overwrite_never_unlinks_a_file_while_another_writer_may_be_placing_the_same_name(ws: Workspace):
+    """The replaced file of an overwrite is removed at once only when the lock proves no writer is between
+    placing and committing (that writer may be placing a file of the very same name); else gc removes it."""
+    old = ws.item("d", "k0").path
+    holding, release = threading.Event(), threading.Event()
+
+    def other_writer() -> None:
+        with Workspace(ws.root).lock.shared():
+            holding.set()
+            release.wait(10)
+
+    t = threading.Thread(target=other_writer)
+    t.start()
+    assert holding.wait(10)
+    ws.put_detections("d", "k0", dets(9), overwrite=True)
+    assert old.exists(), "unlinked while another writer held the lock"
+    release.set()
+    t.join()
+    assert gc_files(ws, grace=0).removed == [old] and not old.exists()
+    ws.put_detections("d", "k1", dets(8), overwrite=True)  # nobody else writing: removed at once
+    assert len(payload(ws)) == 5
