@@ -306,7 +306,7 @@ def report(soak: dict | None, rows: list[dict], command: str, minutes: float) ->
         f"Command: `{command}`  ",
         f"Machine: {cpu_name()}, {os.cpu_count()} cores, load average {load_average():.1f} at the end (shared with "
         "other engineers' jobs: wall times are inflated; CPU times are the process's own)  ",
-        f"Date: {datetime.date.today().isoformat()}",
+        f"Date: {datetime.date.today().isoformat()}, code at commit {commit()}",
         "",
     ]
     if soak is not None:
@@ -362,6 +362,15 @@ def report(soak: dict | None, rows: list[dict], command: str, minutes: float) ->
             ]
     out.append(END)
     return "\n".join(out) + "\n"
+
+
+def commit() -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "src"], capture_output=True, text=True)
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
 
 
 def main() -> None:
