@@ -208,7 +208,8 @@ def stop(
 def gc(
     dry_run: Annotated[bool, typer.Option(help="Only list what would be deleted.")] = False,
     grace: Annotated[
-        float, typer.Option(help="Seconds an unreferenced file must be old before it is removed (default 1 hour).")
+        float,
+        typer.Option(min=0, help="Seconds an unreferenced file must be old before it is removed (default 1 hour)."),
     ] = 3600.0,
     workspace: WorkspaceOpt = Path(DEFAULT_WORKSPACE),
 ) -> None:
