@@ -284,9 +284,7 @@ def test_a_workspace_without_write_permission_lists_its_datasets(tmp_path: Path)
         code = (
             "from selftrack.workspace import Workspace\n"
             "from selftrack.cli.main import app\n"
-            "import selftrack.pipeline, selftrack.workspace.maintenance\n"
-            + drop
-            + f"w = Workspace({ws_path!r})\n"
+            "import selftrack.pipeline, selftrack.workspace.maintenance\n" + drop + f"w = Workspace({ws_path!r})\n"
             "assert w.read_only, 'expected read-only'\n"
             "print(w.keys('d'), len(w.item('d', 'k').load_detections()))\n"
             "for cmd in (['datasets'], ['items', 'd'], ['nodes'], ['jobs'], ['check', '--quick']):\n"
