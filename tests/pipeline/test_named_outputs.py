@@ -60,7 +60,7 @@ def test_a_param_change_keeps_the_earlier_outputs_until_gc(ws: Workspace):
     assert not back.nodes["half"].computed and not back.nodes["small"].computed
     assert current_outputs(ws, "small")["video"] == first["small"]
     # gc removes what no node's current settings use
-    assert sorted(garbage_collect(ws, dry_run=True)) == sorted(now.values())
+    assert sorted(garbage_collect(ws, dry_run=True).datasets) == sorted(now.values())
     garbage_collect(ws)
     assert {ds.name for ds in ws.datasets()} == {"videos", *first.values()}
 

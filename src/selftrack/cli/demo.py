@@ -21,7 +21,6 @@ The ground truth is used only to score; nothing is trained or tuned on it.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -159,7 +158,7 @@ def run_demo(
     ws = Workspace.init(root)
     scene = generate_scene(scene_config(num_frames, seed))
     key = f"plaza-{seed}"
-    with tempfile.TemporaryDirectory(dir=ws.root / "tmp") as tmp:
+    with ws.staging_dir("demo-") as tmp:
         video_path = Path(tmp) / f"{key}.mp4"
         info = render_scene_video(scene, video_path)
         console.print(

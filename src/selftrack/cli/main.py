@@ -8,7 +8,9 @@ with exit code 1; anything else is a bug and shows its traceback.
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -26,7 +28,7 @@ from selftrack.cli.app import (
     err_console,
     progress_bar,
 )
-from selftrack.core.errors import SelftrackError, validation_message
+from selftrack.core.errors import SelftrackError, SelftrackWarning, validation_message
 
 
 # ---------------------------------------------------------------------------------------------- commands
@@ -153,6 +155,8 @@ def items(
             summary = f"{meta['width']}x{meta['height']}"
         else:
             summary = meta.get("filename", "")
+        if not it.path.is_file():
+            summary = f"[red]file missing ({it.path.name}): run `selftrack check`[/]"
         table.add_row(it.key, it.format, _size(it.size), summary)
     console.print(table)
 
@@ -219,13 +223,24 @@ def demo(
 
 
 # Commands defined in sibling modules register themselves on `app` (from selftrack.cli.app) when imported.
-from selftrack.cli import pipeline_cmds, reid_cmds, tracking_cmds, vision_cmds  # noqa: E402,F401
+from selftrack.cli import check_cmds, pipeline_cmds, reid_cmds, tracking_cmds, vision_cmds  # noqa: E402,F401
+
+_python_show_warning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings about the user's input (:class:`SelftrackWarning`) as one yellow line; others as Python shows them."""
+    if issubclass(category, SelftrackWarning):
+        err_console.print(f"[bold yellow]warning:[/] {message}", highlight=False)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
 
 
 def main() -> None:
     """Entry point: turn expected errors into one clear line instead of a traceback."""
     import pydantic
 
+    warnings.showwarning = _show_warning
     try:
         app()
     except SelftrackError as e:
@@ -234,6 +249,13 @@ def main() -> None:
     except pydantic.ValidationError as e:  # settings a command built without naming its flags: still one line each
         what = e.title.removesuffix("Params").removesuffix("Config") or "settings"
         err_console.print(f"[bold red]error:[/] {validation_message(f'{what} settings', e)}", highlight=False)
+        sys.exit(1)
+    except sqlite3.DatabaseError as e:  # a catalog damaged in a page only a query reaches
+        err_console.print(
+            f"[bold red]error:[/] the workspace catalog cannot be read ({e}); run `selftrack check` "
+            "(and `selftrack check --repair` to rebuild it from the item files)",
+            highlight=False,
+        )
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted")

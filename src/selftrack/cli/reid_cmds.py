@@ -206,12 +206,45 @@ def train_reid_cmd(
         if len(ds) == 0:
             raise SelftrackError(f"{d}: no detections; {v} cannot be trained on")
     out.parent.mkdir(parents=True, exist_ok=True)
+    sweep_leftovers(out)
     started = time.perf_counter()
-    cache_dir = nullcontext(str(cache)) if cache is not None else tempfile.TemporaryDirectory(prefix="selftrack-reid-")
+    cache_dir = (
+        nullcontext(str(cache))
+        if cache is not None
+        else tempfile.TemporaryDirectory(prefix=f"selftrack-reid-{os.getpid()}-")
+    )
     with cache_dir as folder:
         result, bar = _train(videos, dets, params, Path(folder), out)
     elapsed = time.perf_counter() - started
     console.print(summary(result, bar, elapsed, len(videos), sum(len(d) for d in dets)), highlight=False)
+
+
+def sweep_leftovers(out: Path) -> list[Path]:
+    """Remove what a killed ``train-reid`` left: its ``.NAME.PID.training`` file beside ``--out``, the
+    ``.NAME.PID.tmp`` of an interrupted save, and its ``selftrack-reid-PID-*`` crop cache in the temp folder.
+
+    Only files of processes that no longer run are touched (the pid is in the name), so two trainings side
+    by side never remove each other's work. ``kill -9`` runs no cleanup code: the next run does it.
+    """
+    import shutil
+
+    from selftrack.workspace.maintenance import pid_alive
+
+    def dead(pid: str) -> bool:
+        return pid.isdigit() and not pid_alive(int(pid))
+
+    removed: list[Path] = []
+    for path in out.parent.glob(f".*{out.name}.*"):  # .NAME.PID.training, ..NAME.PID.training.PID.tmp
+        rest = path.name.split(out.name + ".", 1)[-1].split(".")
+        pids = [p for p in rest if p.isdigit()]
+        if rest[-1] in ("training", "tmp") and pids and all(dead(p) for p in pids) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    for folder in Path(tempfile.gettempdir()).glob("selftrack-reid-*-*"):
+        if folder.is_dir() and dead(folder.name.split("-")[2]):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def summary(result: Any, bar: _TrainingBar, seconds: float, num_videos: int, num_boxes: int) -> str:

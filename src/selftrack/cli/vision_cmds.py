@@ -9,9 +9,14 @@ from typing import Annotated
 import typer
 
 from selftrack.cli.app import app, console, progress_bar
-from selftrack.cli.inputs import validate_params
 from selftrack.cli.progress import clock
 from selftrack.core.errors import SelftrackError
+
+
+def check_output_file(out: Path) -> None:
+    """``--out`` names a file to write: a folder there is one clear error, not an IsADirectoryError."""
+    if out.is_dir():
+        raise SelftrackError(f"{out}: is a folder; --out names the file to write (e.g. {out / 'out.txt'})")
 
 
 @app.command()
@@ -31,12 +36,14 @@ def detect(
     batch_size: Annotated[int, typer.Option(help="Frames per batch.")] = 8,
 ) -> None:
     """Detect objects in every frame of a video and write the boxes."""
+    from selftrack.cli.tracking_cmds import validate_params
     from selftrack.detectors import detect_video
     from selftrack.formats import write_detections
     from selftrack.ops.object_detection import ObjectDetectionParams, build_detector
     from selftrack.video import ResizeSpec
     from selftrack.workspace.store import Item
 
+    check_output_file(out)
     sizes = {"mode": "scale-down", "max_dimension": max_dimension} if max_dimension else {"mode": "keep"}
     flags = {"max_dimension": "--max-dimension", "multiple": "--multiple"}
     resize = validate_params(ResizeSpec, {**sizes, "multiple": multiple}, "resize", flags=flags, hint=None)
@@ -49,7 +56,12 @@ def detect(
         "classes": [c.strip() for c in classes.split(",")] if classes else [],
         "batch_size": batch_size,
     }
-    flags = {"confidence_threshold": "--conf", "nms_iou_threshold": "--iou", "batch_size": "--batch-size"}
+    flags = {
+        "confidence_threshold": "--conf",
+        "nms_iou_threshold": "--iou",
+        "batch_size": "--batch-size",
+        "classes": "--classes",
+    }
     params = validate_params(ObjectDetectionParams, settings, "detection", flags=flags, hint=None)
     model_item = None
     if not builtin:
@@ -98,6 +110,7 @@ def render(
     from selftrack.render import render_video
     from selftrack.video import probe
 
+    check_output_file(out)
     info = probe(video)
     size = info.size
     if canvas:

@@ -88,3 +88,11 @@ def _allowed(msg: str) -> str:
 def _shown(value: Any) -> str:
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+class SelftrackWarning(UserWarning):
+    """Input that is used, but probably not as the user meant (scores outside [0, 1], boxes left out).
+
+    Raised with :func:`warnings.warn`: the CLI prints each as one ``warning:`` line, a pipeline job logs it.
+    Nothing is silently wrong: what is done about the input is said in the message.
+    """

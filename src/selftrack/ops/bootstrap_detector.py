@@ -13,7 +13,6 @@ pseudo-labels of each video, to look at or render.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from pydantic import Field
@@ -92,7 +91,7 @@ class BootstrapDetector(Op):
 
         weights = starting_model(ctx)
         tp: YoloTrainParams = train_params(p)
-        with tempfile.TemporaryDirectory(dir=ctx.ws.root / "tmp", prefix="bootstrap_detector-") as tmp:
+        with ctx.ws.staging_dir("bootstrap_detector-") as tmp:
             result = bootstrap_detector(
                 videos,
                 Path(tmp),

@@ -41,7 +41,7 @@ class ObjectDetectionParams(OpParams):
     )
     max_detections: int = Field(default=300, ge=1, description="Most boxes kept per frame (YOLO).")
     classes: list[str] = Field(default_factory=list, description="Keep only these class names; empty keeps all.")
-    batch_size: int = Field(default=8, ge=1, description="Frames per inference batch.")
+    batch_size: int = Field(default=8, ge=1, le=1024, description="Frames per inference batch.")
     motion: MotionParams = Field(default_factory=MotionParams, description="Settings of the moving-object detector.")
     hog: HogParams = Field(default_factory=HogParams, description="Settings of the HOG people detector.")
 

@@ -14,7 +14,6 @@ from or run with the extra. Each epoch's losses and validation metrics are strea
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -230,7 +229,7 @@ class TrainDetector(Op):
         weights = starting_model(ctx)
         require_ultralytics()  # after the checks of the inputs, which need no ultralytics
         tp = train_params(p)
-        with tempfile.TemporaryDirectory(dir=ctx.ws.root / "tmp", prefix="train_detector-") as tmp:
+        with ctx.ws.staging_dir("train_detector-") as tmp:
             dataset = export_yolo_dataset(
                 self._training_images(ctx, images, dets, keys, names),
                 Path(tmp) / "dataset",

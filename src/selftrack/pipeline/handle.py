@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from selftrack.pipeline.engine import RunResult, current_outputs, run_node
+from selftrack.pipeline.engine import RunResult, run_node
 from selftrack.pipeline.graph import Node, PipelineError, PipelineGraph
+from selftrack.pipeline.planning import current_outputs
 from selftrack.workspace.store import Workspace
 
 

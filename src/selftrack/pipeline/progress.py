@@ -68,10 +68,7 @@ CREATE INDEX IF NOT EXISTS job_stages_job ON job_stages(job_id, id)
 
 
 def ensure_stage_schema(ws: Workspace) -> None:
-    with ws.transaction() as db:
-        for stmt in _SCHEMA.strip().split(";"):
-            if stmt.strip():
-                db.execute(stmt)
+    ws.ensure_schema(_SCHEMA)  # writes only when a table is missing (read-only workspaces stay browsable)
 
 
 @dataclass

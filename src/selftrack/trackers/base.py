@@ -18,6 +18,7 @@ objects per box.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -26,7 +27,7 @@ import numpy as np
 import pydantic
 
 from selftrack.core.detections import Detections
-from selftrack.core.errors import ValidationError, validation_message
+from selftrack.core.errors import SelftrackWarning, ValidationError, validation_message
 from selftrack.trackers.cmc import check_affine, check_transforms
 
 ProgressCallback = Callable[[int, int], None]
@@ -177,6 +178,7 @@ class Tracker(ABC):
                 f"{np.unique(detections.frame).tolist()[:5]}; pass one frame's boxes at a time"
             )
         affine = None if transform is None else check_affine(transform, f"tracker {self.name!r} transform")
+        detections = self._trackable(detections)
         self._advance_to(frame)
         step = self._step(detections.xyxy, detections.score, detections.class_id, affine)
         self._last_frame = frame
@@ -204,31 +206,101 @@ class Tracker(ABC):
         """
         if not isinstance(detections, Detections):
             raise ValidationError(f"tracker {self.name!r}: track() takes Detections, got {type(detections).__name__}")
+        detections = self._trackable(detections)
         total = detections.frame_count
         affines = None if transforms is None else check_transforms(transforms, total, detections.source)
         self.reset()
-        bounds = detections.frame_bounds()
         xyxy, score, class_id = detections.xyxy, detections.score, detections.class_id
-        every = max(1, total // 100)
+        # Only frames with boxes, and the empty frames a live track ages on, are stepped: time and memory
+        # grow with the boxes, not with the frame numbers (a 2-line file naming frame 10^8 is instant).
+        frame = detections.frame
+        starts = np.flatnonzero(np.diff(frame, prepend=-1))
+        ends = np.append(starts[1:], len(frame)) if len(starts) else starts
+        every = max(1, len(starts) // 100)
+        empty_xyxy, empty_score, empty_class = np.zeros((0, 4)), np.zeros(0, np.float32), np.zeros(0, np.int32)
         rows: list[np.ndarray] = []
         boxes: list[np.ndarray] = []
         ids: list[np.ndarray] = []
-        for f in range(total):
-            lo, hi = int(bounds[f]), int(bounds[f + 1])
+        f = 0  # next frame to step
+        for i, (lo, hi) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+            present = int(frame[lo])
+            while f < present:  # the empty frames before this one
+                if self._idle():
+                    self._skip_empty(present - f)
+                    f = present
+                    break
+                self._step(empty_xyxy, empty_score, empty_class, None if affines is None else affines[f])
+                f += 1
             step = self._step(xyxy[lo:hi], score[lo:hi], class_id[lo:hi], None if affines is None else affines[f])
+            f += 1
             if len(step.rows):
                 order = np.argsort(step.rows, kind="stable")
                 rows.append(step.rows[order] + lo)
                 boxes.append(step.xyxy[order])
                 ids.append(step.track_id[order])
-            if progress is not None and ((f + 1) % every == 0 or f + 1 == total):
-                progress(f + 1, total)
+            if progress is not None and ((i + 1) % every == 0 or i + 1 == len(starts)):
+                progress(f if i + 1 < len(starts) else total, total)
+        if progress is not None and not len(starts):
+            progress(total, total)
         self._last_frame = total - 1 if total else None
         self._frames_stepped = total
         if not rows:
             return dataclasses.replace(detections[np.zeros(0, dtype=np.int64)])
         index = np.concatenate(rows)
-        return dataclasses.replace(detections[index], xyxy=np.concatenate(boxes), track_id=np.concatenate(ids))
+        out_xyxy = np.concatenate(boxes)
+        self._check_output(out_xyxy)
+        return dataclasses.replace(detections[index], xyxy=out_xyxy, track_id=np.concatenate(ids))
+
+    def _trackable(self, detections: Detections) -> Detections:
+        """The boxes a tracker can follow, saying what is left out or unusual (never silently).
+
+        A box of zero width or height has no area, so no IoU with anything: motion models turn it into NaN
+        (SORT wrote NaN coordinates) or lose it. Such boxes are left out with a warning. Scores outside
+        [0, 1] are kept, with a warning: every threshold of these trackers assumes confidences in [0, 1].
+        """
+        where = f" of {detections.source}" if detections.source else ""
+        w = detections.xyxy[:, 2] - detections.xyxy[:, 0]
+        h = detections.xyxy[:, 3] - detections.xyxy[:, 1]
+        degenerate = ~((w > 0) & (h > 0) & (w * h > 0))
+        if degenerate.any():
+            i = int(np.flatnonzero(degenerate)[0])
+            warnings.warn(
+                SelftrackWarning(
+                    f"tracker {self.name!r}: {int(degenerate.sum())} box(es){where} have zero width or height and "
+                    f"cannot be tracked; they are left out (first in frame {int(detections.frame[i])})"
+                ),
+                stacklevel=3,
+            )
+            detections = detections[~degenerate]
+        score = detections.score
+        outside = (score < 0) | (score > 1)
+        if outside.any():
+            warnings.warn(
+                SelftrackWarning(
+                    f"tracker {self.name!r}: {int(outside.sum())} of {len(score)} scores{where} are outside [0, 1] "
+                    f"(from {float(score.min()):.3g} to {float(score.max()):.3g}); the tracker's thresholds assume "
+                    "confidences in [0, 1]: rescale the scores or set thresholds for their range"
+                ),
+                stacklevel=3,
+            )
+        return detections
+
+    def _check_output(self, xyxy: np.ndarray) -> None:
+        if not np.isfinite(xyxy).all():
+            raise ValidationError(f"tracker {self.name!r} produced non-finite boxes (a bug: please report it)")
+
+    def _idle(self) -> bool:
+        """Whether an empty frame would change nothing but the frame counter: no track in any state.
+
+        True only for trackers that keep every track in ``self._tracks`` and count frames in ``self._count``
+        (all the classic ones here); any other tracker steps every frame.
+        """
+        tracks = getattr(self, "_tracks", None)
+        return tracks is not None and len(tracks) == 0 and isinstance(getattr(self, "_count", None), int)
+
+    def _skip_empty(self, count: int) -> None:
+        """Advance over ``count`` empty frames while idle (see :meth:`_idle`): only the frame counter moves."""
+        self._count += count
 
     # ------------------------------------------------------------------ for subclasses
     @abstractmethod
@@ -250,7 +322,11 @@ class Tracker(ABC):
                     "increase (call reset() before another video)"
                 )
             empty = np.zeros((0, 4))
-            for _ in range(self._last_frame + 1, frame):
+            for f in range(self._last_frame + 1, frame):
+                if self._idle():
+                    self._skip_empty(frame - f)
+                    self._frames_stepped += frame - f
+                    break
                 self._step(empty, np.zeros(0, np.float32), np.zeros(0, np.int32), None)
                 self._frames_stepped += 1
 

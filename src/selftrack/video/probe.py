@@ -145,7 +145,8 @@ def probe_details(path: PathLike, *, allow_truncated: bool = False) -> ProbeDeta
         else:
             why = f"its data ends after {n_entries} of the {declared} frames the container declares"
         raise VideoError(
-            f"{path}: truncated or corrupt video: {why}; pass allow_truncated=True to read the frames before that"
+            f"{path}: truncated or corrupt video: {why}; remux it to keep the readable frames "
+            "(`ffmpeg -i IN -c copy OUT.mp4`) and use that file (in Python, allow_truncated=True reads them as is)"
         )
     if truncated:
         logger.warning("%s: video is truncated; counting the frames that still decode", path)
