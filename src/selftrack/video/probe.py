@@ -199,7 +199,15 @@ def decode_frames(
     """
     for packet in container.demux(stream):
         if stop_at_corrupt and packet.is_corrupt:
-            yield from stream.codec_context.decode(None)
+            # Drain the frames the decoder holds back for reordering, but only those shown before the lost
+            # packet's frame: with B-frames a later frame (in display order) may already be decoded while
+            # the frames between (the lost one, and packets never read) are missing; passing it on would
+            # shift every frame after the gap by one index.
+            lost = packet.pts
+            for frame in stream.codec_context.decode(None):
+                if lost is not None and frame.pts is not None and frame.pts >= lost:
+                    return
+                yield frame
             return
         yield from packet.decode()
 
