@@ -247,7 +247,7 @@ def demo(
 
 
 # Commands defined in sibling modules register themselves on `app` when imported.
-from selftrack.cli import pipeline_cmds, reid_cmds, tracking_cmds, vision_cmds  # noqa: E402,F401
+from selftrack.cli import pipeline_cmds, reid_cmds, serve_cmds, tracking_cmds, vision_cmds  # noqa: E402,F401
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from selftrack.workspace.importers import (
     import_detections,
     import_files,
     import_images,
+    import_labelled_images,
     import_videos,
     safe_extract_zip,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "import_detections",
     "import_files",
     "import_images",
+    "import_labelled_images",
     "import_videos",
     "safe_extract_zip",
 ]

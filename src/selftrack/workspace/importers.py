@@ -32,11 +32,10 @@ Progress = Callable[[int, int, str], None]
 
 
 # ---------------------------------------------------------------------------------------------- archives
-def safe_extract_zip(archive: Path, dest: Path, *, max_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES) -> list[Path]:
-    """Extract a zip, refusing path traversal, absolute paths, links and oversized content.
+def check_zip(archive: Path, *, max_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES) -> list[zipfile.ZipInfo]:
+    """Refuse a zip before unpacking anything: path traversal, absolute paths, links, oversized content.
 
-    Checks every entry before extracting anything, then counts the bytes actually written (a header's
-    declared size can lie), so a refused archive leaves nothing behind.
+    Reads the central directory only (cheap), so a server can refuse an uploaded archive at once.
     """
     try:
         zf = zipfile.ZipFile(archive)
@@ -44,18 +43,29 @@ def safe_extract_zip(archive: Path, dest: Path, *, max_bytes: int = DEFAULT_MAX_
         raise UnsafeArchiveError(f"{archive}: not a readable zip archive ({e})") from e
     with zf:
         infos = zf.infolist()
-        declared = 0
-        for info in infos:
-            name = info.filename
-            parts = PurePosixPath(name.replace("\\", "/")).parts
-            if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts:
-                raise UnsafeArchiveError(f"{archive}: entry {name!r} escapes the extraction folder (path traversal)")
-            mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                raise UnsafeArchiveError(f"{archive}: entry {name!r} is a symbolic link; links are not allowed")
-            declared += info.file_size
-            if declared > max_bytes:
-                raise UnsafeArchiveError(f"{archive}: unpacks to more than {max_bytes} bytes; refused")
+    declared = 0
+    for info in infos:
+        name = info.filename
+        parts = PurePosixPath(name.replace("\\", "/")).parts
+        if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts:
+            raise UnsafeArchiveError(f"{archive}: entry {name!r} escapes the extraction folder (path traversal)")
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise UnsafeArchiveError(f"{archive}: entry {name!r} is a symbolic link; links are not allowed")
+        declared += info.file_size
+        if declared > max_bytes:
+            raise UnsafeArchiveError(f"{archive}: unpacks to more than {max_bytes} bytes; refused")
+    return infos
+
+
+def safe_extract_zip(archive: Path, dest: Path, *, max_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES) -> list[Path]:
+    """Extract a zip, refusing path traversal, absolute paths, links and oversized content.
+
+    Checks every entry before extracting anything (:func:`check_zip`), then counts the bytes actually
+    written (a header's declared size can lie), so a refused archive leaves nothing behind.
+    """
+    infos = check_zip(archive, max_bytes=max_bytes)
+    with zipfile.ZipFile(archive) as zf:
         out: list[Path] = []
         written = 0
         for info in infos:
@@ -271,6 +281,61 @@ def import_detections(
     if data_type is None:
         data_type = DataType.TRACKS if all(d.has_tracks for d in parsed.values() if len(d)) else DataType.DETECTIONS
     ws.create_dataset(dataset, DataType(data_type), exist_ok=True)
+    items = []
+    for i, (key, dets) in enumerate(parsed.items()):
+        items.append(ws.put_detections(dataset, key, dets, overwrite=overwrite))
+        if progress:
+            progress(i + 1, len(parsed), key)
+    return items
+
+
+def import_labelled_images(
+    ws: Workspace,
+    dataset: str,
+    source: str | Path,
+    *,
+    format: str,
+    images_dataset: str | None = None,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> list[Item]:
+    """Import a labelled image set (COCO JSON, or a YOLO folder) as one 1-frame detections item per image.
+
+    ``source`` is the COCO JSON file, or a folder holding it (COCO) or the label files (YOLO: a ``labels/``
+    folder beside ``images/``, or labels next to the images). Images found in the folder are imported into
+    ``images_dataset`` when it is given. Item keys are the image file names without extension, the keys
+    ``import_images`` gives, so labels and images join by key.
+    """
+    from selftrack.formats import read_coco, read_yolo
+
+    source = Path(source)
+    if format == "coco":
+        jsons = [source] if source.is_file() else sorted(source.rglob("*.json"))
+        if len(jsons) != 1:
+            raise StoreError(f"{source}: expected one COCO JSON file, found {len(jsons)}")
+        labelled = read_coco(jsons[0])
+        root = jsons[0].parent
+    elif format == "yolo":
+        if not source.is_dir():
+            raise StoreError(f"{source}: a YOLO label set is a folder (or a zip of one)")
+        labels = next((p for p in sorted(source.rglob("labels")) if p.is_dir()), source)
+        images = next((p for p in sorted(source.rglob("images")) if p.is_dir()), source)
+        labelled = read_yolo(labels, images)
+        root = images
+    else:
+        raise StoreError(f"labelled image sets are coco or yolo, not {format!r}")
+    parsed: dict[str, Detections] = {}
+    origin: dict[str, str] = {}
+    for key, dets in labelled.images.items():
+        short = check_key(PurePosixPath(key).name)
+        if short in parsed:
+            raise StoreError(f"{source}: two images give the key {short!r}: {origin[short]} and {key}")
+        parsed[short], origin[short] = dets, key
+    if images_dataset is not None:
+        image_files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+        if image_files:
+            import_images(ws, images_dataset, image_files, overwrite=overwrite)
+    ws.create_dataset(dataset, DataType.DETECTIONS, exist_ok=True)
     items = []
     for i, (key, dets) in enumerate(parsed.items()):
         items.append(ws.put_detections(dataset, key, dets, overwrite=overwrite))
