@@ -39,11 +39,21 @@ def trackers() -> dict[str, Any]:
     """The classic trackers and their parameter schemas (the ``track`` op's ``tracker_params`` form)."""
     from selftrack.trackers import list_trackers
 
-    return {name: params.model_json_schema() for name, params in list_trackers().items()}
+    out = {}
+    for name, params in list_trackers().items():
+        schema = params.model_json_schema()
+        schema["x-defaults"] = params().model_dump(mode="json")
+        out[name] = schema
+    return out
 
 
 def describe_op(name: str, caps: dict[str, bool]) -> dict[str, Any]:
-    d = get_op(name).describe()
+    op = get_op(name)
+    d = op.describe()
+    try:  # the real defaults (a default_factory leaves no "default" in the JSON schema)
+        d["defaults"] = op.Params().model_dump(mode="json")
+    except PydanticValidationError:
+        d["defaults"] = {}
     need = NEEDS.get(name)
     d["available"] = not need or caps.get(need, False)
     d["unavailable_reason"] = (

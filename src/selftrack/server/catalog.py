@@ -7,6 +7,7 @@ must not, so the listing queries are here, as SQL with LIMIT/OFFSET over the cat
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from selftrack.core.errors import SelftrackError
@@ -139,20 +140,29 @@ def node_states(ws: Workspace, pipeline: Pipeline, jobs: JobStore) -> dict[str, 
     """Per node: its current output datasets and a state: running, queued, failed, done, partial, stale or
     not computed (SkyhookML only knew "View" or "Not Computed").
 
-    ``stale``: an input changed after the output was written (a new video, a parent recomputed with other
-    params), so a run would compute something. Judged from the catalog's timestamps and the parents'
-    states, not by recomputing cache keys; the engine decides exactly what a run recomputes.
+    ``stale``: something the node reads changed after a run last brought it up to date (an input item
+    written later, a parent recomputed, the node's params or wiring edited), or a parent is not up to
+    date itself. "Brought up to date" is the end of the latest run job (from the app, the CLI or the
+    API) whose plan finished this node fully; the engine's cache keys then decide exactly what a new run
+    recomputes, so this view never needs to know how they are made.
     """
     nodes = pipeline.nodes()
     order = Pipeline.topological_order(nodes)
+    edited = {r[0]: r[1] for r in ws.db.execute("SELECT name, updated_at FROM nodes")}
     active: dict[str, dict[str, Any]] = {}
     failed: dict[str, dict[str, Any]] = {}
+    verified: dict[str, float] = {}
     seen: set[str] = set()
-    for r in ws.db.execute("SELECT id, state, plan, error FROM jobs WHERE kind = 'run' ORDER BY id DESC LIMIT 300"):
-        plan = json.loads(r["plan"] or "[]")
-        for step in plan:
+    for r in ws.db.execute(
+        "SELECT id, state, plan, error, finished_at, created_at FROM jobs WHERE kind = 'run' ORDER BY id DESC LIMIT 500"
+    ):
+        for step in json.loads(r["plan"] or "[]"):
             n = step.get("node")
-            if n in seen or n not in nodes:
+            if n not in nodes:
+                continue
+            if step.get("state") == "done" and not step.get("partial") and n not in verified:
+                verified[n] = r["finished_at"] or time.time()
+            if n in seen:
                 continue
             if r["state"] in ("queued", "running"):
                 if step.get("state") in ("running", "pending"):
@@ -162,10 +172,13 @@ def node_states(ws: Workspace, pipeline: Pipeline, jobs: JobStore) -> dict[str, 
             seen.add(n)
             if r["state"] == "failed" and step.get("state") == "running":
                 failed[n] = {"job_id": r["id"], "error": r["error"]}
-        # a queued job has no plan yet: its target is queued
     for r in ws.db.execute("SELECT id, target FROM jobs WHERE kind = 'run' AND state = 'queued'"):
-        if r["target"] in nodes and r["target"] not in active:
+        if r["target"] in nodes and r["target"] not in active:  # no plan yet: its target waits
             active[r["target"]] = {"job_id": r["id"], "state": "queued"}
+
+    def written_at(ds: Dataset) -> float:
+        row = ws.db.execute("SELECT MAX(created_at) FROM items WHERE dataset_id = ?", (ds.id,)).fetchone()
+        return row[0] or ds.created_at
 
     out: dict[str, dict[str, Any]] = {}
     for name in order:
@@ -174,20 +187,20 @@ def node_states(ws: Workspace, pipeline: Pipeline, jobs: JobStore) -> dict[str, 
             outputs = current_outputs(ws, name)
         except SelftrackError:
             outputs = {}
-        outs: dict[str, Any] = {}
-        newest_input = 0.0
-        parent_bad = False
+        changed = edited.get(name, 0.0)
+        parent_behind = False
         for refs in node.inputs.values():
             for ref in refs:
                 if ref.dataset is not None:
                     ds = ws.find_dataset(ref.dataset)
-                    newest_input = max(newest_input, ds.updated_at if ds else 0.0)
+                    changed = max(changed, written_at(ds) if ds else 0.0)
                 elif ref.node in out:
-                    p = out[ref.node]
-                    parent_bad |= p["state"] not in ("done",)
-                    newest_input = max(newest_input, p.get("updated_at") or 0.0)
-        updated = 0.0
+                    parent = out[ref.node]
+                    parent_behind |= parent["state"] != "done"
+                    changed = max(changed, parent["written_at"])
+        outs: dict[str, Any] = {}
         states = []
+        written = 0.0
         for port in node.op_class.outputs:
             ds_name = outputs.get(port.name)
             ds = ws.find_dataset(ds_name) if ds_name else None
@@ -196,17 +209,17 @@ def node_states(ws: Workspace, pipeline: Pipeline, jobs: JobStore) -> dict[str, 
                 states.append("not computed")
                 continue
             n_items = ws.db.execute("SELECT COUNT(*) FROM items WHERE dataset_id = ?", (ds.id,)).fetchone()[0]
+            written = max(written, written_at(ds))
             if not ds.done:
                 s = "partial" if n_items else "not computed"
-            elif parent_bad or newest_input > ds.updated_at + 1e-6:
+            elif parent_behind or (name in verified and changed > verified[name]):
                 s = "stale"
             else:
                 s = "done"
-            updated = max(updated, ds.updated_at)
             outs[port.name] = {"dataset": ds.name, "state": s, "items": n_items, "data_type": ds.data_type.value}
             states.append(s)
         state = "done"
-        for s in ("not computed", "partial", "stale"):
+        for s in ("stale", "partial", "not computed"):
             if s in states:
                 state = s
         info: dict[str, Any] = {}
@@ -214,5 +227,5 @@ def node_states(ws: Workspace, pipeline: Pipeline, jobs: JobStore) -> dict[str, 
             state, info = active[name]["state"], active[name]
         elif name in failed and state != "done":
             state, info = "failed", failed[name]
-        out[name] = {"state": state, "outputs": outs, "updated_at": updated, **info}
+        out[name] = {"state": state, "outputs": outs, "written_at": written, **info}
     return out
