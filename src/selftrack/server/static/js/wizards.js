@@ -13,14 +13,15 @@ function preferred(select, prefs) {
   if (select.value) return;
   const opts = [...select.querySelectorAll("option")].filter((o) => o.value);
   for (const p of prefs) {
-    const hit = opts.filter((o) => p(o.value, o.textContent));
+    const hit = opts.filter((o) => p(o.value, o.textContent, o.parentElement.label || ""));
     if (hit.length) { select.value = hit[hit.length - 1].value; return; }
   }
-  const ds = opts.find((o) => o.value.startsWith("ds:"));
+  const ds = opts.find((o) => (o.parentElement.label || "") === "Imported datasets") || opts.find((o) => o.value.startsWith("ds:"));
   if (ds) select.value = ds.value;
   else if (opts.length) select.value = opts[0].value;
 }
 const byOp = (op) => (_v, label) => label.includes(`(${op},`) || label.includes(`(${op} `);
+const imported = (_v, _label, group) => group === "Imported datasets";
 
 // ------------------------------------------------------------------------------------------ generic node wizard
 export async function nodeWizard(spec) {
@@ -134,7 +135,7 @@ export function detectionWizard() {
       return detectorCards;
     },
     inputs: () => [
-      { port: "video", label: "Videos or images", prefer: [(v) => v.startsWith("ds:")] },
+      { port: "video", label: "Videos or images", prefer: [imported] },
       { port: "model", label: "Model weights", help: "A model dataset with one .onnx or .pt file. Upload weights from the Dashboard's Import card (type: model weights).", hideWhen: (s) => s.detector !== "yolo" },
     ],
     featured: () => ["resize", "confidence_threshold", "nms_iou_threshold", "classes"],
@@ -148,7 +149,7 @@ export function reidTrainingWizard() {
     sub: "Learns to tell objects apart from your videos and their detections alone (UNS20, no track labels). The loss chart shows on the job page.",
     op: "unsupervised_reid", base: "train-reid",
     inputs: () => [
-      { port: "video", label: "Videos", prefer: [(v) => v.startsWith("ds:")] },
+      { port: "video", label: "Videos", prefer: [imported] },
       { port: "detections", label: "Detections of those videos", prefer: [byOp("Object Detection")] },
     ],
     featured: () => ["stage1_steps", "stage2_steps", "max_minutes", "track_duration"],
@@ -180,12 +181,12 @@ export function trackingWizard() {
     inputs: (state) => (state.op === "reid_tracker"
       ? [
         { port: "model", label: "Re-identification model", prefer: [byOp("Unsupervised Re-identification")] },
-        { port: "video", label: "Videos", prefer: [(v) => v.startsWith("ds:")] },
+        { port: "video", label: "Videos", prefer: [imported] },
         { port: "detections", label: "Detections", prefer: [byOp("Object Detection")] },
       ]
       : [
         { port: "detections", label: "Detections", prefer: [byOp("Object Detection")] },
-        { port: "video", label: "Videos (optional: their frame rate sets the tracker's)", prefer: [(v) => v.startsWith("ds:")] },
+        { port: "video", label: "Videos (optional: their frame rate sets the tracker's)", prefer: [imported] },
       ]),
     featured: (state) => (state.op === "reid_tracker"
       ? ["velocity_steps", "min_iou", "max_age", "reid_weight", "high_score"]
@@ -198,7 +199,7 @@ export function renderWizard() {
     title: "Render tracks on video", sub: "A browser-playable MP4 with one colour and id per track.",
     op: "render", base: "render",
     inputs: (_state, sources) => [
-      { port: "video", label: "Videos", prefer: [(v) => v.startsWith("ds:")] },
+      { port: "video", label: "Videos", prefer: [imported] },
       { port: "detections", label: "Tracks or detections to draw", current: lastTracks(sources) },
     ],
     featured: () => ["trail_length", "label", "thickness"],
@@ -210,7 +211,7 @@ export function evaluateWizard() {
     title: "Evaluate tracks", sub: "HOTA, MOTA, IDF1 (equal to TrackEval) per video and combined, against ground truth.",
     op: "evaluate", base: "evaluate",
     inputs: () => [
-      { port: "ground_truth", label: "Ground truth", prefer: [(v, l) => v.startsWith("ds:") && /truth|gt/i.test(l)] },
+      { port: "ground_truth", label: "Ground truth", prefer: [(v, l, g) => g === "Imported datasets" && /truth|gt/i.test(l), imported] },
       { port: "tracks", label: "Tracks to score", prefer: [(v) => v.startsWith("node:")] },
     ],
     featured: () => ["benchmark", "frames"],
