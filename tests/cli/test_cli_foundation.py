@@ -129,3 +129,21 @@ def test_run_status_and_jobs_json(tmp_path: Path, shared_data: Path):
 )
 def test_every_command_has_help(command: str):
     assert "Usage" in sh(command, "--help").stdout
+
+
+def test_module_entry_point_lists_every_command():
+    """``python -m selftrack.cli.main`` and ``python -m selftrack`` build one app with every command on it."""
+    from selftrack.cli.main import app  # registers every command module on the one app
+
+    expected = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands}
+    assert len(expected) >= 20
+    for entry in ("selftrack.cli.main", "selftrack"):
+        proc = subprocess.run(
+            [sys.executable, "-m", entry, "--help"], capture_output=True, text=True, env={"COLUMNS": "200"}
+        )
+        assert proc.returncode == 0, proc.stderr
+        listed = {
+            line.strip("│ ").split()[0] for line in proc.stdout.splitlines() if line.startswith("│ ") and "  " in line
+        }
+        assert {"track", "run", "train-reid", "detect", "eval", "init", "gc"} <= listed
+        assert expected <= listed, expected - listed

@@ -9,87 +9,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from selftrack.cli.app import DEFAULT_WORKSPACE, WorkspaceOpt, _open, _size, app, console, err_console, progress_bar
 from selftrack.core.errors import SelftrackError
-
-app = typer.Typer(
-    name="selftrack",
-    help="Train a multi-object tracker from unlabeled video, and run it.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-console = Console()
-err_console = Console(stderr=True)
-
-DEFAULT_WORKSPACE = "workspace"
-
-WorkspaceOpt = Annotated[
-    Path,
-    typer.Option(
-        "--workspace",
-        "-w",
-        envvar="SELFTRACK_WORKSPACE",
-        help="Workspace folder (catalog + files).",
-        show_default=True,
-    ),
-]
-
-
-@app.callback()
-def _global_options(
-    workspace: Annotated[
-        Path | None,
-        typer.Option("--workspace", "-w", help="Workspace folder; also accepted after the command name."),
-    ] = None,
-) -> None:
-    """Train a multi-object tracker from unlabeled video, and run it."""
-    if workspace is not None:
-        # Per-command --workspace options read this variable, so the flag works before or after the command.
-        os.environ["SELFTRACK_WORKSPACE"] = str(workspace)
-
-
-def _open(path: Path):
-    from selftrack.workspace import Workspace
-
-    return Workspace(path)
-
-
-@contextmanager
-def progress_bar(description: str) -> Iterator[Callable[[int, int, str], None]]:
-    """A rich progress bar driven by the ``progress(done, total, what)`` callbacks of the API."""
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[what]}"),
-    )
-    with Progress(*columns, console=err_console, transient=False, disable=not err_console.is_terminal) as bar:
-        task = bar.add_task(description, total=None, what="")
-
-        def update(done: int, total: int, what: str = "") -> None:
-            bar.update(task, completed=done, total=total, what=what)
-
-        yield update
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 # ---------------------------------------------------------------------------------------------- commands
@@ -114,7 +41,7 @@ def import_(
     from selftrack.workspace import DataType, import_files, import_images, import_videos
 
     ws = _open(workspace)
-    with progress_bar(f"import {dataset}") as progress:
+    with progress_bar(f"import {dataset}", "files") as progress:
         if data_type == "video":
             items = import_videos(ws, dataset, sources, overwrite=overwrite, progress=progress)
         elif data_type == "image":
@@ -142,7 +69,7 @@ def import_detections_cmd(
     from selftrack.workspace import import_detections
 
     ws = _open(workspace)
-    with progress_bar(f"import {dataset}") as progress:
+    with progress_bar(f"import {dataset}", "files") as progress:
         items = import_detections(
             ws,
             dataset,
@@ -212,7 +139,7 @@ def export(
     from selftrack.workspace import export_dataset
 
     ws = _open(workspace)
-    with progress_bar(f"export {dataset}") as progress:
+    with progress_bar(f"export {dataset}", "items") as progress:
         paths = export_dataset(ws, dataset, out, format=format, progress=progress)
     console.print(f"wrote {len(paths)} file(s) to [bold]{out}[/]")
 
@@ -246,7 +173,7 @@ def demo(
     run_demo(workspace, num_frames=frames, seed=seed, train_steps=train_steps, console=console)
 
 
-# Commands defined in sibling modules register themselves on `app` when imported.
+# Commands defined in sibling modules register themselves on `app` (from selftrack.cli.app) when imported.
 from selftrack.cli import pipeline_cmds, reid_cmds, serve_cmds, tracking_cmds, vision_cmds  # noqa: E402,F401
 
 

@@ -8,22 +8,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from selftrack.cli.main import DEFAULT_WORKSPACE, WorkspaceOpt, _open, app, console, err_console
+from selftrack.cli.app import DEFAULT_WORKSPACE, WorkspaceOpt, _open, app, console, err_console
+from selftrack.cli.progress import Display, Row, clock, format_row, job_rows
 from selftrack.core.errors import SelftrackError
 
 
 def _ts(t: float | None) -> str:
     return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else "-"
-
-
-def _eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    m, s = divmod(int(seconds), 60)
-    return f"{m}:{s:02d}"
 
 
 @app.command()
@@ -78,7 +71,7 @@ def run(
     workspace: WorkspaceOpt = Path(DEFAULT_WORKSPACE),
 ) -> None:
     """Run a node (and the ancestors that are not up to date) as a job, with a progress bar."""
-    from selftrack.pipeline import JobState, LocalExecutor, Partial, Pipeline, run_node
+    from selftrack.pipeline import JobProgress, JobState, LocalExecutor, Partial, Pipeline, run_node
 
     ws = _open(workspace)
     pipe = Pipeline(ws)
@@ -102,24 +95,23 @@ def run(
     elif keys_from is not None:
         spec = Partial(dataset=keys_from)
     for name in targets:
-        columns = (
-            TextColumn(f"[bold]{name}[/]"),
-            BarColumn(),
-            TaskProgressColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=err_console, disable=not err_console.is_terminal) as bar:
-            task = bar.add_task(name, total=1.0, info="")
+        latest: list[JobProgress] = []
 
-            def update(p, task=task, bar=bar) -> None:
-                info = f"{p.current}  items {p.items_done}/{p.items_total}"
-                if p.frames_total:
-                    info += f"  frames {p.frames_done}/{p.frames_total} ({p.frames_per_second:.0f} fps, ETA {_eta(p.eta_seconds)})"
-                bar.update(task, completed=p.fraction, info=info)
+        def keep(p: JobProgress, latest: list[JobProgress] = latest) -> None:
+            latest[:] = [p]
 
+        def rows(latest: list[JobProgress] = latest) -> list[Row]:
+            return job_rows(latest[-1]) if latest else []
+
+        def header(latest: list[JobProgress] = latest, name: str = name) -> str:
+            p = latest[-1] if latest else None
+            if p is None:
+                return f"run {name}: planning"
+            return f"run {name}: node {min(p.nodes_done + 1, p.nodes_total)}/{p.nodes_total}, {p.fraction * 100:.0f}% in all"
+
+        with Display(err_console, rows, header=header):
             result = run_node(
-                ws, name, partial=spec, executor=LocalExecutor(workers), on_progress=update, raise_on_error=False
+                ws, name, partial=spec, executor=LocalExecutor(workers), on_progress=keep, raise_on_error=False
             )
         for node, nr in result.nodes.items():
             status = f"computed {len(nr.computed)}" if nr.computed else "up to date"
@@ -138,15 +130,20 @@ def jobs(
     from selftrack.pipeline import JobStore
 
     store = JobStore(_open(workspace))
-    table = Table("id", "name", "state", "progress", "started", "error")
+    table = Table("id", "name", "state", "progress", "started", "took", "error")
     for job in store.list(limit):
         p = store.progress(job.id)
+        stage = p.stage
+        where = f"{p.fraction * 100:.0f}%"
+        if stage is not None and not job.state.finished:
+            where += f" ({stage.node}" + (f": {stage.name}" if stage.name != stage.node else "") + ")"
         table.add_row(
             str(job.id),
             job.name,
             job.state.value,
-            f"{p.fraction * 100:.0f}% ({p.items_done}/{p.items_total})",
+            where,
             _ts(job.started_at),
+            clock(p.elapsed) if job.started_at else "-",
             (job.error or "")[:80],
         )
     console.print(table)
@@ -177,14 +174,20 @@ def job(
             )
         )
         return
+    took = f", took {clock(p.elapsed)}" if j.state.finished and j.started_at else ""
     console.print(
-        f"[bold]job {j.id}[/] {j.name}: {j.state.value}  (started {_ts(j.started_at)}, finished {_ts(j.finished_at)})"
+        f"[bold]job {j.id}[/] {j.name}: {j.state.value}  (started {_ts(j.started_at)}, finished {_ts(j.finished_at)}{took})",
+        highlight=False,
     )
-    for step in j.plan:
-        console.print(f"  {step['node']:<20} {step['op']:<20} {step['state']}")
-    console.print(
-        f"progress: {p.fraction * 100:.0f}%  items {p.items_done}/{p.items_total}  frames {p.frames_done}/{p.frames_total}  {p.frames_per_second:.1f} fps  ETA {_eta(p.eta_seconds)}"
-    )
+    console.print(f"progress: {p.fraction * 100:.0f}%, {p.nodes_done} of {p.nodes_total} node(s) done", highlight=False)
+    rows = job_rows(p)
+    width = max(console.width, 60)
+    label_w = min(28, max((len(r.label) for r in rows), default=0))
+    for row in rows:
+        line = format_row(row, width - 2, label_width=label_w, bar=False)
+        console.print("  ", line, sep="", highlight=False)
+    if rows:
+        console.print("log:")
     for line in store.log_tail(job_id, 30):
         console.print("  " + line, highlight=False, markup=False)
     if j.error:

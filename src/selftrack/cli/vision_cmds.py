@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from selftrack.cli.main import app, console, progress_bar
+from selftrack.cli.app import app, console, progress_bar
 from selftrack.core.errors import SelftrackError
 
 
@@ -55,7 +55,7 @@ def detect(
             raise SelftrackError(f"{model}: no such model file (or use one of: motion, hog, person)")
         model_item = Item("files", path.stem, path.suffix.lstrip(".").lower(), {}, path, path.stat().st_size, "")
     detector = build_detector(params, model_item)
-    with progress_bar(f"detect ({model if builtin else Path(model).name})") as progress:
+    with progress_bar(f"detect ({model if builtin else Path(model).name})", "frames") as progress:
         dets = detect_video(
             detector,
             video,
@@ -100,6 +100,6 @@ def render(
     for path in tracks or []:
         dets = read_detections(path)
         layers.append(dets if dets.canvas else dets.replace(canvas=size))
-    with progress_bar("render") as progress:
+    with progress_bar("render", "frames") as progress:
         result = render_video(video, layers, out, trail_length=trail, progress=lambda d, t: progress(d, t, ""))
     console.print(f"{result.frame_count} frames {result.width}x{result.height} -> {out}")

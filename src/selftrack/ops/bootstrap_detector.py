@@ -24,7 +24,7 @@ from selftrack.detectors.bootstrap import bootstrap_detector
 from selftrack.detectors.motion import MotionParams
 from selftrack.detectors.pseudo_labels import PseudoLabelParams
 from selftrack.detectors.train_yolo import YoloTrainParams
-from selftrack.ops.train_detector import emit_epoch, put_models, require_ultralytics, starting_model, train_params
+from selftrack.ops.train_detector import epoch_reporter, put_models, require_ultralytics, starting_model, train_params
 from selftrack.pipeline.op import DatasetContext, Op, OpParams, Port
 from selftrack.video import ResizeSpec
 from selftrack.workspace.store import DataType
@@ -88,6 +88,8 @@ class BootstrapDetector(Op):
         counts = [item.video_info.frame_count for item in items.values()]
         offset = dict(zip(items, [sum(counts[:i]) for i in range(len(counts))], strict=True))
 
+        ctx.stage("pseudo-labels", "frames", sum(counts), part=1, parts=2)
+
         def progress(key: str, done: int, _total: int) -> None:  # pseudo-labelling; training reports epochs
             ctx.check_stop()
             ctx.progress(offset[key] + done, sum(counts))
@@ -104,7 +106,7 @@ class BootstrapDetector(Op):
                 fps=fps,
                 train=tp,
                 weights=weights,
-                on_epoch=lambda stats: emit_epoch(ctx, stats),
+                on_epoch=epoch_reporter(ctx, part=2, parts=2),
                 check_stop=ctx.check_stop,
                 log=ctx.log,
                 progress=progress,

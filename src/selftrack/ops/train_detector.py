@@ -15,7 +15,7 @@ from or run with the extra. Each epoch's losses and validation metrics are strea
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -96,6 +96,20 @@ def starting_model(ctx: DatasetContext) -> Path | None:
             f"input 'model' item {item.dataset}/{item.key} is a .{item.format} file; expected ultralytics .pt weights or a model .yaml"
         )
     return item.path
+
+
+def epoch_reporter(ctx: DatasetContext, *, part: int = 1, parts: int = 1) -> Callable[[EpochStats], None]:
+    """``on_epoch`` for the trainer: the first epoch opens the job's ``training`` stage (counted in epochs)."""
+    opened = False
+
+    def on_epoch(stats: EpochStats) -> None:
+        nonlocal opened
+        if not opened:
+            ctx.stage("training", "epochs", stats.epochs, part=part, parts=parts)
+            opened = True
+        emit_epoch(ctx, stats)
+
+    return on_epoch
 
 
 def emit_epoch(ctx: DatasetContext, stats: EpochStats) -> None:
@@ -242,7 +256,7 @@ class TrainDetector(Op):
                 Path(tmp) / "run",
                 tp,
                 weights=weights,
-                on_epoch=lambda stats: emit_epoch(ctx, stats),
+                on_epoch=epoch_reporter(ctx),
                 check_stop=ctx.check_stop,
                 log=ctx.log,
             )

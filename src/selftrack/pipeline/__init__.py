@@ -5,7 +5,8 @@ Imports ``workspace`` and the bottom layer; never ``cli`` or ``server``.
 
 from selftrack.pipeline.engine import Partial, RunResult, current_outputs, garbage_collect, run_node
 from selftrack.pipeline.executors import Executor, ItemTask, LocalExecutor
-from selftrack.pipeline.graph import InputRef, Node, NodeHandle, Pipeline, PipelineError
+from selftrack.pipeline.graph import InputRef, Node, PipelineError, PipelineGraph
+from selftrack.pipeline.handle import NodeHandle, Pipeline
 from selftrack.pipeline.jobs import Job, JobProgress, JobState, JobStore
 from selftrack.pipeline.op import DatasetContext, ItemContext, Op, OpParams, Port, get_op, list_ops
 
@@ -27,6 +28,7 @@ __all__ = [
     "Partial",
     "Pipeline",
     "PipelineError",
+    "PipelineGraph",
     "Port",
     "RunResult",
     "current_outputs",

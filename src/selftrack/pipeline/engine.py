@@ -31,9 +31,10 @@ from typing import Any
 
 from selftrack.core.errors import SelftrackError
 from selftrack.pipeline.executors import Executor, ItemTask, LocalExecutor, TaskFailed
-from selftrack.pipeline.graph import Node, Pipeline, PipelineError
+from selftrack.pipeline.graph import Node, PipelineError, PipelineGraph
 from selftrack.pipeline.jobs import JobProgress, JobState, JobStore
 from selftrack.pipeline.op import DatasetContext, Op, Reporter, StopRequested
+from selftrack.pipeline.progress import StageReporter, finish_stage, start_item_stage
 from selftrack.workspace.store import DatasetKind, DataType, Workspace
 
 
@@ -81,6 +82,10 @@ class RunResult:
 
     def outputs(self, node: str) -> dict[str, str]:
         return self.nodes[node].outputs
+
+
+def _refs(task: ItemTask) -> list[tuple[str, str]]:
+    return [ref for refs in task.inputs.values() for ref in refs]
 
 
 def _sha(*parts: Any) -> str:
@@ -144,7 +149,7 @@ class _Runner:
         on_progress: Callable[[JobProgress], None] | None,
     ) -> None:
         self.ws = ws
-        self.pipeline = Pipeline(ws)
+        self.pipeline = PipelineGraph(ws)
         self.nodes = self.pipeline.nodes()
         self.target = target
         self.partial = partial
@@ -377,6 +382,12 @@ class _Runner:
                 self.ws.set_done(ds, False)
             self.jobs.add_items_total(self.job_id, len(tasks))
             self.log(f"node {node.name}: computing {len(tasks)} item(s), {run.skipped} up to date")
+            stage = start_item_stage(
+                self.ws,
+                self.job_id,
+                node.name,
+                {t.key: [items_by_ds[ds][k].metadata for ds, k in _refs(t)] for t in tasks},
+            )
         else:
             self.log(f"node {node.name}: up to date ({run.skipped} item(s))")
         failure: Exception | None = None
@@ -404,6 +415,8 @@ class _Runner:
             raise failure
         if stopped or self.jobs.stop_requested(self.job_id):
             raise StopRequested("stopped on request")
+        if tasks:
+            finish_stage(self.ws, stage)
         written = [{it.key: it.metadata.get("cache") for it in self.ws.items(ds)} for ds in outputs.values()]
         complete = all(caches.get(key) == cache_of[key] for caches in written for key in keys)
         if restrict is not None:  # a partial run: done only if it happened to cover every key there is
@@ -442,20 +455,18 @@ class _Runner:
                 self.ws.delete_item(ds, key)
         self.jobs.add_items_total(self.job_id, 1)
         self.jobs.item_started(self.job_id, node.name, "*")
-        last = [0.0]
+        stages = StageReporter(self.ws, self.job_id, node.name, op_cls.progress_unit)
 
         def progress(done: int, total: int) -> None:
-            now = time.monotonic()
-            if now - last[0] > 0.5 or done >= total:
-                last[0] = now
-                self.jobs.item_progress(self.job_id, node.name, "*", done, total)
-                self.report()
+            stages.progress(done, total)
+            self.report()
 
         reporter = Reporter(
             log_fn=lambda line: self.log(f"{node.name}: {line}"),
             event_fn=lambda kind, data: self.jobs.event(self.job_id, kind, {"node": node.name, **data}),
             progress_fn=progress,
             stop_fn=lambda: self.jobs.stop_requested(self.job_id),
+            stage_fn=lambda name, unit, total, part, parts: stages.stage(name, unit, total, part=part, parts=parts),
         )
         keys = {port: sorted({k for ds in names for k in self.ws.keys(ds)}) for port, names in inputs.items()}
         ctx = DatasetContext(
@@ -463,6 +474,7 @@ class _Runner:
         )
         self.log(f"node {node.name}: running {node.op}")
         op_cls(node.parsed_params()).run(ctx)
+        stages.finish()
         for ds in outputs.values():
             self.ws.update_dataset_metadata(ds, cache=identity)
             self.ws.set_done(ds, True)
@@ -487,7 +499,7 @@ def run_node(
     during the run mark the job failed (with traceback) and are re-raised unless ``raise_on_error`` is
     False; a stop request marks it stopped.
     """
-    pipeline = Pipeline(ws)
+    pipeline = PipelineGraph(ws)
     pipeline.validate(name)
     jobs = JobStore(ws)
     jobs.mark_interrupted()
@@ -519,8 +531,8 @@ def run_node(
 
 def current_outputs(ws: Workspace, name: str) -> dict[str, str | None]:
     """Output datasets of node ``name`` for its current params (per-item nodes), or the latest run (whole)."""
-    pipeline = Pipeline(ws)
-    node = pipeline.node(name).node
+    pipeline = PipelineGraph(ws)
+    node = pipeline.node(name)
     out: dict[str, str | None] = {}
     if node.op_class.per_item:
         identity = config_hash(node)
@@ -542,7 +554,7 @@ def current_outputs(ws: Workspace, name: str) -> dict[str, str | None]:
 
 def garbage_collect(ws: Workspace, *, dry_run: bool = False) -> list[str]:
     """Delete computed datasets that no node's current outputs use (old params, removed nodes)."""
-    pipeline = Pipeline(ws)
+    pipeline = PipelineGraph(ws)
     nodes = pipeline.nodes()
     keep: set[str] = set()
     for name in nodes:

@@ -13,7 +13,7 @@ A workspace holds one pipeline (its ``nodes`` table). Pipelines can be written t
           detections: {node: detect, output: detections} # explicit forms: {node: ..[, output: ..]} / {dataset: ..}
           video: {dataset: videos}
 
-Everything is validated before anything runs (:meth:`Pipeline.validate`): unknown ops, unknown or invalid
+Everything is validated before anything runs (:meth:`PipelineGraph.validate`): unknown ops, unknown or invalid
 params, missing, unknown or mistyped inputs, and cycles are errors that name the node and the input.
 SkyhookML's wizards could leave a node mis-wired and the run then crashed half-way; we refuse to start.
 """
@@ -131,8 +131,12 @@ class Node:
         return {"op": self.op, "inputs": inputs, "params": self.params}
 
 
-class Pipeline:
-    """The nodes of a workspace, with validation, YAML round trip and ``run``."""
+class PipelineGraph:
+    """The nodes of a workspace, with validation and YAML round trip (what running a node reads).
+
+    Users drive it as :class:`selftrack.pipeline.Pipeline`, which adds ``run`` and ``outputs`` to each
+    node; the engine reads this class, so the graph never imports the engine that runs it.
+    """
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
@@ -156,11 +160,11 @@ class Pipeline:
             )
         return out
 
-    def node(self, name: str) -> NodeHandle:
+    def node(self, name: str) -> Node:
         nodes = self.nodes()
         if name not in nodes:
             raise PipelineError(f"no node named {name!r} (nodes: {', '.join(nodes) or 'none'})")
-        return NodeHandle(self, nodes[name])
+        return nodes[name]
 
     def add_node(
         self,
@@ -170,7 +174,7 @@ class Pipeline:
         inputs: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
         replace: bool = False,
-    ) -> NodeHandle:
+    ) -> Node:
         """Add (or with ``replace``, redefine) a node. The node is validated against the current pipeline."""
         if not _NODE_NAME.match(name):
             raise PipelineError(f"invalid node name {name!r}: a letter, then letters, digits, '_' or '-' (max 64)")
@@ -185,11 +189,11 @@ class Pipeline:
         trial = {**existing, name: node}
         self._validate(trial, only={name})
         self._save(node)
-        return NodeHandle(self, node)
+        return node
 
     def update_node(
         self, name: str, *, params: dict[str, Any] | None = None, inputs: dict[str, Any] | None = None
-    ) -> NodeHandle:
+    ) -> Node:
         nodes = self.nodes()
         if name not in nodes:
             raise PipelineError(f"no node named {name!r}")
@@ -200,7 +204,7 @@ class Pipeline:
             node.inputs = self._parse_inputs(name, inputs, set(nodes))
         self._validate(nodes, only={name})
         self._save(node)
-        return NodeHandle(self, node)
+        return node
 
     def remove_node(self, name: str) -> None:
         nodes = self.nodes()
@@ -210,7 +214,7 @@ class Pipeline:
         with self.ws.transaction() as db:
             db.execute("DELETE FROM nodes WHERE name = ?", (name,))
 
-    def rename_node(self, name: str, new_name: str) -> NodeHandle:
+    def rename_node(self, name: str, new_name: str) -> Node:
         """Rename a node; the nodes it feeds follow, and its computed outputs stay valid (names are not
         part of cache keys)."""
         nodes = self.nodes()
@@ -435,30 +439,3 @@ class Pipeline:
         for node in parsed.values():
             self._save(node)
         return list(parsed)
-
-
-class NodeHandle:
-    """A node of a pipeline with the actions users take on it: ``run``, ``outputs``."""
-
-    def __init__(self, pipeline: Pipeline, node: Node) -> None:
-        self.pipeline = pipeline
-        self.node = node
-
-    @property
-    def name(self) -> str:
-        return self.node.name
-
-    def __repr__(self) -> str:
-        return f"<node {self.node.name}: {self.node.op}>"
-
-    def run(self, **kwargs: Any):  # -> RunResult
-        """Run this node and whatever of its ancestors is not up to date (see :func:`selftrack.pipeline.engine.run_node`)."""
-        from selftrack.pipeline.engine import run_node
-
-        return run_node(self.pipeline.ws, self.node.name, **kwargs)
-
-    def outputs(self) -> dict[str, str | None]:
-        """Name of the dataset currently holding each output (``None``: not computed for these params)."""
-        from selftrack.pipeline.engine import current_outputs
-
-        return current_outputs(self.pipeline.ws, self.node.name)

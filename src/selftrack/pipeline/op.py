@@ -94,6 +94,8 @@ class Op(ABC):
     """Bump when the op's results change for the same inputs and params: it is part of the cache key."""
     per_item: ClassVar[bool] = True
     aligns_frames: ClassVar[bool] = False
+    progress_unit: ClassVar[str] = "items"
+    """What a whole-dataset op's ``progress(done, total)`` counts when it declares no stage of its own."""
     """Per-item ops whose frame-sequence inputs may differ in length say so here; otherwise a length
     mismatch between a video and its detections is an error naming both items."""
 
@@ -190,6 +192,7 @@ class Reporter:
     event_fn: Callable[[str, dict[str, Any]], None] | None = None
     progress_fn: Callable[[int, int], None] | None = None
     stop_fn: Callable[[], bool] | None = None
+    stage_fn: Callable[[str, str, int, int, int], None] | None = None
     _last_stop_check: float = 0.0
     _stop: bool = False
 
@@ -204,6 +207,14 @@ class Reporter:
     def progress(self, done: int, total: int) -> None:
         if self.progress_fn:
             self.progress_fn(done, total)
+
+    def stage(self, name: str, unit: str, total: int, *, part: int = 1, parts: int = 1) -> None:
+        """Start a stage of the work: ``progress`` then counts ``unit`` (frames, boxes, steps) towards ``total``.
+
+        ``part`` of ``parts``: its place among the op's stages, so the job's overall fraction never goes back.
+        """
+        if self.stage_fn:
+            self.stage_fn(name, unit, total, part, parts)
 
     def stop_requested(self) -> bool:
         """Cheap to call every frame: the underlying check runs at most twice a second."""
@@ -370,6 +381,9 @@ class DatasetContext:
 
     def progress(self, done: int, total: int) -> None:
         self.reporter.progress(done, total)
+
+    def stage(self, name: str, unit: str, total: int, *, part: int = 1, parts: int = 1) -> None:
+        self.reporter.stage(name, unit, total, part=part, parts=parts)
 
     def check_stop(self) -> None:
         self.reporter.check_stop()
