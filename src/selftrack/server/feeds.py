@@ -79,11 +79,20 @@ def list_jobs(jobs: JobStore, limit: int = JOB_LIST_LIMIT, offset: int = 0) -> l
     return [j for r in rows if (j := job_row(jobs, r[0])) is not None]
 
 
-CLOCK_FIELDS = ("elapsed", "eta_seconds", "frames_per_second")
+CLOCK_FIELDS = frozenset({"elapsed", "eta_seconds", "rate"})
+"""Progress fields that change with the clock alone; sent with the periodic round, not on every commit."""
+
+
+def _no_clock(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _no_clock(v) for k, v in value.items() if k not in CLOCK_FIELDS}
+    if isinstance(value, list):
+        return [_no_clock(v) for v in value]
+    return value
 
 
 def _without_clock(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**j, "progress": {k: v for k, v in j["progress"].items() if k not in CLOCK_FIELDS}} for j in jobs]
+    return [{**j, "progress": _no_clock(j["progress"])} for j in jobs]
 
 
 @dataclass

@@ -26,6 +26,7 @@ from typing import Any
 from selftrack.core.errors import SelftrackError
 from selftrack.pipeline.jobs import JobState, JobStore
 from selftrack.pipeline.op import StopRequested
+from selftrack.pipeline.progress import StageReporter
 from selftrack.workspace import Workspace
 
 UPLOADS = Path("tmp") / "uploads"
@@ -39,37 +40,34 @@ def proxy_path(ws_root: Path, sha256: str) -> Path:
 
 
 class _Task:
-    """The job row of a non-pipeline job: one step whose progress is items (or frames) done of total."""
+    """The job row of a non-pipeline job: one plan step, whose stages count their own unit (files, frames)."""
 
     def __init__(self, ws: Workspace, job_id: int, step: str) -> None:
         self.ws, self.job_id, self.step = ws, job_id, step
         self.jobs = JobStore(ws)
         self.plan = [{"node": step, "op": step, "state": "running"}]
         self.jobs.start(job_id, self.plan, 1)
-        self.jobs.item_started(job_id, step, "*")
         self.jobs.set_current(job_id, step)
-        self._last = -1.0
+        self.jobs.item_started(job_id, step, "*")
+        self.stages = StageReporter(ws, job_id, step, default_unit="files")
 
     def log(self, line: str) -> None:
         self.jobs.log(self.job_id, line)
 
-    def progress(self, done: int, total: int, what: str = "") -> None:
-        import time
+    def stage(self, name: str, unit: str, total: float) -> None:
+        self.stages.stage(name, unit, total)
+        self.jobs.set_current(self.job_id, f"{self.step}: {name}")
 
-        now = time.monotonic()
-        if now - self._last < 0.3 and done < total:
-            return
-        self._last = now
-        self.jobs.item_progress(self.job_id, self.step, "*", done, total)
-        if what:
-            self.jobs.set_current(self.job_id, f"{self.step}: {what}")
+    def progress(self, done: int, total: int, what: str = "") -> None:
+        self.stages.progress(done, total)
         if self.jobs.stop_requested(self.job_id):
             raise StopRequested("stopped on request")
 
     def done(self) -> None:
-        self.jobs.item_finished(self.job_id, self.step, "*")
+        self.stages.finish()
         self.plan[0]["state"] = "done"
         self.jobs.set_plan(self.job_id, self.plan)
+        self.jobs.item_finished(self.job_id, self.step, "*")
         self.jobs.finish(self.job_id, JobState.DONE)
         self.log("done")
 
@@ -190,10 +188,11 @@ def run_generate(ws: Workspace, job_id: int, spec: dict[str, Any]) -> None:
     )
     scene = generate_scene(config)
     key = f"plaza-{config.seed}"
+    task.stage("draw frames", "frames", config.num_frames)
 
     def frames() -> Iterator[Any]:
         for i, frame in enumerate(scene.frames()):
-            task.progress(i + 1, config.num_frames, "drawing frames")
+            task.progress(i + 1, config.num_frames)
             yield frame
 
     with tempfile.TemporaryDirectory(dir=ws.root / "tmp") as tmp:
@@ -221,10 +220,11 @@ def run_proxy(ws: Workspace, job_id: int, spec: dict[str, Any]) -> None:
     with VideoReader(item.path) as reader:
         task.log(f"making a browser-playable H.264 copy of {item.dataset}/{item.key} ({reader.info.codec})")
         total = reader.frame_count
+        task.stage("encode H.264", "frames", total)
         with VideoWriter(target, reader.info.fps, crf=20) as writer:
             for i, frame in enumerate(reader):
                 writer.write(frame)
-                task.progress(i + 1, total, "encoding H.264")
+                task.progress(i + 1, total)
     task.done()
 
 

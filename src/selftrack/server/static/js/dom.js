@@ -128,6 +128,12 @@ export function fpsValue(fps) {
   return b ? a / b : a;
 }
 export function pct(x) { return `${Math.round((x || 0) * 100)}%`; }
+// A job stage as one line: "encode H.264 · 120 / 795 frames".
+export function stageText(stage) {
+  if (!stage) return "";
+  const parts = stage.parts > 1 ? ` (${stage.part}/${stage.parts})` : "";
+  return `${stage.name}${parts} · ${fmtNum(stage.done)} / ${fmtNum(stage.total)} ${stage.unit}`;
+}
 
 // ------------------------------------------------------------------------------------------ widgets
 export function badge(state, text) {

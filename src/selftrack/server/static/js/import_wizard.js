@@ -2,7 +2,7 @@
 // Each import runs as a job (videos are probed, detections checked against their videos) and its progress
 // shows here until it is done.
 import { ApiError, followJob, get, post, upload } from "./api.js";
-import { alertBox, button, clear, field, fmtBytes, h, modal, pct, progressBar, select } from "./dom.js";
+import { alertBox, button, clear, field, fmtBytes, h, modal, pct, progressBar, select, stageText } from "./dom.js";
 
 const KINDS = [
   { value: "video", label: "Videos", type: "video", accept: "video/*,.avi,.mkv,.zip", ds: "videos", help: "mp4, avi, mkv, mov… or a zip of them. Stored as they are (no re-encoding)." },
@@ -109,7 +109,7 @@ export async function importWizard({ kind = "video", tab = "upload" } = {}) {
       if (!j) return;
       const p = j.progress || {};
       bar.firstChild.style.width = pct(p.fraction);
-      label.textContent = `${j.state} · ${p.current || ""} ${p.frames_total ? `· ${p.frames_done}/${p.frames_total}` : ""}`;
+      label.textContent = `${j.state}${p.stage ? ` · ${stageText(p.stage)}` : ""}`;
     });
     if (job.state === "done") {
       clear(progressBox, alertBox("ok", `Imported into ${dataset}. `, h("a", { href: `/datasets/${encodeURIComponent(dataset)}`, "data-link": "", "data-testid": "import-open-dataset", onclick: () => m.close() }, "Open the dataset")));

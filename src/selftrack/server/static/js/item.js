@@ -3,7 +3,7 @@
 import { followJob, get, itemPath, post } from "./api.js";
 import { metricsTable } from "./charts.js";
 import {
-  alertBox, badge, button, clear, crumbs, fmtBytes, fmtDuration, fmtFps, fmtNum, fpsValue, h, link, pageHead, pct, progressBar, typeLabel,
+  alertBox, badge, button, clear, crumbs, fmtBytes, fmtDuration, fmtFps, fmtNum, fpsValue, h, link, pageHead, pct, progressBar, stageText, typeLabel,
 } from "./dom.js";
 import { itemSummary } from "./dataset.js";
 import { createPlayer, drawBoxes, OverlaySource } from "./player.js";
@@ -117,7 +117,7 @@ async function videoView(root, it, ctx, api) {
   const job = await followJob(state.job_id, (j) => {
     if (!j) return;
     bar.firstChild.style.width = pct(j.progress.fraction);
-    label.textContent = `${j.state} · ${pct(j.progress.fraction)} · ${fmtNum(j.progress.frames_done)} / ${fmtNum(j.progress.frames_total)} frames`;
+    label.textContent = `${j.state} · ${pct(j.progress.fraction)}${j.progress.stage ? ` · ${stageText(j.progress.stage)}` : ""}`;
   });
   if (job.state === "done") start();
   else clear(mount, alertBox("error", `The browser copy ${job.state}: ${job.error || ""} `, link(`/jobs/${job.id}`, "Open the job")));

@@ -58,19 +58,28 @@ export async function render(root, [id], ctx) {
   function drawProgress() {
     const p = job.progress || {};
     const running = job.state === "running";
-    const unit = job.unit || p.unit || (job.kind === "run" ? "" : "");
+    const st = p.stage;
+    const rate = st && st.rate ? `${fmtNum(st.rate, st.rate < 10 ? 2 : 0)} ${st.unit}/s` : "–";
     const extra = Object.entries(job).filter(([k, v]) => !KNOWN.has(k) && v != null && v !== "" && !(typeof v === "object" && !Object.keys(v).length));
+    const stages = p.stages || [];
     clear(progressCard,
       h("div", { class: "card-head" }, h("h2", null, "Progress"), h("span", { class: "spacer" }), h("b", { "data-testid": "job-percent" }, pct(p.fraction))),
       h("div", { class: "card-body stack" },
         progressBar(p.fraction, { big: true, indeterminate: running && !p.fraction }),
         h("div", { class: "stats" },
-          statBox(`${fmtNum(p.items_done)} / ${fmtNum(p.items_total)}`, "items"),
-          p.frames_total ? statBox(`${fmtNum(p.frames_done)} / ${fmtNum(p.frames_total)}`, unit || "frames or steps") : null,
-          statBox(p.frames_per_second ? `${fmtNum(p.frames_per_second, p.frames_per_second < 10 ? 2 : 0)}/s` : "–", "rate", "job-rate"),
-          statBox(running ? fmtDuration(p.eta_seconds) : "–", "ETA", "job-eta"),
-          statBox(fmtDuration(p.elapsed), "elapsed")),
+          st ? statBox(`${fmtNum(st.done)} / ${fmtNum(st.total)}`, `${st.unit} · ${st.name}${st.parts > 1 ? ` (${st.part}/${st.parts})` : ""}`, "job-stage") : null,
+          statBox(rate, "rate", "job-rate"),
+          statBox(running ? fmtDuration(p.eta_seconds) : "–", "ETA of this stage", "job-eta"),
+          statBox(fmtDuration(p.elapsed), "elapsed"),
+          p.nodes_total ? statBox(`${p.nodes_done} / ${p.nodes_total}`, "nodes") : null,
+          p.items_total ? statBox(`${fmtNum(p.items_done)} / ${fmtNum(p.items_total)}`, "items") : null),
         p.current ? h("div", { class: "muted small" }, "Now: ", h("b", null, p.current)) : null,
+        stages.length > 1 ? h("table", { class: "table", "data-testid": "job-stages" }, h("thead", null, h("tr", null, ["Node", "Stage", "Done", "Rate", "Time", ""].map((x, i) => h("th", { class: i > 1 && i < 5 ? "num" : null }, x)))),
+          h("tbody", null, stages.map((x) => h("tr", null, h("td", { class: "small" }, x.node), h("td", null, x.name),
+            h("td", { class: "num small" }, `${fmtNum(x.done)} / ${fmtNum(x.total)} ${x.unit}`),
+            h("td", { class: "num small" }, x.rate ? `${fmtNum(x.rate, x.rate < 10 ? 2 : 0)}/s` : "–"),
+            h("td", { class: "num small" }, fmtDuration(x.elapsed)),
+            h("td", { style: { width: "90px" } }, x.state === "running" ? progressBar(x.fraction) : badge(x.state)))))) : null,
         extra.length ? h("dl", { class: "kv" }, extra.map(([k, v]) => [h("dt", null, k.replace(/_/g, " ")), h("dd", null, typeof v === "object" ? JSON.stringify(v) : String(v))])) : null));
   }
 
