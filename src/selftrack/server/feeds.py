@@ -114,18 +114,13 @@ class _JobFeed:
     def poll(self, jobs: JobStore, *, full: bool = False) -> list[tuple[str, Any]]:
         """Read what changed since the last poll (runs on the watcher thread).
 
-        The row is sent when anything but the clock-driven fields changed (elapsed time, rate and ETA
-        change every second and are sent with the periodic ``full`` round only)."""
+        Log lines and events go first, then the row: a client that sees "done" already has the last log
+        line. The row is sent when anything but the clock-driven fields changed (elapsed time, rate and
+        ETA change every second and are sent with the periodic ``full`` round only)."""
         out: list[tuple[str, Any]] = []
         job = job_row(jobs, self.job_id, traceback=True)
         if job is None:
             return out
-        items = job_items(jobs, self.job_id)
-        compared = {**_without_clock([job])[0], "items": items}
-        if compared != self._compared or (full and job["state"] in ("queued", "running")):
-            self._compared = compared
-            self.job, self.items = job, items
-            out.append(("job", {"job": job, "items": items}))
         rows = jobs.ws.db.execute(
             "SELECT id, line FROM job_logs WHERE job_id = ? AND id > ? ORDER BY id", (self.job_id, self.last_log_id)
         ).fetchall()
@@ -139,6 +134,12 @@ class _JobFeed:
             self.last_event_id = events[-1]["id"]
             self.events = (self.events + events)[-EVENTS_KEPT:]
             out.append(("events", {"events": events}))
+        items = job_items(jobs, self.job_id)
+        compared = {**_without_clock([job])[0], "items": items}
+        if compared != self._compared or (full and job["state"] in ("queued", "running")):
+            self._compared = compared
+            self.job, self.items = job, items
+            out.append(("job", {"job": job, "items": items}))
         self.primed = True
         return out
 
