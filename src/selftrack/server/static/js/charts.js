@@ -25,7 +25,9 @@ export function lossSeries(events) {
     points.set(x, p);
   }
   const xs = [...points.keys()].sort((a, b) => a - b);
-  return [xs, xs.map((x) => points.get(x).loss), xs.map((x) => points.get(x).val)];
+  const data = [xs, xs.map((x) => points.get(x).loss), xs.map((x) => points.get(x).val)];
+  data.boundaries = Object.keys(maxStep).map(Number).filter((s) => s > 1).map((s) => ({ x: offset(s), label: `stage ${s}` }));
+  return data;
 }
 
 export function lossChart() {
@@ -44,6 +46,7 @@ export function lossChart() {
         { label: "validation loss", stroke: "#d97706", width: 2, spanGaps: true, points: { show: true, size: 6, fill: "#d97706" } },
       ],
       legend: { live: true },
+      hooks: { draw: [(u) => drawBoundaries(u, data.boundaries || [])] },
     }, data, el);
   };
   const ro = new ResizeObserver(() => { if (plot && el.clientWidth) plot.setSize({ width: el.clientWidth, height: 280 }); });
@@ -58,6 +61,26 @@ export function lossChart() {
     },
     destroy() { ro.disconnect(); plot && plot.destroy(); },
   };
+}
+
+// dashed vertical lines where a training stage starts (re-id: appearance, then the spatial matcher)
+function drawBoundaries(u, boundaries) {
+  const g = u.ctx;
+  g.save();
+  g.strokeStyle = "#94a3b8";
+  g.fillStyle = "#64748b";
+  g.setLineDash([4, 4]);
+  g.textAlign = "left";
+  g.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
+  for (const b of boundaries) {
+    const x = u.valToPos(b.x, "x", true);
+    g.beginPath();
+    g.moveTo(x, u.bbox.top);
+    g.lineTo(x, u.bbox.top + u.bbox.height);
+    g.stroke();
+    g.fillText(b.label, x + 4 * devicePixelRatio, u.bbox.top + 12 * devicePixelRatio);
+  }
+  g.restore();
 }
 
 export const METRICS = [["HOTA", true], ["DetA", true], ["AssA", true], ["MOTA", true], ["IDF1", true], ["IDSW", false]];

@@ -89,7 +89,7 @@ export async function render(root, [id], ctx) {
     clear(planCard, h("div", { class: "card-head" }, h("h2", null, "Plan"), h("span", { class: "muted small" }, `${plan.length} node${plan.length === 1 ? "" : "s"}, in order`)),
       h("table", { class: "table" }, h("tbody", null, plan.map((s, i) => h("tr", null, h("td", { class: "muted" }, i + 1),
         h("td", null, link(`/pipeline?node=${encodeURIComponent(s.node)}`, s.node), h("div", { class: "small muted" }, s.op + (s.partial ? " · partial" : ""))),
-        h("td", { class: "num" }, badge(s.state === "pending" ? "queued" : s.state, s.state)))))));
+        h("td", { class: "num" }, planBadge(s.state, job.state)))))));
   }
 
   function drawItems(items) {
@@ -127,12 +127,12 @@ export async function render(root, [id], ctx) {
 
   function addLog(lines, replace = false) {
     const atBottom = logPre.scrollTop + logPre.clientHeight >= logPre.scrollHeight - 20;
-    if (replace) logPre.textContent = "";
+    if (replace || logPre.dataset.empty) { logPre.textContent = ""; delete logPre.dataset.empty; }
     logPre.textContent += lines.map((l) => l + "\n").join("");
     const all = logPre.textContent.split("\n");
     if (all.length > 400) logPre.textContent = all.slice(-400).join("\n");
     if (atBottom || replace) logPre.scrollTop = logPre.scrollHeight;
-    if (!logPre.textContent) logPre.textContent = "(nothing logged yet)";
+    if (!logPre.textContent) { logPre.textContent = "(nothing logged yet)"; logPre.dataset.empty = "1"; }
   }
 
   const update = (j, items) => {
@@ -151,6 +151,14 @@ export async function render(root, [id], ctx) {
   });
   ctx.onCleanup(close);
   ctx.onCleanup(() => chart.destroy());
+}
+
+// a finished job's plan still says where it was when it ended: show that step with the job's end state
+function planBadge(step, jobState) {
+  const over = !["queued", "running"].includes(jobState);
+  if (over && step === "running") return badge(jobState);
+  if (over && step === "pending") return badge("not-computed", "not run");
+  return badge(step === "pending" ? "queued" : step, step);
 }
 
 function statBox(v, label, testid = null) {

@@ -129,6 +129,11 @@ export function createPlayer({ src, fps, frameCount, getLayers, getOpts, onFrame
   }
   function seek(frame) {
     frame = Math.min(frameCount - 1, Math.max(0, Math.round(frame)));
+    if (video.readyState === 0) {  // no metadata yet: seek once it arrives
+      video.addEventListener("loadedmetadata", () => seek(frame), { once: true });
+      setFrame(frame);
+      return;
+    }
     video.currentTime = (frame + 0.5) / fps;
     setFrame(frame);
   }
