@@ -133,6 +133,12 @@ def start_training(base: str, seed: int, steps: int) -> int:
         return r.json()["job_id"]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def job_speed(base: str, job_id: int) -> dict[str, float]:
     with httpx.Client(base_url=base, headers=headers(), timeout=60) as c:
         job = c.get(f"/api/jobs/{job_id}").json()["job"]
@@ -188,11 +194,18 @@ async def client_task(
                 assert r.status_code == 200 and len(r.json()["items"]) == 100
                 await asyncio.sleep(interval)
 
-        follower = asyncio.create_task(follow())
+        async def app_events() -> None:  # every page also holds the app-wide stream (job list, nav badge)
+            async with c.stream("GET", "/api/events") as r:
+                async for _line in r.aiter_lines():
+                    if stop.is_set():
+                        return
+
+        followers = [asyncio.create_task(follow()), asyncio.create_task(app_events())]
         await browse()
-        follower.cancel()
-        with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
-            await follower
+        for f in followers:
+            f.cancel()
+            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+                await f
 
 
 async def loaded_run(base: str, job_id: int, clients: int, interval: float, items: int) -> dict[str, list[float]]:
@@ -233,12 +246,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runs = []
         for seed, loaded in ((1, False), (2, True), (3, False)):
+            cpu0, t0 = cpu_seconds(proc.pid), time.perf_counter()
             job_id = start_training(base, seed, args.steps)
             if loaded:
                 samples = asyncio.run(loaded_run(base, job_id, args.clients, args.list_interval, args.items))
             else:
                 asyncio.run(wait_done(base, job_id))
             speed = job_speed(base, job_id)
+            speed["server_cpu"] = (cpu_seconds(proc.pid) - cpu0) / (time.perf_counter() - t0)
             runs.append((loaded, speed))
             print(
                 ("with clients" if loaded else "no clients  "),
@@ -271,7 +286,7 @@ Command: `{cmd}`{BR}
 Machine: {cpu_name()}, {os.cpu_count()} cores, load average {load_start:.1f} at the start, Python {platform.python_version()}{BR}
 Date: {dt.datetime.now().strftime("%Y-%m-%d %H:%M")}
 
-{args.clients} clients on loopback, each following a running training job's server-sent events (its job page) and
+{args.clients} clients on loopback, each following a running training job's server-sent events and the app-wide event stream (a job page) and
 listing a page of 100 items of a {args.items:,}-item dataset at a random offset every {args.list_interval:g} s (its dataset
 page). The job: `unsupervised_reid` on the generated plaza scene (300 frames, moving-object detections), {args.steps}
 steps, a loss event every 5 steps; three runs in one invocation, each with another seed: no clients, {args.clients}
@@ -282,11 +297,11 @@ clients, no clients again. The server and the job's worker share this machine's 
 | list a page of the {args.items:,}-item dataset | {1000 * pct(lst, 50):.1f} ms | {1000 * pct(lst, 95):.1f} ms | {len(lst):,} requests |
 | event delivery (worker writes it -> client has it) | {1000 * pct(ev, 50):.1f} ms | {1000 * pct(ev, 95):.1f} ms | {len(ev):,} deliveries |
 
-| job | training steps/s | crops/s | whole job |
-|---|---|---|---|
+| job | training steps/s | crops/s | whole job | server process CPU |
+|---|---|---|---|---|
 """
         + "\n".join(
-            f"| {'with ' + str(args.clients) + ' clients' if loaded else 'no clients'} | {s['steps_per_second']:.2f} | {s['crops_per_second']:.0f} | {s['job_seconds']:.1f} s |"
+            f"| {'with ' + str(args.clients) + ' clients' if loaded else 'no clients'} | {s['steps_per_second']:.2f} | {s['crops_per_second']:.0f} | {s['job_seconds']:.1f} s | {100 * s['server_cpu']:.0f} % of a core |"
             for loaded, s in runs
         )
         + f"""

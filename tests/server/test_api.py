@@ -256,3 +256,45 @@ def test_pets09_gets_a_browser_copy_frame_for_frame(client, shared_data):
     proxy.write_bytes(r.content)
     info = probe(proxy)
     assert (info.codec, info.frame_count, info.width, info.height, info.fps) == ("h264", 795, 768, 576, 10)
+
+
+def test_a_zip_of_a_labelled_image_set_imports_images_and_labels(client, ws, tmp_path):
+    import cv2
+
+    coco = {
+        "images": [
+            {"id": 1, "file_name": "imgs/a.jpg", "width": 64, "height": 48},
+            {"id": 2, "file_name": "imgs/b.jpg", "width": 64, "height": 48},
+        ],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 3, "bbox": [4, 5, 20, 10]},
+            {"id": 2, "image_id": 2, "category_id": 3, "bbox": [10, 10, 8, 8]},
+            {"id": 3, "image_id": 2, "category_id": 3, "bbox": [30, 20, 8, 8]},
+        ],
+        "categories": [{"id": 3, "name": "car"}],
+    }
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("set/labels.json", json.dumps(coco))
+        for name in ("a", "b"):
+            _ok, png = cv2.imencode(".jpg", np.full((48, 64, 3), 90, np.uint8))
+            zf.writestr(f"set/imgs/{name}.jpg", png.tobytes())
+    up = client.put("/api/uploads?filename=set.zip", content=buf.getvalue()).json()
+    r = client.post(
+        "/api/imports",
+        json={
+            "dataset": "labels",
+            "data_type": "labels",
+            "format": "coco",
+            "uploads": [up["id"]],
+            "images_dataset": "images",
+        },
+    )
+    job = wait_job(client, r.json()["job_id"])
+    assert job["state"] == "done", job
+    assert ws.keys("images") == ["a", "b"] and ws.keys("labels") == ["a", "b"]
+    b = client.get("/api/datasets/labels/items/b/boxes?start=0&count=1").json()
+    assert b["frames"]["0"] == [[10.0, 10.0, 18.0, 18.0, -1, 1.0, 3], [30.0, 20.0, 38.0, 28.0, -1, 1.0, 3]]
+    assert b["classes"] == {"3": "car"}
+    item = client.get("/api/datasets/images/items/b").json()
+    assert item["overlays"] == [{"dataset": "labels", "data_type": "detections", "node": None}]

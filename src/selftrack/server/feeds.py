@@ -69,14 +69,34 @@ def job_items(jobs: JobStore, job_id: int) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-def list_jobs(jobs: JobStore, limit: int = JOB_LIST_LIMIT, offset: int = 0) -> list[dict[str, Any]]:
-    """Recent jobs, newest first, and every queued or running one whatever its age."""
+def list_jobs(
+    jobs: JobStore, limit: int = JOB_LIST_LIMIT, offset: int = 0, finished: dict[int, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Recent jobs, newest first, and every queued or running one whatever its age.
+
+    ``finished``: a cache of finished jobs (they never change again), so a list of a hundred jobs re-reads
+    only the ones still running."""
     rows = jobs.ws.db.execute(
-        "SELECT id FROM jobs WHERE state IN ('queued', 'running') OR id IN (SELECT id FROM jobs ORDER BY id DESC"
+        "SELECT id, state FROM jobs WHERE state IN ('queued', 'running') OR id IN (SELECT id FROM jobs ORDER BY id DESC"
         " LIMIT ? OFFSET ?) ORDER BY id DESC",
         (limit, offset),
     ).fetchall()
-    return [j for r in rows if (j := job_row(jobs, r[0])) is not None]
+    out = []
+    for job_id, state in rows:
+        if finished is not None and job_id in finished and finished[job_id]["state"] == state:
+            out.append(finished[job_id])
+            continue
+        job = job_row(jobs, job_id)
+        if job is None:
+            continue
+        if finished is not None and job["state"] not in ("queued", "running"):
+            finished[job_id] = job
+        out.append(job)
+    return out
+
+
+class _Encoded(str):
+    """A message's JSON, encoded once for every listener."""
 
 
 CLOCK_FIELDS = frozenset({"elapsed", "eta_seconds", "rate"})
@@ -155,6 +175,7 @@ class Feeds:
         self._jobs: dict[int, _JobFeed] = {}
         self._global: set[asyncio.Queue[tuple[str, Any]]] = set()
         self._job_list: list[dict[str, Any]] = []
+        self._finished: dict[int, dict[str, Any]] = {}
         self._datasets_version: list[Any] = []
         self._version: int | None = None
         self._task: asyncio.Task[None] | None = None
@@ -193,7 +214,7 @@ class Feeds:
             if now - self._last_interrupted_check > 5:
                 self._last_interrupted_check = now
                 jobs.mark_interrupted()
-            listed = list_jobs(jobs)
+            listed = list_jobs(jobs, finished=self._finished)
             running = any(j["state"] in ("queued", "running") for j in listed)
             if _without_clock(listed) != _without_clock(self._job_list) or (full and running):
                 self._job_list = listed
@@ -246,10 +267,12 @@ class Feeds:
             feed = self._jobs.get(job_id)
             if feed is None:
                 continue
-            for msg in messages:
+            for kind, data in messages:
+                msg = (kind, _encode(data))
                 for q in list(feed.subscribers):
                     self._put(q, msg)
-        for msg in glob:
+        for kind, data in glob:
+            msg = (kind, _encode(data))
             for q in list(self._global):
                 self._put(q, msg)
 
@@ -303,6 +326,10 @@ class Feeds:
             self._global.discard(q)
 
 
+def _encode(data: Any) -> _Encoded:
+    return _Encoded(json.dumps(data, separators=(",", ":"), default=str))
+
+
 async def sse(stream: AsyncIterator[tuple[str, Any]]) -> AsyncIterator[bytes]:
     """Server-sent events framing, with a comment line as heartbeat so proxies keep the stream open."""
     counter = 0
@@ -323,7 +350,7 @@ async def sse(stream: AsyncIterator[tuple[str, Any]]) -> AsyncIterator[bytes]:
                 return
             pending = None
             counter += 1
-            payload = json.dumps(data, separators=(",", ":"), default=str)
+            payload = data if isinstance(data, _Encoded) else _encode(data)
             yield f"id: {counter}\nevent: {kind}\ndata: {payload}\n\n".encode()
     finally:
         if pending is not None:
