@@ -84,7 +84,7 @@ export function paramForm(schema, defaults, values, opts = {}) {
     if (kind === "dict") {
       const by = rawProp["x-schemas-by"];
       const wrap = h("fieldset", { "data-path": key }, h("legend", null, title));
-      const inner = h("div");
+      const inner = h("div", { class: "dict-fields" });
       wrap.append(inner);
       if (parentState[name] == null) parentState[name] = {};
       if (by && subSchemas) {
