@@ -87,6 +87,13 @@ def test_the_tutorial_by_clicking(browser, live_server, shared_data: Path):
     page.click("[data-testid=qs-detect]")
     page.click("[data-testid=choice-motion]")
     page.select_option("[data-testid=wizard] [data-path='resize.mode']", "keep")
+    # a value the op's parameter model refuses is marked as it is typed, and the node is not created
+    page.fill("[data-testid=wizard] [data-path=confidence_threshold]", "3")
+    page.wait_for_selector("[data-testid=wizard] [data-field=confidence_threshold] .err >> text=at most 1")
+    page.click("[data-testid=wizard-run]")
+    page.wait_for_selector("[data-testid=wizard] .alert.error >> text=need attention")
+    shot(page, "06-wizard-detection-invalid")
+    page.fill("[data-testid=wizard] [data-path=confidence_threshold]", "0.1")
     shot(page, "06-wizard-detection")
     page.click("[data-testid=wizard-run]")
     page.wait_for_url("**/jobs/*")

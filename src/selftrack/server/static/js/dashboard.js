@@ -58,23 +58,32 @@ export async function render(root, _params, ctx) {
   }
   root.append(hero);
 
-  const steps = h("ul", { class: "steps" });
-  const counts = {
-    videos: datasets.datasets.filter((d) => d.data_type === "video" && d.kind === "source" && d.items > 0).length,
+  const steps = h("ul", { class: "steps", "data-testid": "tutorial-steps" });
+  const drawSteps = (nodes, datasets) => {
+    const counts = {
+      videos: datasets.datasets.filter((d) => d.data_type === "video" && d.kind === "source" && d.items > 0).length,
+    };
+    let nextMarked = false;
+    clear(steps, STEPS.map((st, i) => {
+      const mine = st.ops ? nodes.nodes.filter((n) => st.ops.includes(n.op)) : [];
+      const done = st.done ? st.done(counts) : mine.some((n) => n.state === "done");
+      const running = mine.find((n) => n.state === "running" || n.state === "queued");
+      const isNext = !done && !nextMarked;
+      if (isNext) nextMarked = true;
+      return h("li", { class: `${done ? "done" : ""}${isNext ? " next" : ""}` },
+        h("span", { class: "dot" }, done ? "✓" : String(i + 1)),
+        h("div", { class: "what" }, h("b", null, st.title), h("small", null, mine.length ? mine.map((n) => n.name).join(", ") + " · " + st.text : st.text)),
+        running ? link(`/jobs/${running.job_id}`, badge("running")) : mine.length ? badge(mine[mine.length - 1].state) : null,
+        button(st.action[0], st.action[1], { small: true, kind: isNext ? "primary" : "" }));
+    }));
   };
-  let nextMarked = false;
-  STEPS.forEach((st, i) => {
-    const mine = st.ops ? nodes.nodes.filter((n) => st.ops.includes(n.op)) : [];
-    const done = st.done ? st.done(counts) : mine.some((n) => n.state === "done");
-    const running = mine.find((n) => n.state === "running" || n.state === "queued");
-    const isNext = !done && !nextMarked;
-    if (isNext) nextMarked = true;
-    steps.append(h("li", { class: `${done ? "done" : ""}${isNext ? " next" : ""}` },
-      h("span", { class: "dot" }, done ? "✓" : String(i + 1)),
-      h("div", { class: "what" }, h("b", null, st.title), h("small", null, mine.length ? mine.map((n) => n.name).join(", ") + " · " + st.text : st.text)),
-      running ? link(`/jobs/${running.job_id}`, badge("running")) : mine.length ? badge(mine[mine.length - 1].state) : null,
-      button(st.action[0], st.action[1], { small: true, kind: isNext ? "primary" : "" })));
-  });
+  drawSteps(nodes, datasets);
+  let soon = null;
+  const refreshSteps = () => {
+    clearTimeout(soon);
+    soon = setTimeout(async () => drawSteps(await get("/nodes"), await get("/datasets?limit=500")), 800);
+  };
+  ctx.onCleanup(() => clearTimeout(soon));
 
   const jobsBody = h("div");
   const drawJobs = (jobs) => {
@@ -86,7 +95,12 @@ export async function render(root, _params, ctx) {
       h("td", { class: "muted small nowrap" }, j.state === "running" ? pct(j.progress.fraction) : fmtAgo(j.finished_at || j.created_at)))))));
   };
   drawJobs(appState.jobs);
-  onAppEvent(ctx, "st:jobs", (e) => drawJobs(e.detail));
+  let lastStates = JSON.stringify(appState.jobs.map((j) => [j.id, j.state]));
+  onAppEvent(ctx, "st:jobs", (e) => {
+    drawJobs(e.detail);
+    const states = JSON.stringify(e.detail.map((j) => [j.id, j.state]));
+    if (states !== lastStates) { lastStates = states; refreshSteps(); }  // a job started or ended
+  });
 
   const stats = h("div", { class: "stats" },
     stat(datasets.total, "datasets", "/datasets"), stat(nodes.nodes.length, "pipeline nodes", "/pipeline"),

@@ -52,7 +52,9 @@ export async function render(root, _params, ctx) {
     pager(page, (off) => { state.offset = off; load(); }));
   }
   await load();
-  onAppEvent(ctx, "st:datasets", () => load());
+  let soon = null;
+  onAppEvent(ctx, "st:datasets", () => { clearTimeout(soon); soon = setTimeout(load, 600); });
+  ctx.onCleanup(() => clearTimeout(soon));
 }
 
 export function pager(page, go) {
