@@ -3,13 +3,14 @@
 Each client follows the running job's server-sent event stream (the job page) and lists a page of a
 10,000-item dataset once per ``--list-interval`` seconds at a random offset (the dataset page), like a
 team watching a training run. Reported: p50/p95 latency of the list requests, p50/p95 delay between an
-event being written by the job's worker and a client receiving it, and the job's speed with the clients
-against without them, measured in the same run (baseline, loaded, baseline again; the ratio uses the
-mean of the two baselines, so a machine that gets busier or quieter during the run shows in the spread).
+event being written by the job's worker and a client receiving it, the CPU the server process and the
+clients use, and the job's speed with the clients against without them, measured in the same run (runs
+alternate: without, with, without, ...; a machine that gets busier or quieter shows in the spread of the
+runs without clients, which the report gives).
 
 The job is the re-identification training of the tutorial (``unsupervised_reid``, a fixed number of
 steps, one loss event every 5 steps) on the generated plaza scene and its moving-object detections; each
-of the three runs uses another seed, so each extracts its crops and trains from scratch (same work).
+run uses another seed, so each extracts its crops and trains from scratch (same work).
 The 10,000-item dataset is written as catalog rows in one transaction (listing reads only the catalog;
 importing 10,000 files would take the store minutes and measure something else).
 
@@ -29,6 +30,7 @@ import os
 import platform
 import random
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -158,6 +160,55 @@ async def wait_done(base: str, job_id: int) -> None:
             await asyncio.sleep(0.5)
 
 
+class RawHttp:
+    """A minimal HTTP/1.1 client on asyncio streams: what a browser tab costs the server, without httpx's own CPU
+    (the clients share this machine's cores with the server and the job, as they would not in real use)."""
+
+    def __init__(self, base: str) -> None:
+        self.host, port = base.removeprefix("http://").split(":")
+        self.port = int(port)
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    def request(self, path: str, accept: str = "application/json") -> None:
+        assert self.writer is not None
+        self.writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Accept: {accept}\r\n\r\n".encode()
+        )
+
+    async def headers(self) -> dict[str, str]:
+        assert self.reader is not None
+        status = await self.reader.readline()
+        if b" 200 " not in status:
+            raise RuntimeError(f"unexpected response {status!r}")
+        out = {}
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            k, _, v = line.decode().partition(":")
+            out[k.strip().lower()] = v.strip()
+        return out
+
+    async def get_json(self, path: str) -> object:
+        self.request(path)
+        h = await self.headers()
+        assert self.reader is not None
+        return json.loads(await self.reader.readexactly(int(h["content-length"])))
+
+    async def lines(self, path: str):
+        self.request(path, "text/event-stream")
+        await self.headers()
+        assert self.reader is not None
+        while line := await self.reader.readline():
+            yield line.decode(errors="replace").rstrip("\r\n")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
 async def client_task(
     base: str,
     job_id: int,
@@ -167,45 +218,46 @@ async def client_task(
     out: dict[str, list[float]],
     rng: random.Random,
 ) -> None:
-    """One browser tab: the job's event stream and, meanwhile, a page of the big dataset now and then."""
-    async with httpx.AsyncClient(base_url=base, headers=headers(), timeout=httpx.Timeout(60, read=None)) as c:
+    """One browser tab: the job's event stream, the app-wide stream, and a page of the big dataset now and then."""
+    job_conn, app_conn, list_conn = RawHttp(base), RawHttp(base), RawHttp(base)
+    for conn in (job_conn, app_conn, list_conn):
+        await conn.open()
 
-        async def follow() -> None:
-            async with c.stream("GET", f"/api/jobs/{job_id}/stream") as r:
-                kind = None
-                async for line in r.aiter_lines():
-                    if line.startswith("event: "):
-                        kind = line[7:]
-                    elif line.startswith("data: ") and kind == "events":
-                        now = time.time()
-                        for ev in json.loads(line[6:])["events"]:
-                            out["event_delay"].append(now - ev["ts"])
-                    if stop.is_set():
-                        return
+    async def follow() -> None:
+        kind = None
+        async for line in job_conn.lines(f"/api/jobs/{job_id}/stream"):
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: ") and kind == "events":
+                now = time.time()
+                for ev in json.loads(line[6:])["events"]:
+                    out["event_delay"].append(now - ev["ts"])
 
-        async def browse() -> None:
-            await asyncio.sleep(rng.random() * interval)
-            while not stop.is_set():
-                t0 = time.perf_counter()
-                r = await c.get(
-                    f"/api/datasets/{DATASET}/items", params={"offset": rng.randrange(0, items - 100), "limit": 100}
-                )
-                out["list"].append(time.perf_counter() - t0)
-                assert r.status_code == 200 and len(r.json()["items"]) == 100
-                await asyncio.sleep(interval)
+    async def app_events() -> None:  # every page also holds the app-wide stream (job list, nav badge)
+        async for _line in app_conn.lines("/api/events"):
+            pass
 
-        async def app_events() -> None:  # every page also holds the app-wide stream (job list, nav badge)
-            async with c.stream("GET", "/api/events") as r:
-                async for _line in r.aiter_lines():
-                    if stop.is_set():
-                        return
+    async def browse() -> None:
+        await asyncio.sleep(rng.random() * interval)
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            page = await list_conn.get_json(
+                f"/api/datasets/{DATASET}/items?offset={rng.randrange(0, items - 100)}&limit=100"
+            )
+            out["list"].append(time.perf_counter() - t0)
+            assert len(page["items"]) == 100  # type: ignore[index]
+            await asyncio.sleep(interval)
 
-        followers = [asyncio.create_task(follow()), asyncio.create_task(app_events())]
+    followers = [asyncio.create_task(follow()), asyncio.create_task(app_events())]
+    try:
         await browse()
+    finally:
         for f in followers:
             f.cancel()
-            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+            with contextlib.suppress(asyncio.CancelledError, OSError):
                 await f
+        for conn in (job_conn, app_conn, list_conn):
+            conn.close()
 
 
 async def loaded_run(base: str, job_id: int, clients: int, interval: float, items: int) -> dict[str, list[float]]:
@@ -233,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--steps", type=int, default=300, help="training steps of each job")
     parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=2, help="runs with clients (each between two without)")
     parser.add_argument("--list-interval", type=float, default=1.0, help="seconds between a client's list requests")
     parser.add_argument("--work", type=Path, default=Path("/tmp/selftrack-bench-server"))
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
@@ -245,11 +298,21 @@ def main(argv: list[str] | None = None) -> int:
     proc, base = start_server(args.work)
     try:
         runs = []
-        for seed, loaded in ((1, False), (2, True), (3, False)):
+        samples: dict[str, list[float]] = {"list": [], "event_delay": []}
+        client_cpus = []
+        order = [False] + [True, False] * args.repeats  # without, with, without, ...: drift shows in the spread
+        for seed, loaded in enumerate(order, start=1):
             cpu0, t0 = cpu_seconds(proc.pid), time.perf_counter()
             job_id = start_training(base, seed, args.steps)
             if loaded:
-                samples = asyncio.run(loaded_run(base, job_id, args.clients, args.list_interval, args.items))
+                own0 = resource.getrusage(resource.RUSAGE_SELF)
+                got = asyncio.run(loaded_run(base, job_id, args.clients, args.list_interval, args.items))
+                own1 = resource.getrusage(resource.RUSAGE_SELF)
+                client_cpus.append(
+                    (own1.ru_utime + own1.ru_stime - own0.ru_utime - own0.ru_stime) / (time.perf_counter() - t0)
+                )
+                for k, v in got.items():
+                    samples[k] += v
             else:
                 asyncio.run(wait_done(base, job_id))
             speed = job_speed(base, job_id)
@@ -264,10 +327,13 @@ def main(argv: list[str] | None = None) -> int:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
     base_runs = [s for loaded, s in runs if not loaded]
-    loaded_speed = next(s for loaded, s in runs if loaded)
+    loaded_runs = [s for loaded, s in runs if loaded]
     mean = {k: statistics.mean(s[k] for s in base_runs) for k in base_runs[0]}
+    loaded_speed = {k: statistics.mean(s[k] for s in loaded_runs) for k in loaded_runs[0]}
     ratio_steps = loaded_speed["steps_per_second"] / mean["steps_per_second"]
     ratio_job = mean["job_seconds"] / loaded_speed["job_seconds"]
+    spread = (min(s["steps_per_second"] for s in base_runs), max(s["steps_per_second"] for s in base_runs))
+    client_cpu = statistics.mean(client_cpus)
     lst, ev = samples["list"], samples["event_delay"]
     print(
         f"list p50 {1000 * pct(lst, 50):.1f} ms p95 {1000 * pct(lst, 95):.1f} ms ({len(lst)} requests); "
@@ -289,8 +355,8 @@ Date: {dt.datetime.now().strftime("%Y-%m-%d %H:%M")}
 {args.clients} clients on loopback, each following a running training job's server-sent events and the app-wide event stream (a job page) and
 listing a page of 100 items of a {args.items:,}-item dataset at a random offset every {args.list_interval:g} s (its dataset
 page). The job: `unsupervised_reid` on the generated plaza scene (300 frames, moving-object detections), {args.steps}
-steps, a loss event every 5 steps; three runs in one invocation, each with another seed: no clients, {args.clients}
-clients, no clients again. The server and the job's worker share this machine's cores with the clients.
+steps, a loss event every 5 steps; {len(order)} runs in one invocation, each with another seed, alternating: no clients,
+{args.clients} clients, no clients, ... The server and the job's worker share this machine's cores with the clients.
 
 | measure | p50 | p95 | samples |
 |---|---|---|---|
@@ -306,8 +372,11 @@ clients, no clients again. The server and the job's worker share this machine's 
         )
         + f"""
 
-Speed with the clients over without them (mean of the two runs without): **{ratio_steps:.2f}** in training steps per
-second, **{ratio_job:.2f}** for the whole job (1.00 = as fast).
+Speed with the clients over without them (means of the runs with and without): **{ratio_steps:.2f}** in training steps
+per second, **{ratio_job:.2f}** for the whole job (1.00 = as fast); the runs without clients alone spread from
+{spread[0]:.2f} to {spread[1]:.2f} steps/s, the machine's own noise. The server process used {100 * loaded_speed["server_cpu"]:.0f} % of one core
+with the clients (jobs run in their own worker processes, not in it); the {args.clients} clients (one Python process, raw
+HTTP/1.1 on asyncio) used {100 * client_cpu:.0f} % of one core on the same machine.
 {END}
 """
     )
