@@ -258,7 +258,7 @@ def test_the_tutorial_by_clicking(browser, live_server, shared_data: Path):
     for nav, wait, name in (
         ("datasets", "[data-testid=datasets-table]", "20-datasets"),
         ("jobs", "[data-testid=jobs-table]", "21-jobs"),
-        ("api", "text=\"/api/datasets\"", "22-api-reference"),
+        ("api", 'text="/api/datasets"', "22-api-reference"),
     ):
         page.click(f"[data-testid=nav-{nav}]")
         page.wait_for_selector(wait)
