@@ -182,6 +182,7 @@ def item(st: St, name: str, key: str) -> dict[str, Any]:
     out = {
         "dataset": name,
         "data_type": ds.data_type.value,
+        "op": ds.metadata.get("op"),
         "key": key,
         "format": it.format,
         "size": it.size,

@@ -57,7 +57,7 @@ async function videoView(root, it, ctx, api) {
   root.append(h("div", { class: "grid grid-side" }, main, side));
 
   const wanted = new Set((ctx.query.get("overlay") || "").split(",").filter(Boolean));
-  if (!wanted.size) {
+  if (!wanted.size && it.op !== "render") {  // a rendered video already shows its tracks
     const firstTracks = it.overlays.find((o) => o.data_type === "tracks" && o.node) || it.overlays.find((o) => o.data_type === "tracks");
     if (firstTracks) wanted.add(firstTracks.dataset);
   }
