@@ -97,4 +97,13 @@ def test_off_a_terminal_a_line_comes_at_each_interval_and_a_summary_at_the_end(t
     assert counts == sorted(counts) and counts[-1] == 748
     assert "\x1b[" not in proc.stderr  # no terminal codes in a log
     assert re.search(r"done in \d+:\d\d", lines[-1])
-    assert re.search(r"^\d+ boxes in 748 frames .* -> .*det.txt", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^\d+ boxes in 748 frames .* -> .*det.txt$", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^  took \d+:\d\d \([\d.]+ frames/s\)$", proc.stdout, re.M), proc.stdout
+    # a speed hint up front: the time the whole video will take, from the first batches
+    estimate = re.search(
+        r"^detect \(motion\): \d+ frames in [\d.]+ s \([\d.]+/s\); all 748 frames: about (\d+):(\d\d) in all$",
+        proc.stderr,
+        re.M,
+    )
+    assert estimate is not None, proc.stderr
+    assert proc.stderr.index(estimate.group(0)) < proc.stderr.index("748/748 frames")

@@ -10,22 +10,14 @@ import pytest
 
 from selftrack.pipeline import JobState, JobStore, LocalExecutor, Pipeline, run_node
 from selftrack.pipeline.progress import StageReporter, read_stages
-from selftrack.video import VideoReader, VideoWriter
 from selftrack.workspace import Workspace, import_videos
 
 
 @pytest.fixture(scope="module")
-def short_videos(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+def short_videos(shared_data: Path, tmp_path_factory: pytest.TempPathFactory, first_frames) -> list[Path]:
     """The first 30 frames of two real videos."""
-    out = tmp_path_factory.mktemp("videos")
-    paths = []
-    for name in ("highway_cctv.avi", "parking_lot_top_down.mp4"):
-        target = out / (Path(name).stem + ".mp4")
-        with VideoReader(shared_data / "videos" / name) as reader, VideoWriter(target, reader.output_fps) as writer:
-            for frame in reader.frames(0, 30):
-                writer.write(frame)
-        paths.append(target)
-    return paths
+    names = ("highway_cctv.avi", "parking_lot_top_down.mp4")
+    return first_frames([shared_data / "videos" / n for n in names], tmp_path_factory.mktemp("videos"), 30)
 
 
 def test_a_run_reports_each_node_as_a_stage_in_its_own_unit(tmp_path: Path, short_videos: list[Path]):

@@ -116,14 +116,22 @@ def _open(path: Path):
     return Workspace(path)
 
 
+def dataset_name(ws: Any, name: str) -> str:
+    """What a person typed (a node, ``NODE.OUTPUT`` or a dataset) as a dataset's name: see ``resolve_dataset``."""
+    from selftrack.pipeline import resolve_dataset
+
+    return resolve_dataset(ws, name)
+
+
 @contextmanager
-def progress_bar(description: str, unit: str = "") -> Iterator[CommandProgress]:
+def progress_bar(description: str, unit: str = "", *, estimate: bool = False) -> Iterator[CommandProgress]:
     """Progress rows on stderr driven by the ``progress(done, total, what)`` callbacks of the API.
 
     ``unit``: what ``done`` counts (frames, files, steps). The yielded object is that callback, and also
-    opens further stages (``.stage(label, unit, total)``); see :mod:`selftrack.cli.progress`.
+    opens further stages (``.stage(label, unit, total)``); see :mod:`selftrack.cli.progress`. ``estimate``:
+    print how long the whole will take once the first batch is in.
     """
-    with command_progress(err_console, description, unit) as progress:
+    with command_progress(err_console, description, unit, estimate=estimate) as progress:
         yield progress
 
 

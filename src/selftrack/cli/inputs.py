@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from selftrack.core.detections import Detections
-from selftrack.core.errors import SelftrackError
+from selftrack.core.errors import SelftrackError, validation_message
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from selftrack.video import VideoInfo
 
 
-def parse_params(pairs: list[str]) -> dict[str, str]:
+def _split(pairs: list[str]) -> dict[str, str]:
     out = {}
     for pair in pairs:
         if "=" not in pair:
@@ -29,15 +29,19 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def parse_typed_params(pairs: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs with YAML-typed values, so ``none``, ``[1, 2, 4]`` or ``true`` reach the model typed.
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """``--param KEY=VALUE`` pairs with YAML-typed values, for every tracker and for training alike.
 
-    (Plain numbers and words would pass either way; lists and nulls need it.)
+    ``0.5`` arrives as a number, ``none`` (or ``null``) as None, ``[1, 2, 4]`` as a list and ``true`` as a bool, so the
+    parameter model sees what a YAML pipeline would give it (plain words stay strings).
     """
     import yaml
 
     out: dict[str, Any] = {}
-    for key, raw in parse_params(pairs).items():
+    for key, raw in _split(pairs).items():
+        if raw.lower() == "none":  # what people type for "no value" (YAML spells it null)
+            out[key] = None
+            continue
         try:
             value = yaml.safe_load(raw) if raw else raw
         except yaml.YAMLError:
@@ -46,15 +50,36 @@ def parse_typed_params(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def validate_params(model: type[BaseModel], values: dict[str, Any], what: str) -> Any:
-    """``model(**values)``, with pydantic's errors as one line naming each bad parameter."""
+def validate_params(
+    model: type[BaseModel],
+    values: dict[str, Any],
+    what: str,
+    *,
+    flags: dict[str, str] | None = None,
+    hint: str | None = "see --show-params",
+) -> Any:
+    """``model(**values)``; its errors one line per problem: the key (or ``flags``' flag for it), the value, what is allowed."""
     import pydantic
 
     try:
         return model(**values)
     except pydantic.ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(params)'}: {e['msg']}" for e in exc.errors())
-        raise SelftrackError(f"invalid {what} parameters: {problems} (see --show-params)") from None
+        message = validation_message(f"{what} parameters", exc, fields=model.model_fields, flags=flags)
+        if hint:
+            message += f"\n({hint})" if "\n" in message else f" ({hint})"
+        raise SelftrackError(message) from None
+
+
+def tracker_names() -> list[str]:
+    """Every ``--tracker`` choice: the motion trackers and ``reid``."""
+    from selftrack.trackers import list_trackers
+
+    return [*list_trackers(), "reid"]
+
+
+def check_tracker(name: str) -> None:
+    if name not in tracker_names():
+        raise SelftrackError(f"unknown tracker {name!r}; choose one of: {', '.join(tracker_names())}")
 
 
 def params_table(model: type[BaseModel]) -> Table:

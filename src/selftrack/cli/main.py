@@ -13,10 +13,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
-from selftrack.cli.app import DEFAULT_WORKSPACE, WorkspaceOpt, _open, _size, app, console, err_console, progress_bar
-from selftrack.core.errors import SelftrackError
+from selftrack.cli.app import (
+    DEFAULT_WORKSPACE,
+    WorkspaceOpt,
+    _open,
+    _size,
+    app,
+    console,
+    dataset_name,
+    err_console,
+    progress_bar,
+)
+from selftrack.core.errors import SelftrackError, validation_message
 
 
 # ---------------------------------------------------------------------------------------------- commands
@@ -85,30 +95,50 @@ def import_detections_cmd(
 
 @app.command()
 def datasets(workspace: WorkspaceOpt = Path(DEFAULT_WORKSPACE)) -> None:
-    """List the workspace's datasets."""
+    """List the workspace's datasets; a node's current output can be named by the node (``export render out/``)."""
+    from selftrack.pipeline import Pipeline, current_outputs
+
     ws = _open(workspace)
-    table = Table("name", "type", "kind", "items", "done", "content hash")
+    current = {}
+    for node in Pipeline(ws).nodes():
+        for out, ds in current_outputs(ws, node).items():
+            if ds is not None:
+                current[ds] = node if len(current_outputs(ws, node)) == 1 else f"{node}.{out}"
+    table = Table(
+        Column("name", overflow="fold"),  # a hashed name is shown whole, across lines when it must
+        Column("type", no_wrap=True),
+        Column("items", justify="right", no_wrap=True),
+        Column("done", no_wrap=True),
+        Column("from"),
+        Column("content", no_wrap=True),
+    )
     for ds in ws.datasets():
+        if ds.kind.value != "computed":
+            origin = ds.kind.value
+        elif ds.name in current:
+            origin = f"node {current[ds.name]}"
+        else:
+            origin = f"old {ds.metadata.get('node', '?')} (gc)"
         table.add_row(
             ds.name,
             ds.data_type.value,
-            ds.kind.value,
             str(len(ws.keys(ds.name))),
             "yes" if ds.done else "no",
-            ds.content_hash[:12],
+            origin,
+            ds.content_hash[:8],
         )
     console.print(table)
 
 
 @app.command()
 def items(
-    dataset: Annotated[str, typer.Argument(help="Dataset name.")],
+    dataset: Annotated[str, typer.Argument(help="A dataset, or a node (its current output; NODE.OUTPUT).")],
     workspace: WorkspaceOpt = Path(DEFAULT_WORKSPACE),
 ) -> None:
     """List a dataset's items with their size and a summary of their content."""
     ws = _open(workspace)
     table = Table("key", "format", "size", "summary")
-    for it in ws.items(dataset):
+    for it in ws.items(dataset_name(ws, dataset)):
         meta = it.metadata
         if "video" in meta:
             v = meta["video"]
@@ -116,7 +146,8 @@ def items(
         elif "detections" in meta:
             d = meta["detections"]
             summary = (
-                f"{d['num_boxes']} boxes, {d['num_frames']} frames, {d['num_tracks']} tracks, canvas {d['canvas']}"
+                f"{d['num_boxes']} boxes, {d['num_frames']} frames, {d['num_tracks']} tracks, "
+                f"canvas {'x'.join(map(str, d['canvas'])) if d.get('canvas') else '-'}"
             )
         elif "width" in meta:
             summary = f"{meta['width']}x{meta['height']}"
@@ -128,7 +159,7 @@ def items(
 
 @app.command()
 def export(
-    dataset: Annotated[str, typer.Argument(help="Dataset name.")],
+    dataset: Annotated[str, typer.Argument(help="A dataset, or a node (its current output; NODE.OUTPUT).")],
     out: Annotated[Path, typer.Argument(help="Output folder.")],
     format: Annotated[
         str | None, typer.Option(help="For detections/tracks: mot (default), skyhook-json or npz.")
@@ -140,7 +171,7 @@ def export(
 
     ws = _open(workspace)
     with progress_bar(f"export {dataset}", "items") as progress:
-        paths = export_dataset(ws, dataset, out, format=format, progress=progress)
+        paths = export_dataset(ws, dataset_name(ws, dataset), out, format=format, progress=progress)
     console.print(f"wrote {len(paths)} file(s) to [bold]{out}[/]")
 
 
@@ -152,8 +183,22 @@ def info(video: Annotated[Path, typer.Argument(help="A video file.")]) -> None:
     vi = probe(video)
     table = Table(show_header=False)
     for k, v in vi.to_dict().items():
-        table.add_row(k, str(v))
+        table.add_row(k, _readable_info(k, v))
     console.print(table)
+
+
+def _readable_info(key: str, value: object) -> str:
+    """A probed value as a person reads it: 2.67 s rather than 2.6666666666666665, 29.97 (30000/1001) fps."""
+    from fractions import Fraction
+
+    from selftrack.cli.progress import clock
+
+    if key == "duration" and isinstance(value, (int, float)):
+        return f"{value:.2f} s" + (f" ({clock(value)})" if value >= 60 else "")
+    if key == "fps" and value is not None:
+        rate = Fraction(str(value))
+        return str(rate.numerator) if rate.denominator == 1 else f"{float(rate):.3g} ({rate})"
+    return str(value)
 
 
 @app.command()
@@ -179,10 +224,16 @@ from selftrack.cli import pipeline_cmds, reid_cmds, serve_cmds, tracking_cmds, v
 
 def main() -> None:
     """Entry point: turn expected errors into one clear line instead of a traceback."""
+    import pydantic
+
     try:
         app()
     except SelftrackError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+        sys.exit(1)
+    except pydantic.ValidationError as e:  # settings a command built without naming its flags: still one line each
+        what = e.title.removesuffix("Params").removesuffix("Config") or "settings"
+        err_console.print(f"[bold red]error:[/] {validation_message(f'{what} settings', e)}", highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted")

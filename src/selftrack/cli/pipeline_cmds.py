@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
-from selftrack.cli.app import DEFAULT_WORKSPACE, WorkspaceOpt, _open, app, console, err_console
+from selftrack.cli.app import DEFAULT_WORKSPACE, WorkspaceOpt, _open, app, console, dataset_name, err_console
 from selftrack.cli.progress import Display, Row, clock, format_row, job_rows
 from selftrack.core.errors import SelftrackError
 
@@ -42,7 +42,7 @@ def nodes(workspace: WorkspaceOpt = Path(DEFAULT_WORKSPACE)) -> None:
 
     ws = _open(workspace)
     pipe = Pipeline(ws)
-    table = Table("node", "op", "inputs", "outputs (dataset, done)")
+    table = Table("node", "op", "inputs", Column("outputs (dataset, done)", overflow="fold"))
     for name, node in pipe.nodes().items():
         ins = "; ".join(f"{port} <- {', '.join(str(r) for r in refs)}" for port, refs in node.inputs.items())
         outs = []
@@ -66,12 +66,14 @@ def run(
     ],
     partial: Annotated[int | None, typer.Option(help="Partial run: compute N random keys not computed yet.")] = None,
     keys: Annotated[str | None, typer.Option(help="Partial run: comma-separated keys to compute.")] = None,
-    keys_from: Annotated[str | None, typer.Option(help="Partial run: compute the keys of this dataset.")] = None,
+    keys_from: Annotated[
+        str | None, typer.Option(help="Partial run: compute the keys of this dataset (or node).")
+    ] = None,
     workers: Annotated[int | None, typer.Option(help="Parallel worker processes (default: one per core).")] = None,
     workspace: WorkspaceOpt = Path(DEFAULT_WORKSPACE),
 ) -> None:
     """Run a node (and the ancestors that are not up to date) as a job, with a progress bar."""
-    from selftrack.pipeline import JobProgress, JobState, LocalExecutor, Partial, Pipeline, run_node
+    from selftrack.pipeline import JobProgress, JobState, JobStore, LocalExecutor, Partial, Pipeline, run_node
 
     ws = _open(workspace)
     pipe = Pipeline(ws)
@@ -93,7 +95,7 @@ def run(
     elif keys is not None:
         spec = Partial(keys=tuple(k.strip() for k in keys.split(",") if k.strip()))
     elif keys_from is not None:
-        spec = Partial(dataset=keys_from)
+        spec = Partial(dataset=dataset_name(ws, keys_from))
     for name in targets:
         latest: list[JobProgress] = []
 
@@ -114,11 +116,13 @@ def run(
                 ws, name, partial=spec, executor=LocalExecutor(workers), on_progress=keep, raise_on_error=False
             )
         for node, nr in result.nodes.items():
-            status = f"computed {len(nr.computed)}" if nr.computed else "up to date"
-            console.print(f"  {node}: {status}, outputs {', '.join(nr.outputs.values())}")
+            status = f"computed {len(nr.computed)} item(s)" if nr.computed else "up to date"
+            outputs = ", ".join(f"{node}.{out} = {ds}" for out, ds in nr.outputs.items())
+            console.print(f"  {node}: {status}; {outputs}", highlight=False)
         if result.state != JobState.DONE:
             raise SelftrackError(f"job {result.job_id} {result.state.value}: {result.error}")
-        console.print(f"job {result.job_id} done")
+        took = JobStore(ws).progress(result.job_id).elapsed
+        console.print(f"job {result.job_id} done in {clock(took)}", highlight=False)
 
 
 @app.command()
@@ -130,7 +134,9 @@ def jobs(
     from selftrack.pipeline import JobStore
 
     store = JobStore(_open(workspace))
-    table = Table("id", "name", "state", "progress", "started", "took", "error")
+    table = Table(
+        "id", "name", "state", "progress", Column("started", no_wrap=True), Column("took", no_wrap=True), "error"
+    )
     for job in store.list(limit):
         p = store.progress(job.id)
         stage = p.stage

@@ -215,6 +215,7 @@ class Display:
         *,
         header: Callable[[], str | None] | None = None,
         interval: float | None = None,
+        transient: bool = False,
     ) -> None:
         self.console = console
         self.rows = rows
@@ -222,6 +223,7 @@ class Display:
         env = os.environ.get(INTERVAL_ENV)
         self.interval = interval if interval is not None else (float(env) if env else 10.0)
         self.live = console.is_terminal and not console.is_dumb_terminal
+        self.transient = transient  # live view only: cleared at the end (the caller prints its own summary)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -235,7 +237,7 @@ class Display:
 
     def __enter__(self) -> Display:
         if self.live:
-            self._live = Live(self, console=self.console, refresh_per_second=4, transient=False)
+            self._live = Live(self, console=self.console, refresh_per_second=4, transient=self.transient)
             self._live.__enter__()
         else:
             self._thread = threading.Thread(target=self._tick, name="selftrack-progress", daemon=True)
@@ -290,11 +292,14 @@ class CommandProgress:
     is closed as done), so a stage's total never changes under a person's eyes.
     """
 
-    def __init__(self, label: str, unit: str) -> None:
+    def __init__(self, label: str, unit: str, *, say: Callable[[str], None] | None = None) -> None:
         self.label = label
         self.unit = unit
         self.stages: list[tuple[str, StageProgress]] = []
         self.note: list[str] = []
+        self.say = say  # given: the first progress report is turned into a time estimate for the whole
+        self._started = time.time()
+        self._first: tuple[float, float] | None = None
         self._lock = threading.Lock()
 
     def stage(self, label: str, unit: str, total: float | None) -> None:
@@ -316,6 +321,34 @@ class CommandProgress:
             current.done = max(current.done, min(float(done), current.total or float(done)))
             if what:
                 self.note = [what]
+        if self.say is not None and current.done > 0 and current.total:
+            line = self.estimate(current)
+            if line is not None:
+                say, self.say = self.say, None
+                say(line)
+
+    def estimate(self, stage: StageProgress) -> str | None:
+        """How long the whole will take, once the first batch tells (``None``: not yet).
+
+        A slow first batch (5 s or more, set-up included) is taken as it is; a quick one is followed for 2 s
+        more and the rate taken from the batches after it, without the set-up.
+        """
+        now = time.time()
+        if self._first is None:
+            self._first = (now, stage.done)
+            if now - self._started < 5.0 and stage.done < stage.total:
+                return None
+            rate, seconds, left = stage.done / max(now - self._started, 1e-6), now - self._started, None
+        else:
+            t0, d0 = self._first
+            if (now - self._started < 2.0 and stage.done < stage.total) or stage.done <= d0:
+                return None
+            rate, seconds = (stage.done - d0) / max(now - t0, 1e-6), now - self._started
+        left = (stage.total - stage.done) / rate
+        return (
+            f"{self.label}: {count(stage.done)} {stage.unit} in {seconds:.1f} s ({per_second(rate)}); "
+            f"all {count(stage.total)} {stage.unit}: about {clock(seconds + left)} in all"
+        )
 
     def set_note(self, *parts: str) -> None:
         with self._lock:
@@ -344,9 +377,15 @@ class CommandProgress:
 
 
 @contextmanager
-def command_progress(console: Console, label: str, unit: str = "") -> Iterator[CommandProgress]:
-    """Rows for a plain command; an exception marks the running stage failed (Ctrl-C: stopped)."""
-    progress = CommandProgress(label, unit)
+def command_progress(
+    console: Console, label: str, unit: str = "", *, estimate: bool = False
+) -> Iterator[CommandProgress]:
+    """Rows for a plain command; an exception marks the running stage failed (Ctrl-C: stopped).
+
+    ``estimate``: print the time the whole will take, from the first report (slow detectors).
+    """
+    say = (lambda line: console.print(line, highlight=False, markup=False)) if estimate else None
+    progress = CommandProgress(label, unit, say=say)
     with Display(console, progress.rows):
         try:
             yield progress

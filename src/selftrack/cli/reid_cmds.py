@@ -20,9 +20,19 @@ from typing import Annotated, Any
 import typer
 
 from selftrack.cli.app import app, console, progress_bar
-from selftrack.cli.inputs import params_table, parse_typed_params, read_for_video, validate_params
+from selftrack.cli.inputs import params_table, parse_params, read_for_video, validate_params
 from selftrack.cli.progress import CommandProgress
 from selftrack.core.errors import SelftrackError
+
+FLAGS = {
+    "seed": "--seed",
+    "device": "--device",
+    "max_minutes": "--minutes",
+    "stage1_steps": "--steps",
+    "stage2_steps": "--steps",
+    "track_duration": "--track-duration",
+}
+"""The training parameters that options set, so an error names the option the person typed."""
 
 
 def stage_name(stage: int) -> str:
@@ -184,8 +194,11 @@ def train_reid_cmd(
         values["stage1_steps"], values["stage2_steps"] = split_steps(steps)
     if track_duration is not None:
         values["track_duration"] = track_duration
-    values.update(parse_typed_params(param or []))  # --param wins: it is the more specific
-    params = validate_params(ReidTrainParams, values, "training")
+    flags = {k: FLAGS[k] for k in values}
+    given = parse_params(param or [])
+    values.update(given)  # --param wins: it is the more specific
+    flags = {k: v for k, v in flags.items() if k not in given}
+    params = validate_params(ReidTrainParams, values, "training", flags=flags)
     if out.is_dir():
         raise SelftrackError(f"{out}: is a folder; --out names the model file to write")
     dets = [read_for_video(d, v) for v, d in zip(videos, dets_paths, strict=True)]

@@ -14,15 +14,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from selftrack.cli.app import DEFAULT_WORKSPACE, WorkspaceOpt, app, console, progress_bar
+from selftrack.cli.app import DEFAULT_WORKSPACE, WorkspaceOpt, app, console, dataset_name, progress_bar
 from selftrack.cli.inputs import (
+    check_tracker,
     params_table,
     parse_params,
-    parse_typed_params,
     read_detections_file,
     read_for_video,
     validate_params,
 )
+from selftrack.cli.summaries import track_summary
 from selftrack.core.detections import Detections
 from selftrack.core.errors import SelftrackError
 
@@ -62,6 +63,7 @@ def track(
     show_params: Annotated[bool, typer.Option(help="List the tracker's parameters with defaults and exit.")] = False,
 ) -> None:
     """Track a detections file with a motion tracker or the re-id tracker, and write the tracks."""
+    check_tracker(tracker)
     if tracker == "reid":
         _track_reid(detections, out, video, model, param or [], gmc, min_track_length, interpolate, show_params)
         return
@@ -70,23 +72,17 @@ def track(
     from selftrack.trackers import list_trackers
 
     if show_params:
-        known = list_trackers()
-        if tracker not in known:
-            raise SelftrackError(f"unknown tracker {tracker!r}; choose one of {', '.join(known)}, reid")
-        console.print(params_table(known[tracker]))
+        console.print(params_table(list_trackers()[tracker]))
         return
     if model is not None:
         raise SelftrackError(f"--model is for --tracker reid; {tracker} uses no model")
     detections, out = _required(detections, out)
-    try:
-        params = TrackParams(
-            tracker=tracker,
-            tracker_params=parse_params(param or []),
-            min_track_length=min_track_length,
-            interpolate_max_gap=interpolate,
-        )
-    except ValueError as e:
-        raise SelftrackError(f"invalid tracker settings: {e}") from None
+    tracker_params = parse_params(param or [])
+    validate_params(list_trackers()[tracker], tracker_params, tracker)  # typed values; unknown names listed
+    settings = {"tracker": tracker, "tracker_params": tracker_params}
+    settings |= {"min_track_length": min_track_length, "interpolate_max_gap": interpolate}
+    flags = {"min_track_length": "--min-track-length", "interpolate_max_gap": "--interpolate"}
+    params = validate_params(TrackParams, settings, "track", flags=flags)
     fps = None
     if video is not None:
         from selftrack.video import probe
@@ -97,9 +93,16 @@ def track(
         dets = read_detections_file(detections)
     transforms = read_gmc(gmc, num_frames=dets.frame_count) if gmc is not None else None
     with progress_bar(f"track ({tracker})", "frames") as progress:
-        tracks = run_tracker(dets, params, transforms=transforms, progress=lambda d, t: progress(d, t, ""), fps=fps)
+        stats: dict[str, int] = {}
+        tracks = run_tracker(
+            dets, params, transforms=transforms, progress=lambda d, t: progress(d, t, ""), fps=fps, stats=stats
+        )
     write_detections(tracks, out)
-    console.print(f"{len(tracks.track_ids)} tracks, {len(tracks)} boxes over {tracks.frame_count} frames -> {out}")
+    lines = track_summary(
+        dets, tracks, out, tracker=tracker, video=video, stats=stats, min_track_length=min_track_length,
+        interpolate=interpolate,
+    )  # fmt: skip
+    console.print("\n".join(lines), highlight=False, markup=False)
 
 
 def _required(detections: Path | None, out: Path | None) -> tuple[Path, Path]:
@@ -138,19 +141,24 @@ def _track_reid(
     detections, out = _required(detections, out)
     if gmc is not None:
         raise SelftrackError("--gmc is not supported by --tracker reid (a fixed-camera Kalman model)")
-    values = parse_typed_params(param)
-    if min_track_length:
-        values.setdefault("min_track_length", min_track_length)
-    if interpolate:
-        values.setdefault("max_interpolation_gap", interpolate)
-    params = validate_params(ReidTrackerParams, values, "re-id tracker")
+    values = parse_params(param)
+    flags = {}
+    if min_track_length and "min_track_length" not in values:
+        values["min_track_length"], flags["min_track_length"] = min_track_length, "--min-track-length"
+    if interpolate and "max_interpolation_gap" not in values:
+        values["max_interpolation_gap"], flags["max_interpolation_gap"] = interpolate, "--interpolate"
+    params = validate_params(ReidTrackerParams, values, "re-id tracker", flags=flags)
     if not model.is_file():
         raise SelftrackError(f"{model}: no such re-id model file")
     dets = read_for_video(detections, video)
     with progress_bar("track (reid)", "frames") as progress:
         tracks = track_with_reid(model, video, dets, params, progress=lambda d, t: progress(d, t))
     write_detections(tracks, out)
-    console.print(f"{len(tracks.track_ids)} tracks, {len(tracks)} boxes over {tracks.frame_count} frames -> {out}")
+    lines = track_summary(
+        dets, tracks, out, tracker="the re-id tracker", video=video, min_track_length=params.min_track_length,
+        interpolate=params.max_interpolation_gap,
+    )  # fmt: skip
+    console.print("\n".join(lines), highlight=False, markup=False)
 
 
 def _load_pairs(gt: str, tracks: str, workspace: Path) -> dict[str, tuple[Detections, Detections]]:
@@ -167,6 +175,7 @@ def _load_pairs(gt: str, tracks: str, workspace: Path) -> dict[str, tuple[Detect
         raise SelftrackError(
             f"{missing}: no such file (and no workspace at {workspace} to find a dataset of that name)"
         ) from None
+    gt, tracks = dataset_name(ws, gt), dataset_name(ws, tracks)
     keys = sorted(set(ws.keys(gt)) & set(ws.keys(tracks)))
     if not keys:
         raise SelftrackError(f"datasets {gt!r} and {tracks!r} have no key in common")
@@ -175,8 +184,12 @@ def _load_pairs(gt: str, tracks: str, workspace: Path) -> dict[str, tuple[Detect
 
 @app.command("eval")
 def eval_(
-    gt: Annotated[str, typer.Option(help="Ground-truth file (MOTChallenge gt.txt...) or a tracks dataset name.")],
-    tracks: Annotated[str, typer.Option(help="Tracker output file or a tracks dataset name.")],
+    gt: Annotated[
+        str, typer.Option(help="Ground-truth file (MOTChallenge gt.txt...), or a dataset or node of a workspace.")
+    ],
+    tracks: Annotated[
+        str, typer.Option(help="Tracker output file, or a dataset or node (e.g. tracks) of a workspace.")
+    ],
     frames: Annotated[
         str | None, typer.Option(help="Score only these frames, MOT numbering, e.g. 1-400 or 401-795.")
     ] = None,

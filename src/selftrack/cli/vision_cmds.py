@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from selftrack.cli.app import app, console, progress_bar
+from selftrack.cli.inputs import validate_params
+from selftrack.cli.progress import clock
 from selftrack.core.errors import SelftrackError
 
 
@@ -34,20 +37,20 @@ def detect(
     from selftrack.video import ResizeSpec
     from selftrack.workspace.store import Item
 
-    resize = (
-        ResizeSpec(mode="scale-down", max_dimension=max_dimension, multiple=multiple)
-        if max_dimension
-        else ResizeSpec(mode="keep", multiple=multiple)
-    )
+    sizes = {"mode": "scale-down", "max_dimension": max_dimension} if max_dimension else {"mode": "keep"}
+    flags = {"max_dimension": "--max-dimension", "multiple": "--multiple"}
+    resize = validate_params(ResizeSpec, {**sizes, "multiple": multiple}, "resize", flags=flags, hint=None)
     builtin = model in ("motion", "hog", "person")
-    params = ObjectDetectionParams(
-        detector=model if builtin else "yolo",
-        resize=resize,
-        confidence_threshold=conf,
-        nms_iou_threshold=iou,
-        classes=[c.strip() for c in classes.split(",")] if classes else [],
-        batch_size=batch_size,
-    )
+    settings = {
+        "detector": model if builtin else "yolo",
+        "resize": resize,
+        "confidence_threshold": conf,
+        "nms_iou_threshold": iou,
+        "classes": [c.strip() for c in classes.split(",")] if classes else [],
+        "batch_size": batch_size,
+    }
+    flags = {"confidence_threshold": "--conf", "nms_iou_threshold": "--iou", "batch_size": "--batch-size"}
+    params = validate_params(ObjectDetectionParams, settings, "detection", flags=flags, hint=None)
     model_item = None
     if not builtin:
         path = Path(model)
@@ -55,7 +58,8 @@ def detect(
             raise SelftrackError(f"{model}: no such model file (or use one of: motion, hog, person)")
         model_item = Item("files", path.stem, path.suffix.lstrip(".").lower(), {}, path, path.stat().st_size, "")
     detector = build_detector(params, model_item)
-    with progress_bar(f"detect ({model if builtin else Path(model).name})", "frames") as progress:
+    started = time.perf_counter()
+    with progress_bar(f"detect ({model if builtin else Path(model).name})", "frames", estimate=True) as progress:
         dets = detect_video(
             detector,
             video,
@@ -70,7 +74,13 @@ def detect(
 
         dets = dets.rescale(probe(video).size)
     write_detections(dets, out)
-    console.print(f"{len(dets)} boxes in {dets.frame_count} frames (canvas {dets.canvas[0]}x{dets.canvas[1]}) -> {out}")
+    seconds = time.perf_counter() - started
+    frames = dets.num_frames or dets.frame_count
+    console.print(
+        f"{len(dets)} boxes in {frames} frames (canvas {dets.canvas[0]}x{dets.canvas[1]}) -> {out}\n"
+        f"  took {clock(seconds)} ({frames / max(seconds, 1e-6):.1f} frames/s)",
+        highlight=False,
+    )
 
 
 @app.command()

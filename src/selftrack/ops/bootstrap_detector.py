@@ -14,7 +14,6 @@ pseudo-labels of each video, to look at or render.
 from __future__ import annotations
 
 import tempfile
-from fractions import Fraction
 from pathlib import Path
 
 from pydantic import Field
@@ -24,6 +23,7 @@ from selftrack.detectors.bootstrap import bootstrap_detector
 from selftrack.detectors.motion import MotionParams
 from selftrack.detectors.pseudo_labels import PseudoLabelParams
 from selftrack.detectors.train_yolo import YoloTrainParams
+from selftrack.ops._video import decode_fps
 from selftrack.ops.train_detector import epoch_reporter, put_models, require_ultralytics, starting_model, train_params
 from selftrack.pipeline.op import DatasetContext, Op, OpParams, Port
 from selftrack.video import ResizeSpec
@@ -80,11 +80,7 @@ class BootstrapDetector(Op):
         if not items:
             raise SelftrackError(f"input 'video' ({ctx.inputs.get('video')}) has no videos")
         videos = {key: item.path for key, item in items.items()}
-        fps = {}
-        for key, item in items.items():
-            decode = item.metadata.get("decode") or {}
-            if decode.get("fps"):
-                fps[key] = Fraction(decode["fps"])
+        fps = {key: rate for key, item in items.items() if (rate := decode_fps(item)) is not None}
         counts = [item.video_info.frame_count for item in items.values()]
         offset = dict(zip(items, [sum(counts[:i]) for i in range(len(counts))], strict=True))
 

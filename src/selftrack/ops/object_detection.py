@@ -8,7 +8,6 @@ defaults where they exist (Resize, ConfidenceThreshold 0.1) and expose what it h
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Literal
 
 import numpy as np
@@ -17,6 +16,7 @@ from pydantic import Field
 from selftrack.core.detections import Detections
 from selftrack.core.errors import SelftrackError
 from selftrack.detectors import Detector, HogParams, MotionParams
+from selftrack.ops._video import decode_fps
 from selftrack.pipeline.op import ItemContext, Op, OpParams, Port
 from selftrack.video import ResizeSpec
 from selftrack.workspace.store import DataType, Item
@@ -116,8 +116,7 @@ class ObjectDetection(Op):
         if "video" in item.metadata:
             from selftrack.detectors import detect_video
 
-            decode = item.metadata.get("decode") or {}
-            fps = Fraction(decode["fps"]) if decode.get("fps") else None
+            fps = decode_fps(item)
             dets = detect_video(
                 detector,
                 item.path,

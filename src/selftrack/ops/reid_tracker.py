@@ -6,6 +6,7 @@ Weight) next to the UNS20 inference settings; see ``selftrack.reid.ReidTrackerPa
 
 from __future__ import annotations
 
+from selftrack.ops._video import is_resampled
 from selftrack.pipeline.op import ItemContext, Op, Port
 from selftrack.reid import ReidTrackerParams, track_with_reid
 from selftrack.workspace.store import DataType
@@ -25,13 +26,9 @@ class ReidTrackerOp(Op):
     Params = ReidTrackerParams
 
     def run_item(self, ctx: ItemContext) -> None:
-        from fractions import Fraction
-
         video = ctx.item("video")
         dets = ctx.item("detections").load_detections()
-        if (video.metadata.get("decode") or {}).get("fps") and Fraction(video.metadata["decode"]["fps"]) != Fraction(
-            video.metadata["video"]["fps"]
-        ):
+        if is_resampled(video):
             from selftrack.core.errors import SelftrackError
 
             raise SelftrackError(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +25,16 @@ from pydantic import Field
 
 from selftrack.core.detections import Detections
 from selftrack.core.errors import SelftrackError, ValidationError
-from selftrack.detectors.train_yolo import (
-    EpochStats,
-    TrainedYolo,
+from selftrack.detectors.train_yolo import EpochStats, TrainedYolo, YoloTrainParams, train_yolo
+from selftrack.detectors.yolo_dataset import (
     TrainingImage,
-    YoloTrainParams,
     class_indices,
     class_names,
     export_yolo_dataset,
     safe_name,
-    train_yolo,
     video_training_images,
 )
+from selftrack.ops._video import decode_fps
 from selftrack.pipeline.op import DatasetContext, Op, OpParams, Port
 from selftrack.video import ResizeSpec
 from selftrack.workspace.store import DataType, Item
@@ -68,7 +65,7 @@ class TrainDetectorParams(OpParams, YoloTrainParams):
 
 def require_ultralytics() -> None:
     """Fail before any work, with the install command, when the ultralytics extra is missing."""
-    from selftrack.detectors.train_yolo import import_ultralytics
+    from selftrack.detectors.ultralytics_setup import import_ultralytics
 
     try:
         import_ultralytics()
@@ -279,8 +276,7 @@ class TrainDetector(Op):
             ctx.check_stop()
             item, det = images[key], dets[key]
             if "video" in item.metadata:
-                decode = item.metadata.get("decode") or {}
-                fps = Fraction(decode["fps"]) if decode.get("fps") else None
+                fps = decode_fps(item)
                 num_frames = det.num_frames or item.video_info.frame_count
                 frames = sample_frames(det, p.frames_per_video, p.skip_empty_frames, num_frames)
                 yield from video_training_images(item.path, det, frames, names, prefix=key, resize=p.resize, fps=fps)

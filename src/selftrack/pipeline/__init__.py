@@ -6,7 +6,7 @@ Imports ``workspace`` and the bottom layer; never ``cli`` or ``server``.
 from selftrack.pipeline.engine import Partial, RunResult, current_outputs, garbage_collect, run_node
 from selftrack.pipeline.executors import Executor, ItemTask, LocalExecutor
 from selftrack.pipeline.graph import InputRef, Node, PipelineError, PipelineGraph
-from selftrack.pipeline.handle import NodeHandle, Pipeline
+from selftrack.pipeline.handle import NodeHandle, Pipeline, resolve_dataset
 from selftrack.pipeline.jobs import Job, JobProgress, JobState, JobStore
 from selftrack.pipeline.op import DatasetContext, ItemContext, Op, OpParams, Port, get_op, list_ops
 
@@ -35,5 +35,6 @@ __all__ = [
     "garbage_collect",
     "get_op",
     "list_ops",
+    "resolve_dataset",
     "run_node",
 ]

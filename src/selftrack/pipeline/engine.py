@@ -3,11 +3,12 @@
 Caching, and why it is right where SkyhookML's was not:
 
 * A node's **config hash** covers its op, the op's code ``version`` and its params with defaults filled in.
-* A **per-item** node writes into one output dataset per config hash. Each output item records a **cache
-  key**: the config hash plus the sha256 of every input item of that key. A rerun recomputes exactly the
-  keys whose cache key changed (an edited or added input item) and nothing else; changing a param gives
-  a new config hash, so everything of that node (and below) is recomputed into new datasets, while the
-  old ones stay until ``selftrack gc``.
+* A **per-item** node writes into one output dataset per config hash and set of input datasets
+  (:func:`output_identity`). Each output item records a **cache key**: the config hash plus the sha256 of
+  every input item of that key. A rerun recomputes exactly the keys whose cache key changed (an edited or
+  added input item) and nothing else; changing a param gives a new config hash, so everything of that node
+  (and, through their input datasets, of the nodes below) is recomputed into new datasets, while the old
+  ones stay until ``selftrack gc``.
 * A **whole-dataset** node (training) is keyed by its config hash plus the content hashes of its input
   datasets; its outputs are recomputed when any input changes.
 
@@ -100,6 +101,17 @@ def config_hash(node: Node) -> str:
     op = node.op_class
     params = node.parsed_params().model_dump(mode="json")
     return _sha("op", op.name, "version", op.version, "params", params)
+
+
+def output_identity(node: Node, inputs: dict[str, list[str]]) -> str:
+    """Which datasets a per-item node writes into: its config hash and the datasets it reads.
+
+    The input datasets' names carry their own lineage (a node's output is named by this identity, a whole-
+    dataset node's by its inputs' content), so a param change anywhere above gives this node new output
+    datasets and the old ones stay, whole and consistent, until ``selftrack gc``. Adding items to an
+    imported dataset keeps the name: only the new keys are computed.
+    """
+    return _sha(config_hash(node), {port: list(names) for port, names in inputs.items()})
 
 
 def _ensure_output(ws: Workspace, node: Node, output: str, data_type: DataType, identity: str) -> str:
@@ -297,7 +309,7 @@ class _Runner:
         return chosen
 
     def planned_outputs(self, node: Node) -> dict[str, str]:
-        identity = config_hash(node)
+        identity = output_identity(node, self.input_datasets(node))
         types = self.output_types(node)
         return {o.name: _ensure_output(self.ws, node, o.name, types[o.name], identity) for o in node.op_class.outputs}
 
@@ -529,13 +541,32 @@ def run_node(
     return result
 
 
-def current_outputs(ws: Workspace, name: str) -> dict[str, str | None]:
-    """Output datasets of node ``name`` for its current params (per-item nodes), or the latest run (whole)."""
+def current_outputs(
+    ws: Workspace, name: str, _memo: dict[str, dict[str, str | None]] | None = None
+) -> dict[str, str | None]:
+    """Output datasets of node ``name`` for its current params and inputs (per-item nodes), or the latest run (whole)."""
+    memo = {} if _memo is None else _memo
+    if name in memo:
+        return memo[name]
     pipeline = PipelineGraph(ws)
     node = pipeline.node(name)
-    out: dict[str, str | None] = {}
+    out: dict[str, str | None] = {o.name: None for o in node.op_class.outputs}
+    memo[name] = out
     if node.op_class.per_item:
-        identity = config_hash(node)
+        inputs: dict[str, list[str]] = {}
+        for port, refs in node.inputs.items():
+            names = []
+            for ref in refs:
+                if ref.dataset is not None:
+                    names.append(ref.dataset)
+                    continue
+                parent = pipeline.node(ref.node)
+                upstream = current_outputs(ws, ref.node, memo).get(ref.output or parent.op_class.outputs[0].name)
+                if upstream is None:  # a parent not computed for its current settings: neither is this node
+                    return out
+                names.append(upstream)
+            inputs[port] = names
+        identity = output_identity(node, inputs)
         for o in node.op_class.outputs:
             row = ws.db.execute(
                 "SELECT dataset_id FROM node_outputs WHERE node = ? AND output = ? AND config_hash = ?",

@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError as PydanticValidationError
 
-from selftrack.core.errors import SelftrackError
+from selftrack.core.errors import SelftrackError, validation_message
 from selftrack.pipeline.op import Op, get_op
 from selftrack.workspace.store import DataType, Workspace
 
@@ -116,8 +116,10 @@ class Node:
         try:
             return self.op_class.Params.model_validate(self.params)
         except PydanticValidationError as e:
-            problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'params'}: {err['msg']}" for err in e.errors())
-            raise PipelineError(f"node {self.name!r} ({self.op}): invalid params: {problems}") from None
+            fields = self.op_class.Params.model_fields
+            raise PipelineError(
+                f"node {self.name!r} ({self.op}): {validation_message('params', e, fields=fields)}"
+            ) from None
 
     def parents(self) -> set[str]:
         return {ref.node for refs in self.inputs.values() for ref in refs if ref.node}

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from selftrack.pipeline.engine import RunResult, current_outputs, run_node
-from selftrack.pipeline.graph import Node, PipelineGraph
+from selftrack.pipeline.graph import Node, PipelineError, PipelineGraph
+from selftrack.workspace.store import Workspace
 
 
 class NodeHandle:
@@ -49,3 +50,34 @@ class Pipeline(PipelineGraph):
     def update_node(self, name: str, **kwargs: Any) -> NodeHandle:  # type: ignore[override]
         """Change a node's params or inputs; see :meth:`PipelineGraph.update_node`."""
         return NodeHandle(self, super().update_node(name, **kwargs))
+
+
+def resolve_dataset(ws: Workspace, name: str) -> str:
+    """The dataset a person means by ``name``: a node (its first output), ``NODE.OUTPUT``, or a dataset's own name.
+
+    A node's name points at its current output, the one its current params and inputs give; the hashed
+    names (``render.video@430bdcd5``) stay valid for every version until ``selftrack gc``. As in pipeline
+    YAML, a node's name wins over a dataset of the same name.
+    """
+    graph = PipelineGraph(ws)
+    nodes = graph.nodes()
+    node_name, _, output = name.partition(".")
+    if node_name in nodes:
+        ports = [p.name for p in nodes[node_name].op_class.outputs]
+        if not output or output in ports:
+            output = output or ports[0]
+            dataset = current_outputs(ws, node_name)[output]
+            if dataset is None:
+                raise PipelineError(
+                    f"node {node_name!r} has no {output!r} output for its current settings yet; "
+                    f"`selftrack run {node_name}` computes it"
+                )
+            return dataset
+        if output and "@" not in output:
+            raise PipelineError(f"node {node_name!r} has no output {output!r}; its outputs: {', '.join(ports)}")
+    if ws.find_dataset(name) is not None:
+        return name
+    known = [ds.name for ds in ws.datasets() if "@" not in ds.name]
+    raise PipelineError(
+        f"no dataset or node named {name!r} (nodes: {', '.join(nodes) or 'none'}; datasets: {', '.join(known) or 'none'})"
+    )

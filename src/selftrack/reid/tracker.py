@@ -71,7 +71,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from selftrack.core.boxes import iou_matrix
 from selftrack.core.detections import Detections
-from selftrack.core.errors import ValidationError
+from selftrack.core.errors import ValidationError, validation_message
 from selftrack.reid.checkpoint import ReidModel, load_reid_model, resolve_device
 from selftrack.reid.heads import NumpyHeads, min_softmax
 from selftrack.reid.model import box_features
@@ -220,8 +220,8 @@ def _validated(params: ReidTrackerParams | None, overrides: dict[str, Any]) -> R
             return ReidTrackerParams(**overrides)
         return ReidTrackerParams.model_validate({**params.model_dump(), **overrides}) if overrides else params
     except pydantic.ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(params)'}: {e['msg']}" for e in exc.errors())
-        raise ValidationError(f"invalid re-id tracker parameters: {problems}") from exc
+        message = validation_message("re-id tracker parameters", exc, fields=ReidTrackerParams.model_fields)
+        raise ValidationError(message) from exc
 
 
 class ReidTracker:
@@ -821,7 +821,6 @@ def _track_ends(tracks: Detections) -> dict[str, np.ndarray]:
         return ((box[b, :2] + box[b, 2:]) - (box[a, :2] + box[a, 2:])) / 2 / span
 
     back = np.maximum(last - 5, first)
-    ahead = np.minimum(first + 5, last)
     return {
         "id": ids,
         "count": last - first + 1,
@@ -830,7 +829,6 @@ def _track_ends(tracks: Detections) -> dict[str, np.ndarray]:
         "first_box": box[first],
         "last_box": box[last],
         "v_end": velocity(back, last),
-        "v_start": velocity(first, ahead),
     }
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import pydantic
 
 from selftrack.core.detections import Detections
-from selftrack.core.errors import ValidationError
+from selftrack.core.errors import ValidationError, validation_message
 from selftrack.trackers.cmc import check_affine, check_transforms
 
 ProgressCallback = Callable[[int, int], None]
@@ -69,11 +69,6 @@ class IdCounter:
         ids = np.arange(self._next, self._next + count, dtype=np.int64)
         self._next += count
         return ids
-
-    @property
-    def issued(self) -> int:
-        """How many ids were handed out so far."""
-        return self._next - 1
 
 
 _REGISTRY: dict[str, type[Tracker]] = {}
@@ -129,10 +124,8 @@ class Tracker(ABC):
                     )
                 resolved = self.Params.model_validate({**params.model_dump(), **overrides}) if overrides else params
         except pydantic.ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '(params)'}: {err['msg']}" for err in exc.errors()
-            )
-            raise ValidationError(f"invalid parameters for tracker {self.name!r}: {problems}") from exc
+            message = validation_message(f"parameters for tracker {self.name!r}", exc, fields=self.Params.model_fields)
+            raise ValidationError(message) from exc
         self.params = resolved
         self.reset()
 

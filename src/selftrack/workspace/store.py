@@ -460,11 +460,6 @@ class Workspace:
             (self.root / old_file).unlink(missing_ok=True)
         return self.item(dataset, key)
 
-    def put_bytes(self, dataset: str, key: str, data: bytes, *, format: str, **kwargs: Any) -> Item:
-        with self.staging_path(suffix="." + format) as staged:
-            staged.write_bytes(data)
-            return self.put_file(dataset, key, staged, format=format, move=True, **kwargs)
-
     def put_detections(
         self,
         dataset: str,
