@@ -181,10 +181,11 @@ def node_states(ws: Workspace, pipeline: Pipeline, jobs: JobStore) -> dict[str, 
         return row[0] or ds.created_at
 
     out: dict[str, dict[str, Any]] = {}
+    memo: dict[str, dict[str, str | None]] = {}  # a parent's outputs are resolved once for all its children
     for name in order:
         node = nodes[name]
         try:
-            outputs = current_outputs(ws, name)
+            outputs = current_outputs(ws, name, memo)
         except SelftrackError:
             outputs = {}
         changed = edited.get(name, 0.0)
