@@ -223,7 +223,7 @@ def demo(
 
 
 # Commands defined in sibling modules register themselves on `app` (from selftrack.cli.app) when imported.
-from selftrack.cli import check_cmds, pipeline_cmds, reid_cmds, tracking_cmds, vision_cmds  # noqa: E402,F401
+from selftrack.cli import check_cmds, pipeline_cmds, reid_cmds, serve_cmds, tracking_cmds, vision_cmds  # noqa: E402,F401
 
 _python_show_warning = warnings.showwarning
 

@@ -214,6 +214,36 @@ class PipelineGraph:
         with self.ws.transaction() as db:
             db.execute("DELETE FROM nodes WHERE name = ?", (name,))
 
+    def rename_node(self, name: str, new_name: str) -> Node:
+        """Rename a node; the nodes it feeds follow, and its computed outputs stay valid (names are not
+        part of cache keys)."""
+        nodes = self.nodes()
+        if name not in nodes:
+            raise PipelineError(f"no node named {name!r}")
+        if not _NODE_NAME.match(new_name):
+            raise PipelineError(f"invalid node name {new_name!r}: a letter, then letters, digits, '_' or '-' (max 64)")
+        if new_name in nodes:
+            raise PipelineError(f"a node named {new_name!r} already exists")
+        with self.ws.transaction() as db:
+            db.execute("UPDATE nodes SET name = ?, updated_at = ? WHERE name = ?", (new_name, time.time(), name))
+            db.execute("UPDATE node_outputs SET node = ? WHERE node = ?", (new_name, name))
+            for other in nodes.values():
+                if name not in other.parents():
+                    continue
+                inputs = {
+                    port: [{**r.__dict__, "node": new_name if r.node == name else r.node} for r in refs]
+                    for port, refs in other.inputs.items()
+                }
+                db.execute("UPDATE nodes SET inputs = ? WHERE name = ?", (json.dumps(inputs), other.name))
+        return self.node(new_name)
+
+    def set_position(self, name: str, x: float, y: float) -> None:
+        """Where the node sits in the app's graph view (not part of the node's definition or cache key)."""
+        with self.ws.transaction() as db:
+            cur = db.execute("UPDATE nodes SET position = ? WHERE name = ?", (json.dumps({"x": x, "y": y}), name))
+            if cur.rowcount == 0:
+                raise PipelineError(f"no node named {name!r}")
+
     def _save(self, node: Node) -> None:
         now = time.time()
         inputs = {k: [r.__dict__ for r in v] for k, v in node.inputs.items()}

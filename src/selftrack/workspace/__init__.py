@@ -9,6 +9,7 @@ from selftrack.workspace.importers import (
     import_detections,
     import_files,
     import_images,
+    import_labelled_images,
     import_videos,
     safe_extract_zip,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "import_detections",
     "import_files",
     "import_images",
+    "import_labelled_images",
     "import_videos",
     "safe_extract_zip",
 ]
