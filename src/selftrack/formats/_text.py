@@ -309,7 +309,11 @@ def load_table(path: PathLike, *, allowed_columns: Iterable[int] | None = None, 
         FormatError: naming the file and line of the first malformed line (wrong count of values,
             a value that is not a number, NaN or infinity).
     """
-    first = _first_data_line(path)
+    try:
+        first = _first_data_line(path)
+    except UnicodeDecodeError:
+        read_text(path)  # raises the FormatError naming the line of the bad byte
+        raise
     if first is None:
         return Table(np.zeros((0, 0)), None, path, None)
     delimiter = "," if "," in first else None
