@@ -63,7 +63,14 @@ class IouTracker(Tracker):
         )
         self._count = -1
 
-    def _step(self, xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarray, affine: np.ndarray | None) -> StepResult:
+    def _step(
+        self,
+        xyxy: np.ndarray,
+        score: np.ndarray,
+        class_id: np.ndarray,
+        affine: np.ndarray | None,
+        features: np.ndarray | None = None,
+    ) -> StepResult:
         p, t = self.params, self._tracks
         self._count += 1
         now = self._count
