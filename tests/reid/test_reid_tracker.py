@@ -362,7 +362,7 @@ def test_camera_motion_moves_the_track_state() -> None:
     kw = {"max_interpolation_gap": 0, "min_track_length": 0, "output_box": "detection", "stitch_max_seconds": 0}
     for model in (None, _cosine_model()):
         still = ReidTracker(model, **kw).track(
-            det.replace(xyxy=det.xyxy + [500, 0, 500, 0], canvas=(1200, 360)), feats if model else None
+            det.replace(xyxy=det.xyxy + np.array([500.0, 0, 500, 0]), canvas=(1200, 360)), feats if model else None
         )
         with_cmc = ReidTracker(model, **kw).track(moved, feats if model else None, transforms=transforms)
         without = ReidTracker(model, **kw).track(moved, feats if model else None)
