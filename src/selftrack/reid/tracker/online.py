@@ -39,9 +39,9 @@ from selftrack.trackers.kalman import XYAHModel
 from selftrack.trackers.lifecycle import TrackTable
 from selftrack.trackers.matching import assign, greedy_best_match
 from selftrack.trackers.postprocess import drop_short_tracks, interpolate_tracks
+from selftrack.trackers.velocity import NEVER, extrapolate
 
 _NEG = -1e9
-_NEVER = -(2**40)
 
 
 class ReidTracker(Tracker, register=False):
@@ -115,7 +115,7 @@ class ReidTracker(Tracker, register=False):
                 "cov": ((8, 8), np.float64, 0.0),
                 "box": ((4,), np.float64, 0.0),
                 "vel_box": ((v, 4), np.float64, 0.0),
-                "vel_frame": ((v,), np.int64, _NEVER),
+                "vel_frame": ((v,), np.int64, NEVER),
                 "track_id": ((), np.int64, 0),
                 "last": ((), np.int64, 0),
                 "hits": ((), np.int64, 0),
@@ -194,16 +194,8 @@ class ReidTracker(Tracker, register=False):
             mean[frame - t.last > 1, 7] = 0.0  # a lost track keeps its size (ByteTrack)
             t.mean, t.cov = self._kalman.predict(mean, t.cov)
             return self._kalman.to_xyxy(t.mean)
-        # SkyhookML: displacement from the past box nearest to (last - velocity_steps), per frame
-        target = t.last - p.motion.velocity_steps
-        dist = np.abs(t.vel_frame - target[:, None])
-        ref = np.argmin(dist, axis=1)
-        rows = np.arange(len(t))
-        ref_box, ref_frame = t.vel_box[rows, ref], t.vel_frame[rows, ref]
-        span = np.maximum(t.last - ref_frame, 1)
-        valid = (ref_frame > _NEVER // 2) & (t.last > ref_frame)
-        velocity = np.where(valid[:, None], (t.box - ref_box) / span[:, None], 0.0)
-        return t.box + velocity * (frame - t.last)[:, None]
+        # SkyhookML's heuristic: the centre's recent displacement per frame, size kept
+        return extrapolate(t.vel_box, t.vel_frame, t.last, frame, p.motion.velocity_steps)
 
     def observe(
         self,
