@@ -13,35 +13,49 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from selftrack.core.detections import Detections
 from selftrack.core.errors import ValidationError
-from selftrack.reid.checkpoint import ReidModel, load_reid_model, resolve_device
 from selftrack.reid.crops import crop_boxes, frame_boxes
-from selftrack.reid.model import ReidNet
+from selftrack.reid.inference import InferenceModel
 from selftrack.video import VideoReader
+
+if TYPE_CHECKING:
+    from selftrack.reid.checkpoint import ReidModel
 
 
 class AppearanceEncoder:
-    """Runs a model's CNN(s) on crops: ``(n, s, s, 3)`` uint8 -> ``(n, members, dim)`` float32."""
+    """Runs a model's CNN(s) on crops: ``(n, s, s, 3)`` uint8 -> ``(n, members, dim)`` float32.
 
-    def __init__(self, model: ReidModel, batch_size: int = 512) -> None:
+    An :class:`~selftrack.reid.inference.InferenceModel` runs its ONNX twin (no torch); a torch
+    :class:`~selftrack.reid.checkpoint.ReidModel` runs on its device.
+    """
+
+    def __init__(self, model: ReidModel | InferenceModel, batch_size: int = 512) -> None:
         self.model = model
         self.batch_size = batch_size
         self.crop_size = model.arch.crop_size
 
-    @torch.inference_mode()
     def __call__(self, crops: np.ndarray) -> np.ndarray:
-        net, dev = self.model.net, self.model.device
-        k, d = net.arch.ensemble, net.arch.embed_dim
+        k, d = self.model.arch.ensemble, self.model.arch.embed_dim
         out = np.empty((len(crops), k, d), dtype=np.float32)
-        for lo in range(0, len(crops), self.batch_size):
-            x = ReidNet.prepare(torch.from_numpy(np.ascontiguousarray(crops[lo : lo + self.batch_size])).to(dev))
-            out[lo : lo + len(x)] = net.embed(x).permute(1, 0, 2).float().cpu().numpy()
+        if isinstance(self.model, InferenceModel):
+            for lo in range(0, len(crops), self.batch_size):
+                part = self.model.embed(crops[lo : lo + self.batch_size])
+                out[lo : lo + len(part)] = part
+            return out
+        import torch
+
+        from selftrack.reid.model import ReidNet
+
+        net, dev = self.model.net, self.model.device
+        with torch.inference_mode():
+            for lo in range(0, len(crops), self.batch_size):
+                x = ReidNet.prepare(torch.from_numpy(np.ascontiguousarray(crops[lo : lo + self.batch_size])).to(dev))
+                out[lo : lo + len(x)] = net.embed(x).permute(1, 0, 2).float().cpu().numpy()
         return out
 
 
@@ -116,7 +130,7 @@ def _prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
 
 
 def iter_video_features(
-    model: ReidModel,
+    model: ReidModel | InferenceModel,
     video_path: str | os.PathLike[str],
     detections: Detections,
     *,
@@ -151,16 +165,21 @@ def iter_video_features(
 
 
 def embed_video(
-    model: ReidModel | str | os.PathLike[str],
+    model: ReidModel | InferenceModel | str | os.PathLike[str],
     video_path: str | os.PathLike[str],
     detections: Detections,
     *,
     device: str = "auto",
     batch_frames: int = 32,
 ) -> np.ndarray:
-    """Appearance vectors ``(len(detections), members, dim)`` of every detection of a video."""
-    if not isinstance(model, ReidModel):
-        model = load_reid_model(model, resolve_device(device))
+    """Appearance vectors ``(len(detections), members, dim)`` of every detection of a video.
+
+    A model path is loaded as for tracking (:func:`~selftrack.reid.inference.load_tracking_model`).
+    """
+    if isinstance(model, str | os.PathLike):
+        from selftrack.reid.inference import load_tracking_model
+
+        model = load_tracking_model(model, device=device)
     out = np.zeros((len(detections), model.arch.ensemble, model.arch.embed_dim), dtype=np.float32)
     for batch in iter_video_features(model, video_path, detections, batch_frames=batch_frames):
         out[batch.lo : batch.hi] = batch.features

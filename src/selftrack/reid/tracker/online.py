@@ -19,16 +19,15 @@ stitches fragments (:mod:`.stitching`), drops short tracks and fills gaps by int
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from selftrack.core.boxes import iou_matrix
 from selftrack.core.detections import Detections
 from selftrack.core.errors import ValidationError
-from selftrack.reid.checkpoint import ReidModel
+from selftrack.reid.arch import box_features
 from selftrack.reid.heads import NumpyHeads
-from selftrack.reid.model import box_features
 from selftrack.reid.tracker import appearance as app
 from selftrack.reid.tracker.params import ReidTrackerParams, validated
 from selftrack.reid.tracker.stitching import TrackLooks, at_border, stitch
@@ -40,6 +39,10 @@ from selftrack.trackers.lifecycle import TrackTable
 from selftrack.trackers.matching import assign, greedy_best_match
 from selftrack.trackers.postprocess import drop_short_tracks, interpolate_tracks
 from selftrack.trackers.velocity import NEVER, extrapolate
+
+if TYPE_CHECKING:  # the tracker runs without torch (an ONNX twin): no runtime import of the torch model
+    from selftrack.reid.checkpoint import ReidModel
+    from selftrack.reid.inference import InferenceModel
 
 _NEG = -1e9
 
@@ -63,7 +66,7 @@ class ReidTracker(Tracker, register=False):
     params: ReidTrackerParams
 
     def __init__(
-        self, model: ReidModel | None = None, params: ReidTrackerParams | None = None, **overrides: Any
+        self, model: ReidModel | InferenceModel | None = None, params: ReidTrackerParams | None = None, **overrides: Any
     ) -> None:
         resolved = validated(params, overrides)
         if resolved.motion.model == "uns20":
@@ -75,7 +78,7 @@ class ReidTracker(Tracker, register=False):
                     f"has only {model.stages}"
                 )
         self.model = model
-        self.heads = NumpyHeads(model.net) if model is not None else None
+        self.heads = NumpyHeads.of(model) if model is not None else None
         self._kalman = XYAHModel()
         self.canvas: tuple[int, int] | None = None
         self.fps: float | None = None

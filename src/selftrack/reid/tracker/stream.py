@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from selftrack.core.detections import Detections
-from selftrack.reid.checkpoint import ReidModel, load_reid_model, resolve_device
+from selftrack.reid.inference import InferenceModel, load_tracking_model
 from selftrack.reid.tracker.online import ReidTracker
 from selftrack.reid.tracker.params import ReidTrackerParams
 from selftrack.trackers.base import OutputBuilder
 from selftrack.trackers.cmc import check_transforms
 
+if TYPE_CHECKING:
+    from selftrack.reid.checkpoint import ReidModel
+
 
 def track_with_reid(
-    model_path: str | os.PathLike[str] | ReidModel,
+    model_path: str | os.PathLike[str] | ReidModel | InferenceModel,
     video_path: str | os.PathLike[str],
     detections: Detections,
     params: ReidTrackerParams | None = None,
     *,
     transforms: np.ndarray | None = None,
+    fps: float | None = None,
     device: str = "auto",
     batch_frames: int = 32,
     progress: Callable[[int, int], None] | None = None,
@@ -33,7 +38,7 @@ def track_with_reid(
     together, then the tracker steps through the batch's frames. Memory does not grow with video
     length beyond the output itself; frames after the last box are not decoded. ``transforms`` is the camera motion (``(num_frames, 2, 3)``,
     ``transforms[f]`` mapping frame ``f - 1`` coordinates to frame ``f``, in the detections'
-    canvas coordinates).
+    canvas coordinates). ``fps`` overrides the container's frame rate (stitching's limits are in seconds).
 
     Raises:
         ValidationError: a bad model file, parameters, transforms, or boxes past the end of the video.
@@ -42,13 +47,15 @@ def track_with_reid(
     from selftrack.reid.embed import iter_video_features  # local: embed imports the video layer
     from selftrack.video import probe
 
-    model = model_path if isinstance(model_path, ReidModel) else load_reid_model(model_path, resolve_device(device))
+    # a file: its ONNX twin on a CPU (no torch import), see reid.inference
+    is_file = isinstance(model_path, str | os.PathLike)
+    model = load_tracking_model(model_path, device=device) if is_file else model_path
     tracker = ReidTracker(model, params)
     total = detections.frame_count
     affines = None if transforms is None else check_transforms(transforms, total, detections.source)
     info = probe(video_path)
     # the tracker works in the detections' coordinates (their canvas); crops are cut from the frames
-    tracker.reset(detections.canvas or (info.width, info.height), float(info.fps))
+    tracker.reset(detections.canvas or (info.width, info.height), float(fps or info.fps))
     out = OutputBuilder()
     bounds = detections.frame_bounds()
     boxes, score = detections.xyxy, detections.score

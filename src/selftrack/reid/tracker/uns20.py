@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from selftrack.reid.arch import box_features
 from selftrack.reid.heads import min_softmax
-from selftrack.reid.model import box_features
 from selftrack.reid.tracker.appearance import clean_boxes
 from selftrack.trackers.base import StepResult
 
