@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from selftrack.formats import read_gmc, read_mot
@@ -20,6 +21,7 @@ from selftrack.pipeline import LocalExecutor, Pipeline, PipelineError, run_node
 from selftrack.synth.camera_motion import CameraPathSpec, make_camera_motion_sequence
 from selftrack.video.camera_motion import displacement_error, estimate_camera_motion
 from selftrack.workspace import Workspace, import_detections, import_files, import_videos
+from selftrack.workspace.store import DataType
 
 CLI = str(Path(sys.executable).with_name("selftrack"))
 SIZE = (640, 360)
@@ -68,6 +70,12 @@ def _track(ws: Workspace, node: str, inputs: dict[str, str], **params: object):
 
 def _rows(d) -> list[tuple[int, int]]:
     return sorted(zip(d.frame.tolist(), d.track_id.tolist(), strict=True))
+
+
+def _same(a, b) -> bool:
+    """Same (frame, id) rows and the same boxes to 0.01 px (what a MOT file keeps)."""
+    oa, ob = np.lexsort((a.track_id, a.frame)), np.lexsort((b.track_id, b.frame))
+    return _rows(a) == _rows(b) and bool(np.allclose(a.xyxy[oa], b.xyxy[ob], atol=0.011))
 
 
 @pytest.mark.realdata
@@ -181,3 +189,69 @@ def test_fixed_camera_auto_is_off_and_fps_overrides_the_container(tmp_path: Path
     at_7 = run_tracker(det, TrackParams(tracker="bytetrack", tracker_params={"frame_rate": 7.0}))
     at_10 = run_tracker(det, TrackParams(tracker="bytetrack", tracker_params={"frame_rate": 10.0}))
     assert _rows(read_mot(out)) == _rows(at_7) != _rows(at_10)
+
+
+def _reid_model(path: Path) -> Path:
+    """An untrained re-id model file (random weights): the wiring is tested, not the model."""
+    import torch
+
+    from selftrack.reid.checkpoint import atomic_save, model_payload
+    from selftrack.reid.model import ReidArch, ReidNet
+
+    torch.manual_seed(0)
+    net = ReidNet(ReidArch(crop_size=32, widths=(8, 16, 16, 16, 16)))
+    atomic_save(model_payload(net, stages=["appearance"], params={}, provenance={}, training={}), path)
+    return path
+
+
+@pytest.mark.realdata
+def test_reid_tracker_takes_camera_motion_and_fps_in_the_op_and_the_command(tmp_path: Path, moved: dict[str, Path]):
+    from selftrack.reid import ReidTrackerParams, track_with_reid
+
+    model = _reid_model(tmp_path / "reid.pt")
+    det = read_mot(moved["det"], canvas=SIZE, num_frames=FRAMES)
+    motion = estimate_camera_motion(moved["video"], det)
+    api = track_with_reid(model, moved["video"], det, transforms=motion.transforms)
+    api_none = track_with_reid(model, moved["video"], det)
+    assert not _same(api, api_none)
+    # the command
+    out = tmp_path / "reid.txt"
+    common = [
+        "--tracker",
+        "reid",
+        "--model",
+        str(model),
+        "--video",
+        str(moved["video"]),
+        "--detections",
+        str(moved["det"]),
+    ]
+    proc = _cli(*common, "--out", str(out))  # cmc=auto: this camera moves
+    assert proc.returncode == 0, proc.stderr
+    assert _same(read_mot(out), api)
+    assert _cli(*common, "--out", str(out), "--cmc", "none").returncode == 0
+    assert _same(read_mot(out), api_none)
+    assert _cli(*common, "--out", str(out), "--gmc", str(moved["gmc"])).returncode == 0
+    exact = read_gmc(moved["gmc"], num_frames=FRAMES)
+    assert _same(read_mot(out), track_with_reid(model, moved["video"], det, transforms=exact))
+    # --fps reaches the tracker's limits in seconds (stitching within 1 s: 30 frames at 30 fps, 2 at 2 fps)
+    slow = track_with_reid(model, moved["video"], det, ReidTrackerParams(stitch_max_seconds=1.0), fps=2.0)
+    assert not _same(slow, track_with_reid(model, moved["video"], det, ReidTrackerParams(stitch_max_seconds=1.0)))
+    assert (
+        _cli(*common, "--out", str(out), "--cmc", "none", "--fps", "2", "--param", "stitch_max_seconds=1").returncode
+        == 0
+    )
+    assert _same(read_mot(out), slow)
+    # the op
+    ws = _ws(tmp_path, moved)
+    import_files(ws, "models", [model], data_type=DataType.MODEL)
+    pipe = Pipeline(ws)
+    inputs = {"model": "models", "video": "videos", "detections": "det"}
+    pipe.add_node("reid", "reid_tracker", inputs=inputs, params={"cmc": "video"})
+    pipe.add_node("reid-none", "reid_tracker", inputs=inputs, params={"cmc": "none"})
+    got = {}
+    for node in ("reid", "reid-none"):
+        result = run_node(ws, node, executor=LocalExecutor(1))
+        got[node] = ws.item(result.outputs(node)["tracks"], "clip").load_detections()
+    assert _same(got["reid"], api) and _same(got["reid-none"], api_none)
+    assert len(list((ws.root / "cache" / "reid_onnx").glob("*.onnx"))) == 1

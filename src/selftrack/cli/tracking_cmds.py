@@ -306,8 +306,6 @@ def _track_reid(
         )
     assert model is not None and video is not None
     detections, out = _required(detections, out)
-    if gmc is not None or cmc in ("file", "video") or fps is not None:
-        raise SelftrackError("--gmc, --cmc file/video and --fps are not supported by --tracker reid yet")
     values = parse_typed_params(param)
     if min_track_length:
         values.setdefault("min_track_length", min_track_length)
@@ -316,9 +314,16 @@ def _track_reid(
     params = validate_params(ReidTrackerParams, values, "re-id tracker")
     if not model.is_file():
         raise SelftrackError(f"{model}: no such re-id model file")
-    dets = read_for_video(detections, video)
+    from selftrack.video import probe
+
+    rate = _check_fps(fps)
+    info = probe(video)
+    dets = read_for_video(detections, video, info)
+    transforms = _camera_motion(cmc, gmc, dets, video, info, detections)
     with progress_bar("track (reid)") as progress:
-        tracks = track_with_reid(model, video, dets, params, progress=lambda d, t: progress(d, t, "frames"))
+        tracks = track_with_reid(
+            model, video, dets, params, transforms=transforms, fps=rate, progress=lambda d, t: progress(d, t, "frames")
+        )
     write_detections(tracks, out)
     console.print(f"{len(tracks.track_ids)} tracks, {len(tracks)} boxes over {tracks.frame_count} frames -> {out}")
 
