@@ -8,12 +8,15 @@ held in memory except what the caller keeps (:func:`iter_video_features` yields 
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import queue
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -70,11 +73,16 @@ class FeatureBatch:
     features: np.ndarray
 
 
+FIRST_BATCH_FRAMES = 4
+"""The first batch is short, so tracking starts after a few frames rather than a whole batch."""
+
+
 def _crop_batches(
     reader: VideoReader, boxes: np.ndarray, bounds: np.ndarray, stop: int, batch_frames: int, size: int
 ) -> Iterator[tuple[int, int, np.ndarray]]:
     """``(first frame, end frame, crops of the boxes of those frames)``, decoding frame by frame."""
     first, buf, n = 0, np.zeros((64, size, size, 3), dtype=np.uint8), 0
+    length = min(batch_frames, FIRST_BATCH_FRAMES)
     for f, frame in enumerate(reader.frames(0, stop)):
         a, b = int(bounds[f]), int(bounds[f + 1])
         if b > a:
@@ -84,16 +92,72 @@ def _crop_batches(
                 buf = grown
             crop_boxes(frame, boxes[a:b], size, out=buf[n : n + b - a])
             n += b - a
-        if f + 1 - first == batch_frames or f + 1 == stop:
+        if f + 1 - first == length or f + 1 == stop:
             yield first, f + 1, buf[:n].copy()
-            first, n = f + 1, 0
+            first, n, length = f + 1, 0, batch_frames
+
+
+def _decode_worker(conn: Connection, make: Callable[[], Iterator[Any]]) -> None:
+    """In the decoding process: send every item of ``make()``, then ``None``; an error is sent, not raised."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it ends this process
+    try:
+        for item in make():
+            conn.send(item)
+        conn.send(None)
+    except BaseException as exc:
+        try:
+            conn.send(exc)
+        except Exception:  # an exception that does not pickle: its text
+            conn.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def _in_process(make: Callable[[], Iterator[Any]]) -> Iterator[Any] | None:
+    """Run ``make()`` in a forked process and yield its items; ``None`` where a process cannot be forked.
+
+    Why a process and not a thread: PyAV holds the GIL for much of its decoding, and the tracker's
+    per-frame work is Python, so in threads the two take turns (decoding beside a busy Python thread
+    ran at a fraction of its speed); a process decodes and crops on the other core for real. The pipe
+    holds about one batch, so the process runs at most a batch or two ahead.
+    """
+    try:
+        ctx = mp.get_context("fork")
+        if mp.current_process().daemon:  # daemonic workers (multiprocessing.Pool) may not fork children
+            return None
+        ours, theirs = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_decode_worker, args=(theirs, make), name="selftrack-reid-decode", daemon=True)
+        proc.start()
+    except (ValueError, OSError, AssertionError):
+        return None
+    theirs.close()
+
+    def items() -> Iterator[Any]:
+        try:
+            while True:
+                try:
+                    item = ours.recv()
+                except EOFError:
+                    raise RuntimeError("the decoding process ended unexpectedly") from None
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            ours.close()
+            if proc.is_alive():
+                proc.terminate()
+            proc.join(timeout=5.0)
+
+    return items()
 
 
 def _prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
-    """Run a generator in a background thread, ``depth`` items ahead.
+    """Run a generator in a background thread, ``depth`` items ahead (where no process can be forked).
 
-    Decoding (PyAV) and resizing (OpenCV) release the GIL, so on two cores the next batch is
-    decoded and cropped while the CNN and the tracker work on this one.
+    Decoding (PyAV) and resizing (OpenCV) release the GIL part of the time, so on two cores the next
+    batch is partly decoded while the CNN and the tracker work on this one.
     """
     q: queue.Queue[Any] = queue.Queue(maxsize=depth)
     done = object()
@@ -136,12 +200,14 @@ def iter_video_features(
     *,
     batch_frames: int = 32,
     should_stop: Callable[[], bool] | None = None,
-    prefetch: bool = True,
+    prefetch: bool | Literal["process", "thread"] = True,
 ) -> Iterator[FeatureBatch]:
     """Stream ``video_path`` and yield the appearance vectors of ``detections``, batch by batch.
 
     Only frames up to the last one with a box are decoded. Boxes on another canvas are scaled to
-    the frame. With ``prefetch`` the video is decoded and cropped in a background thread.
+    the frame. With ``prefetch`` (``True`` = ``"process"``) the video is decoded and cropped in a
+    forked process (see :func:`_in_process`; a background thread where forking is not possible),
+    with ``"thread"`` in a thread, with ``False`` in this thread.
     """
     encoder = AppearanceEncoder(model)
     with VideoReader(video_path) as reader:
@@ -156,8 +222,15 @@ def iter_video_features(
         boxes = frame_boxes(detections, reader.output_size)
         stop = int(detections.frame[-1]) + 1
         bounds = np.searchsorted(detections.frame, np.arange(stop + 1), side="left")
-        batches = _crop_batches(reader, boxes, bounds, stop, batch_frames, encoder.crop_size)
-        for first, last, crops in _prefetch(batches) if prefetch else batches:
+
+        def make() -> Iterator[tuple[int, int, np.ndarray]]:
+            return _crop_batches(reader, boxes, bounds, stop, batch_frames, encoder.crop_size)
+
+        if prefetch == "thread" or not prefetch:
+            batches = _prefetch(make()) if prefetch else make()
+        else:
+            batches = _in_process(make) or _prefetch(make())
+        for first, last, crops in batches:
             if should_stop is not None and should_stop():
                 raise InterruptedError("appearance extraction stopped")
             lo, hi = int(bounds[first]), int(bounds[last])
