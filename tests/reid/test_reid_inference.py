@@ -105,3 +105,43 @@ def test_tracking_from_the_twin_equals_tracking_with_torch(tmp_path: Path, share
     twin = load_tracking_model(path, device="cpu", cache_dir=tmp_path / "twins")
     with_twin = track_with_reid(twin, pets / "video.avi", det, params)
     assert with_twin.has_tracks and with_twin.equals(with_torch)
+
+
+@pytest.mark.realdata
+def test_decoding_process_gives_the_same_vectors_and_cleans_up(tmp_path: Path, shared_data: Path, monkeypatch):
+    """Crops are cut in a forked process: same vectors as in a thread or inline; errors and stops reach the caller."""
+    import multiprocessing
+
+    from selftrack.core.errors import ValidationError
+    from selftrack.reid import embed as embed_module
+    from selftrack.reid.embed import iter_video_features
+
+    pets = shared_data / "pets09-s2l1"
+    det = read_mot(pets / "det" / "det.txt", canvas=(768, 576), num_frames=795).frames_range(0, 70)
+    det = det.replace(num_frames=70)
+    twin = load_tracking_model(_model_file(tmp_path / "m.pt", ReidArch()), device="cpu", cache_dir=tmp_path / "t")
+
+    def vectors(prefetch: object) -> tuple[list[tuple[int, int]], np.ndarray]:
+        batches = list(iter_video_features(twin, pets / "video.avi", det, prefetch=prefetch))  # type: ignore[arg-type]
+        return [(b.start, b.stop) for b in batches], np.concatenate([b.features for b in batches])
+
+    spans, ref = vectors(False)
+    assert spans[0] == (0, 4) and spans[1] == (4, 36) and spans[-1][1] == int(det.frame[-1]) + 1  # short first batch
+    for mode in ("process", "thread"):
+        got_spans, got = vectors(mode)
+        assert got_spans == spans and np.array_equal(got, ref)
+    assert ref.shape == (len(det), 1, 64)
+    # a stop request ends the decoding process
+    stream = iter_video_features(twin, pets / "video.avi", det, should_stop=lambda: True)
+    with pytest.raises(InterruptedError):
+        next(stream)
+    assert not multiprocessing.active_children()
+
+    # an error while cropping in the process is raised here, with its type and message
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValidationError("crop failed on purpose")
+
+    monkeypatch.setattr(embed_module, "crop_boxes", broken)
+    with pytest.raises(ValidationError, match="crop failed on purpose"):
+        list(iter_video_features(twin, pets / "video.avi", det))
+    assert not multiprocessing.active_children()
