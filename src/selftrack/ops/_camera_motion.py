@@ -22,19 +22,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from selftrack.core.detections import Detections
 from selftrack.core.errors import SelftrackError
 from selftrack.core.paths import user_cache_dir
-from selftrack.formats.mot import read_gmc
-from selftrack.ops._video import decode_settings
-from selftrack.pipeline.op import ItemContext
 from selftrack.trackers.cmc import rescale_transforms
 from selftrack.video.camera_motion import CameraMotion, cached_camera_motion, camera_moves, frame_displacement
-from selftrack.workspace.store import Item
+
+if TYPE_CHECKING:  # the track command imports this module; the workspace and pipeline are not needed there
+    from selftrack.pipeline.op import ItemContext
+    from selftrack.workspace.store import Item
 
 CmcMode = Literal["none", "file", "video", "auto"]
 CMC_MODES: tuple[str, ...] = ("none", "file", "video", "auto")
@@ -121,6 +121,8 @@ def item_estimate(
     ctx: ItemContext, video: Item, detections: Detections, progress: Callable[[int, int], None] | None = None
 ) -> Callable[[], tuple[CameraMotion, bool]]:
     """``estimate`` for :func:`resolve_cmc` on a workspace video item (cached in the workspace, by content)."""
+    from selftrack.ops._video import decode_settings
+
     decode = decode_settings(video)
     fps = Fraction(decode["fps"]) if decode.get("fps") else None
     return lambda: cached_camera_motion(
@@ -136,6 +138,8 @@ def item_estimate(
 
 def item_gmc_reader(item: Item | None, num_frames: int | None) -> Callable[[], np.ndarray] | None:
     """``read_file`` for :func:`resolve_cmc` from a ``file`` item holding a gmc.txt (``None`` if not wired)."""
+    from selftrack.formats.mot import read_gmc
+
     if item is None:
         return None
     return lambda: read_gmc(item.path, num_frames=num_frames)
