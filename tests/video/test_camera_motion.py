@@ -171,3 +171,9 @@ def test_estimates_are_cached_by_content_boxes_and_settings(tmp_path: Path):
         entry.write_bytes(b"not an npz")  # a damaged entry is recomputed, not trusted
     redone, hit = cached_camera_motion(video, None, cache)
     assert not hit and np.array_equal(redone.transforms, first.transforms)
+    # an edited video (same path) is measured again: its remembered digest no longer matches
+    with VideoWriter(video, 10, (320, 240), crf=12) as w:
+        for f in range(6):
+            w.write(np.ascontiguousarray(scene[20:260, 30 - 4 * f : 350 - 4 * f]))  # now it pans left
+    moved_left, hit = cached_camera_motion(video, None, cache)
+    assert not hit and moved_left.transforms[1, 0, 2] > 3.5

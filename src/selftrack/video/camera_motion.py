@@ -29,6 +29,7 @@ corners do), whatever size the analysis ran at.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -283,10 +284,33 @@ def _boxes_digest(detections: Detections | None) -> str:
     return h.hexdigest()
 
 
-def file_digest(path: PathLike) -> str:
-    """sha256 of a file's bytes (what a plain video file's cache entries are keyed by)."""
+def file_digest(path: PathLike, memo_dir: PathLike | None = None) -> str:
+    """sha256 of a file's bytes (what a plain video file's cache entries are keyed by).
+
+    With ``memo_dir`` the digest is remembered there with the file's size, modification time and
+    inode, and reused while they are unchanged, so a second run does not read the whole video again.
+    """
+    st = os.stat(path)
+    ident = [st.st_size, st.st_mtime_ns, st.st_ino]
+    memo = None
+    if memo_dir is not None:
+        name = hashlib.sha256(os.path.abspath(os.fspath(path)).encode()).hexdigest()[:32]
+        memo = Path(memo_dir) / f"digest-{name}.json"
+        try:
+            saved = json.loads(memo.read_text())
+            if saved.get("stat") == ident:
+                return str(saved["sha256"])
+        except (OSError, ValueError, KeyError, AttributeError):
+            pass
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    if memo is not None:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=memo.parent, prefix=".digest-", suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            json.dump({"stat": ident, "sha256": digest}, f)
+        os.replace(tmp, memo)
+    return digest
 
 
 def cached_camera_motion(
@@ -308,7 +332,7 @@ def cached_camera_motion(
     written atomically; an unreadable one is recomputed.
     """
     settings = settings or CameraMotionSettings()
-    digest = video_digest or file_digest(path)
+    digest = video_digest or file_digest(path, memo_dir=cache_dir)
     ident = f"{digest}|{_boxes_digest(detections)}|{settings.key()}|fps={fps}"
     key = hashlib.sha256(ident.encode()).hexdigest()[:32]
     folder = Path(cache_dir)
