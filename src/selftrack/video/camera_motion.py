@@ -10,9 +10,9 @@ How, for each pair of consecutive frames (grey, shrunk so that the longer side i
 1. Shi-Tomasi corners of frame ``f - 1``, outside its detections (each box grown by
    ``box_margin`` of its size) and outside a thin border band: people and cars move on their own
    and would pull the fit towards their motion.
-2. Pyramidal Lucas-Kanade optical flow of those corners into frame ``f``, and back: a corner whose
-   round trip lands more than ``max_round_trip`` pixels from where it started is dropped (occlusion,
-   repeated texture, motion blur).
+2. Pyramidal Lucas-Kanade optical flow of those corners into frame ``f`` (optionally also back: with
+   ``max_round_trip`` set, a corner whose round trip lands farther than that from where it started is
+   dropped; off by default, RANSAC already rejects such points).
 3. A 4-degree-of-freedom similarity (translation, rotation, one scale: what a camera that pans,
    tilts, rolls and zooms does to a distant scene) fitted by RANSAC (``cv2.estimateAffinePartial2D``)
    on the surviving pairs, in full-resolution pixel coordinates.
@@ -47,7 +47,7 @@ from selftrack.video.probe import PathLike
 from selftrack.video.reader import VideoReader
 from selftrack.video.resize import ResizeSpec
 
-ESTIMATOR_VERSION = 1
+ESTIMATOR_VERSION = 2
 """Bumped whenever the estimate for the same frames changes, so cached estimates are not reused."""
 
 
@@ -57,12 +57,17 @@ class CameraMotionSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_side: int = Field(640, ge=64, description="Frames are shrunk so that the longer side is at most this (px).")
-    max_corners: int = Field(600, ge=8, description="Most corners tracked per frame pair.")
+    max_corners: int = Field(400, ge=8, description="Most corners tracked per frame pair.")
     min_distance: int = Field(6, ge=1, description="Least distance between two corners (px of the shrunk frame).")
     quality: float = Field(0.005, gt=0, lt=1, description="Shi-Tomasi quality level (fraction of the best corner).")
     box_margin: float = Field(0.1, ge=0, description="Detections are masked grown by this fraction of their size.")
     border: int = Field(4, ge=0, description="Corners this close to the frame edge are ignored (px, shrunk frame).")
-    max_round_trip: float = Field(0.5, gt=0, description="Forward-backward flow error allowed (px, shrunk frame).")
+    max_round_trip: float | None = Field(
+        None,
+        gt=0,
+        description="Forward-backward flow error allowed (px, shrunk frame); None (default): no backward pass "
+        "(RANSAC already rejects such points; BENCHMARKS.md compares both).",
+    )
     ransac_threshold: float = Field(1.0, gt=0, description="RANSAC inlier distance (px of the shrunk frame).")
     min_inliers: int = Field(12, ge=3, description="Fewer inliers than this: identity for that frame.")
 
@@ -202,9 +207,11 @@ class CameraMotionEstimator:
             "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01),
         }
         moved, ok, _ = cv2.calcOpticalFlowPyrLK(prev, cur, corners, None, **lk)
-        back, ok_back, _ = cv2.calcOpticalFlowPyrLK(cur, prev, moved, None, **lk)
-        round_trip = np.linalg.norm((back - corners).reshape(-1, 2), axis=1)
-        keep = (ok.ravel() == 1) & (ok_back.ravel() == 1) & (round_trip <= s.max_round_trip)
+        keep = ok.ravel() == 1
+        if s.max_round_trip is not None:
+            back, ok_back, _ = cv2.calcOpticalFlowPyrLK(cur, prev, moved, None, **lk)
+            round_trip = np.linalg.norm((back - corners).reshape(-1, 2), axis=1)
+            keep &= (ok_back.ravel() == 1) & (round_trip <= s.max_round_trip)
         if np.count_nonzero(keep) < s.min_inliers:
             return identity, 0
         h, w = prev.shape
