@@ -21,10 +21,13 @@ import hashlib
 import json
 import mmap
 import os
+import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -32,6 +35,8 @@ import numpy as np
 from selftrack.core.detections import Detections
 from selftrack.core.errors import ValidationError, VideoError
 from selftrack.video import VideoReader
+
+T = TypeVar("T")
 
 CACHE_VERSION = 1
 """Bumped when the crop rule changes, so stale cache files are never reused."""
@@ -161,21 +166,60 @@ class CropStore:
 ProgressFn = Callable[[int, int], None]
 
 
+def read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Run a generator in a background thread, ``depth`` items ahead.
+
+    Decoding (PyAV) and resizing (OpenCV) release the GIL, so on two cores the next frame is
+    decoded while this one is cropped (or encoded). The thread stops when the consumer does.
+    """
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put(exc)
+
+    thread = threading.Thread(target=work, name="selftrack-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5.0)
+
+
 def build_crop_store(
     video_path: str | os.PathLike[str],
     detections: Detections,
     cache_dir: str | os.PathLike[str],
     *,
     crop_size: int = 64,
-    batch_size: int = 32,
     progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> CropStore:
     """Crops of every detection of ``video_path``, from the cache or extracted now.
 
-    Extraction streams the video in batches of ``batch_size`` frames and writes each batch's crops
-    to the file with ordinary writes (no growing mapping), stopping at the last frame that has a
-    box. The entry is written under a temporary name and renamed when complete, so an interrupted
+    Extraction streams the video frame by frame (decoding the next frame in a background thread
+    while this one is cropped) and writes the crops to the file in chunks with ordinary writes (no
+    growing mapping), stopping at the last frame that has a box. The entry is written under a temporary name and renamed when complete, so an interrupted
     run never leaves a half-written file that a later run would trust.
 
     Raises:
@@ -216,24 +260,28 @@ def build_crop_store(
             stop = int(detections.frame[-1]) + 1 if n else 0
             bounds = np.searchsorted(detections.frame, np.arange(stop + 1), side="left")
             row_bytes = crop_size * crop_size * 3
-            buf = np.zeros((0, crop_size, crop_size, 3), dtype=np.uint8)
+            # crops go to the file in chunks; one decoded frame (and the next, decoded ahead) is all that
+            # is held of the video, so memory does not grow with the frame size or the video's length
+            buf = np.zeros((max(256, int(np.diff(bounds).max(initial=0))), crop_size, crop_size, 3), dtype=np.uint8)
+            at, written = 0, 0
+            every = max(1, stop // 100)
             with open(tmp, "r+b") as fh:
-                for first, frames in reader.read_batches(batch_size, 0, stop) if stop else ():
+                frames = read_ahead(reader.frames(0, stop)) if stop else iter(())
+                for f, frame in enumerate(frames):
                     if should_stop is not None and should_stop():
                         raise InterruptedError("crop extraction stopped")
-                    last = first + len(frames)
-                    lo, hi = int(bounds[first]), int(bounds[last])
-                    if hi > lo:
-                        if len(buf) < hi - lo:
-                            buf = np.zeros((hi - lo, crop_size, crop_size, 3), dtype=np.uint8)
-                        for k in range(len(frames)):
-                            a, b = int(bounds[first + k]), int(bounds[first + k + 1])
-                            if b > a:
-                                crop_boxes(frames[k], boxes[a:b], crop_size, out=buf[a - lo : b - lo])
-                        fh.seek(offset + lo * row_bytes)
-                        fh.write(buf[: hi - lo].tobytes())
-                    if progress is not None:
-                        progress(last, stop)
+                    a, b = int(bounds[f]), int(bounds[f + 1])
+                    if at + b - a > len(buf):
+                        fh.seek(offset + written * row_bytes)
+                        fh.write(buf[:at].tobytes())
+                        written, at = written + at, 0
+                    if b > a:
+                        crop_boxes(frame, boxes[a:b], crop_size, out=buf[at : at + b - a])
+                        at += b - a
+                    if progress is not None and ((f + 1) % every == 0 or f + 1 == stop):
+                        progress(f + 1, stop)
+                fh.seek(offset + written * row_bytes)
+                fh.write(buf[:at].tobytes())
             os.replace(tmp, npy)
         finally:
             if tmp.exists():

@@ -9,11 +9,8 @@ held in memory except what the caller keeps (:func:`iter_video_features` yields 
 from __future__ import annotations
 
 import os
-import queue
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +18,7 @@ import torch
 from selftrack.core.detections import Detections
 from selftrack.core.errors import ValidationError
 from selftrack.reid.checkpoint import ReidModel, load_reid_model, resolve_device
-from selftrack.reid.crops import crop_boxes, frame_boxes
+from selftrack.reid.crops import crop_boxes, frame_boxes, read_ahead
 from selftrack.reid.model import ReidNet
 from selftrack.video import VideoReader
 
@@ -75,46 +72,6 @@ def _crop_batches(
             first, n = f + 1, 0
 
 
-def _prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
-    """Run a generator in a background thread, ``depth`` items ahead.
-
-    Decoding (PyAV) and resizing (OpenCV) release the GIL, so on two cores the next batch is
-    decoded and cropped while the CNN and the tracker work on this one.
-    """
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def work() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(done)
-        except BaseException as exc:  # handed to the consumer, raised there
-            q.put(exc)
-
-    thread = threading.Thread(target=work, name="selftrack-reid-decode", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5.0)
-
-
 def iter_video_features(
     model: ReidModel,
     video_path: str | os.PathLike[str],
@@ -143,7 +100,7 @@ def iter_video_features(
         stop = int(detections.frame[-1]) + 1
         bounds = np.searchsorted(detections.frame, np.arange(stop + 1), side="left")
         batches = _crop_batches(reader, boxes, bounds, stop, batch_frames, encoder.crop_size)
-        for first, last, crops in _prefetch(batches) if prefetch else batches:
+        for first, last, crops in read_ahead(batches) if prefetch else batches:
             if should_stop is not None and should_stop():
                 raise InterruptedError("appearance extraction stopped")
             lo, hi = int(bounds[first]), int(bounds[last])
