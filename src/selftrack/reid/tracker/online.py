@@ -30,6 +30,13 @@ from selftrack.reid.checkpoint import ReidModel
 from selftrack.reid.heads import NumpyHeads
 from selftrack.reid.model import box_features
 from selftrack.reid.tracker import appearance as app
+from selftrack.reid.tracker.adaptive import (
+    MIN_HISTORY,
+    TRUST_FOR_RELINKING,
+    AppearanceTrust,
+    prior_agreement,
+    unambiguous,
+)
 from selftrack.reid.tracker.params import ReidTrackerParams, validated
 from selftrack.reid.tracker.stitching import TrackLooks, at_border, stitch
 from selftrack.reid.tracker.uns20 import step_uns20
@@ -39,9 +46,12 @@ from selftrack.trackers.kalman import XYAHModel
 from selftrack.trackers.lifecycle import TrackTable
 from selftrack.trackers.matching import assign, greedy_best_match
 from selftrack.trackers.postprocess import drop_short_tracks, interpolate_tracks
+from selftrack.trackers.thresholds import ScoreThresholds, score_thresholds
 from selftrack.trackers.velocity import NEVER, extrapolate
 
 _NEG = -1e9
+FALLBACK_HIGH_SCORE = 0.5
+"""First-stage threshold when neither set nor derived from the video's scores (step-by-step use)."""
 
 
 class ReidTracker(Tracker, register=False):
@@ -76,6 +86,8 @@ class ReidTracker(Tracker, register=False):
                 )
         self.model = model
         self.heads = NumpyHeads(model.net) if model is not None else None
+        self._prior = prior_agreement(model.training if model is not None else None)
+        self.thresholds: ScoreThresholds | None = None
         self._kalman = XYAHModel()
         self.canvas: tuple[int, int] | None = None
         self.fps: float | None = None
@@ -87,17 +99,22 @@ class ReidTracker(Tracker, register=False):
         return validated(params, overrides)
 
     # ------------------------------------------------------------------ state
-    def reset(self, frame_size: tuple[int, int] | None = None, fps: float | None = None) -> None:
+    def reset(
+        self, frame_size: tuple[int, int] | None = None, fps: float | None = None, scores: np.ndarray | None = None
+    ) -> None:
         """Forget every track and restart ids at 1.
 
         ``frame_size`` (width, height) normalises boxes for motion='uns20' and locates the image
         border for stitching (unknown: no border rule); ``fps`` converts stitching's limits in
-        seconds to frames. Both are kept until given again.
+        seconds to frames; ``scores`` (every detection score of the video) set the score thresholds
+        left unset (see :mod:`.adaptive`). Each is kept until given again.
         """
         if frame_size is not None:
             self.canvas = (int(frame_size[0]), int(frame_size[1]))
         if fps:
             self.fps = float(fps)
+        if scores is not None:
+            self.thresholds = score_thresholds(scores, self.params.association.low_score)
         super().reset()
 
     def _reset_state(self) -> None:
@@ -128,13 +145,38 @@ class ReidTracker(Tracker, register=False):
             }
         )
         self._ended: list[TrackLooks] = []
+        self.trust = AppearanceTrust(self._prior)
         self._frame = -1
         self._affines: list[np.ndarray | None] = []
 
     @property
     def high_score(self) -> float:
-        """Least score of a first-stage box (one that may also start a track)."""
-        return self.params.association.high_score
+        """Least score of a first-stage box (one that may also start a track): set, or from the video's scores."""
+        set_ = self.params.association.high_score
+        if set_ is not None:
+            return set_
+        return self.thresholds.high if self.thresholds is not None else FALLBACK_HIGH_SCORE
+
+    @property
+    def low_score(self) -> float:
+        """Least score of a second-stage box (never above :attr:`high_score`)."""
+        return min(self.params.association.low_score, self.high_score)
+
+    def settings(self) -> list[str]:
+        """What this tracker chose from the video and the model (for the log line users see)."""
+        a = self.params.association
+        if a.high_score is not None:
+            lines = [f"first-stage score >= {a.high_score:.2f} (set)"]
+        elif self.thresholds is not None:
+            lines = [self.thresholds.describe()]
+        else:
+            lines = [f"first-stage score >= {FALLBACK_HIGH_SCORE:.2f} (no video scores given)"]
+        if self.heads is not None:
+            lines.append(
+                f"appearance trust {self.trust.trust:.2f} (agreement with motion {self.trust.agreement:.2f} on "
+                f"{int(self.trust.count)} unambiguous matches; {self._prior:.2f} expected from the validation loss)"
+            )
+        return lines
 
     @property
     def stitching(self) -> bool:
@@ -324,7 +366,8 @@ class ReidTracker(Tracker, register=False):
         pred = self._predict(frame)
         age = frame - t.last
         high = np.flatnonzero(score >= self.high_score)
-        low = np.flatnonzero((score >= a.low_score) & (score < self.high_score))
+        low = np.flatnonzero((score >= self.low_score) & (score < self.high_score))
+        trust = self.trust.trust
         ntr = len(t)
         use_app = self.heads is not None and ntr > 0 and len(high) > 0 and (a.reid_weight > 0 or p.relink.max_age > 0)
         logits = self.appearance_logits(np.arange(ntr), targets[high]) if use_app else None
@@ -351,10 +394,13 @@ class ReidTracker(Tracker, register=False):
             if prob is not None and logits is not None:
                 if a.reid_weight > 0:
                     ap = prob[cand][:, :-1] if a.appearance_score == "prob" else 1.0 / (1.0 + np.exp(-logits[cand]))
-                    sim = iou + a.reid_weight * ap
+                    sim = iou + a.reid_weight * trust * ap
                 if a.appearance_veto is not None:
                     allowed &= logits[cand] >= a.appearance_veto
-            take(cand, high, self._assign(sim, allowed))
+            pairs = self._assign(sim, allowed)
+            if logits is not None:
+                self._measure_agreement(frame, pred[cand], xyxy[high], cand, pairs, targets[high])
+            take(cand, high, pairs)
 
         # 2. low-score boxes extend tracks that were matched last frame (IoU only)
         recent = np.flatnonzero(track_free & (age == 1))
@@ -364,7 +410,7 @@ class ReidTracker(Tracker, register=False):
 
         # 3. re-link lost tracks to the remaining high-score boxes by appearance, spatially gated
         r = p.relink
-        if prob is not None and r.max_age > 0:
+        if prob is not None and r.max_age > 0 and trust >= TRUST_FOR_RELINKING:
             lost = np.flatnonzero(track_free & (age >= 2) & (age <= r.max_age))
             hi_free = np.flatnonzero(det_free[high])
             if len(lost) and len(hi_free):
@@ -406,6 +452,35 @@ class ReidTracker(Tracker, register=False):
         self.keep_tracks(frame - self.table.last <= horizon)
         return StepResult(np.concatenate(out_rows), np.concatenate(out_boxes), np.concatenate(out_ids))
 
+    def _measure_agreement(
+        self,
+        frame: int,
+        pred: np.ndarray,
+        boxes: np.ndarray,
+        tracks: np.ndarray,
+        pairs: np.ndarray,
+        targets: np.ndarray,
+    ) -> None:
+        """Count whether appearance agrees with motion's unambiguous matches (see :mod:`.adaptive`).
+
+        Asked with each track's oldest remembered crop (at least ``MIN_HISTORY`` matches back), which
+        of the frame's boxes it shows; a frame with one box asks nothing.
+        """
+        if len(pairs) == 0 or len(boxes) < 2:
+            return
+        easy = unambiguous(pred, boxes, pairs[:, 0], pairs[:, 1])
+        ti = tracks[pairs[easy, 0]]
+        n = self.table.hist_n[ti]
+        old = n >= MIN_HISTORY
+        if not old.any():
+            return
+        ti, cols = ti[old], pairs[easy, 1][old]
+        back = np.minimum(self.table.hist_n[ti], self._hist_len)
+        slot = (self.table.hist_n[ti] - back) % self._hist_len
+        assert self.heads is not None
+        logits = self.heads.logits(self.table.hist[ti, slot], targets)
+        self.trust.observe(np.argmax(logits, axis=1) == cols, frame)
+
     # ------------------------------------------------------------------ whole video
     def track(  # type: ignore[override]
         self,
@@ -436,7 +511,7 @@ class ReidTracker(Tracker, register=False):
         affines = (
             None if transforms is None else check_transforms(transforms, detections.frame_count, detections.source)
         )
-        self.reset(frame_size or detections.canvas, fps)
+        self.reset(frame_size or detections.canvas, fps, detections.score)
         out = self._track_frames(detections, affines, progress, features if self.heads is not None else None)
         return self.finish(out, postprocess)
 
@@ -459,7 +534,7 @@ class ReidTracker(Tracker, register=False):
         if not postprocess:
             return tracks
         p = self.params
-        if self.heads is not None and self.stitch_limit() > 0:
+        if self.heads is not None and self.stitch_limit() > 0 and self.trust.trust >= TRUST_FOR_RELINKING:
             affines = None
             if any(a is not None for a in self._affines):
                 eye = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
