@@ -55,14 +55,18 @@ def frame_boxes(detections: Detections, frame_size: tuple[int, int]) -> np.ndarr
     return detections.xyxy * np.array([sx, sy, sx, sy])
 
 
-def crop_boxes(frame: np.ndarray, xyxy: np.ndarray, crop_size: int = 64, out: np.ndarray | None = None) -> np.ndarray:
+def crop_boxes(
+    frame: np.ndarray, xyxy: np.ndarray, crop_size: int = 64, out: np.ndarray | None = None, stretch: bool = False
+) -> np.ndarray:
     """Crops of ``xyxy`` (frame pixels) from one RGB ``frame``: ``(n, crop_size, crop_size, 3)`` uint8.
 
     The box is widened to whole pixels (``floor`` of the top-left corner, ``ceil`` of the
     bottom-right), clipped to the frame, then resized so that its longer side is ``crop_size``
     pixels (``round(side * crop_size / longer side)`` for the shorter one, at least 1) and pasted
     top-left; the rest of the crop is zero. A box with no pixel inside the frame gives an all-zero
-    crop. Shrinking uses area averaging (no aliasing), enlarging bilinear interpolation.
+    crop. Shrinking uses area averaging (no aliasing), enlarging bilinear interpolation. With
+    ``stretch`` the box fills the whole crop instead (aspect ratio not kept): a standing person then
+    gets every pixel of the crop, not a 25-pixel-wide strip of it.
     """
     xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
     n = len(xyxy)
@@ -84,13 +88,15 @@ def crop_boxes(frame: np.ndarray, xyxy: np.ndarray, crop_size: int = 64, out: np
         scale = np.where(valid, crop_size / np.maximum(longer, 1), 0.0)
     tw = np.clip(np.rint(bw * scale), 1, crop_size).astype(np.int64)
     th = np.clip(np.rint(bh * scale), 1, crop_size).astype(np.int64)
+    if stretch:  # the whole crop shows the box, its shape is lost
+        tw[:] = th[:] = crop_size
     for i in np.flatnonzero(valid):
         patch = frame[y1[i] : y2[i], x1[i] : x2[i]]
         size = (int(tw[i]), int(th[i]))
         if size == (patch.shape[1], patch.shape[0]):
             out[i, : th[i], : tw[i]] = patch
         else:
-            interp = cv2.INTER_AREA if longer[i] > crop_size else cv2.INTER_LINEAR
+            interp = cv2.INTER_AREA if max(patch.shape[0] / size[1], patch.shape[1] / size[0]) > 1 else cv2.INTER_LINEAR
             out[i, : th[i], : tw[i]] = cv2.resize(patch, size, interpolation=interp)
     return out
 
@@ -110,13 +116,14 @@ def detections_digest(detections: Detections) -> str:
     return h.hexdigest()
 
 
-def cache_key(video_path: str | os.PathLike[str], detections: Detections, crop_size: int) -> str:
+def cache_key(video_path: str | os.PathLike[str], detections: Detections, crop_size: int, stretch: bool = False) -> str:
     """Name of the cache entry for these crops (stable across runs, changes with any input)."""
     ident = {
         "version": CACHE_VERSION,
         "video": _file_identity(Path(video_path)),
         "detections": detections_digest(detections),
         "crop_size": int(crop_size),
+        **({"stretch": True} if stretch else {}),
     }
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -212,6 +219,7 @@ def build_crop_store(
     cache_dir: str | os.PathLike[str],
     *,
     crop_size: int = 64,
+    stretch: bool = False,
     progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> CropStore:
@@ -234,7 +242,7 @@ def build_crop_store(
         raise VideoError(f"{video_path}: video file not found")
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    key = cache_key(video_path, detections, crop_size)
+    key = cache_key(video_path, detections, crop_size, stretch)
     npy = cache_dir / f"crops-{key}.npy"
     meta_path = cache_dir / f"crops-{key}.json"
     if npy.is_file() and meta_path.is_file():
@@ -276,7 +284,7 @@ def build_crop_store(
                         fh.write(buf[:at].tobytes())
                         written, at = written + at, 0
                     if b > a:
-                        crop_boxes(frame, boxes[a:b], crop_size, out=buf[at : at + b - a])
+                        crop_boxes(frame, boxes[a:b], crop_size, out=buf[at : at + b - a], stretch=stretch)
                         at += b - a
                     if progress is not None and ((f + 1) % every == 0 or f + 1 == stop):
                         progress(f + 1, stop)

@@ -30,6 +30,7 @@ class AppearanceEncoder:
         self.model = model
         self.batch_size = batch_size
         self.crop_size = model.arch.crop_size
+        self.stretch = model.arch.crop_stretch
 
     @torch.inference_mode()
     def __call__(self, crops: np.ndarray) -> np.ndarray:
@@ -54,7 +55,13 @@ class FeatureBatch:
 
 
 def _crop_batches(
-    reader: VideoReader, boxes: np.ndarray, bounds: np.ndarray, stop: int, batch_frames: int, size: int
+    reader: VideoReader,
+    boxes: np.ndarray,
+    bounds: np.ndarray,
+    stop: int,
+    batch_frames: int,
+    size: int,
+    stretch: bool = False,
 ) -> Iterator[tuple[int, int, np.ndarray]]:
     """``(first frame, end frame, crops of the boxes of those frames)``, decoding frame by frame."""
     first, buf, n = 0, np.zeros((64, size, size, 3), dtype=np.uint8), 0
@@ -65,7 +72,7 @@ def _crop_batches(
                 grown = np.zeros((max(2 * len(buf), n + b - a), size, size, 3), dtype=np.uint8)
                 grown[:n] = buf[:n]
                 buf = grown
-            crop_boxes(frame, boxes[a:b], size, out=buf[n : n + b - a])
+            crop_boxes(frame, boxes[a:b], size, out=buf[n : n + b - a], stretch=stretch)
             n += b - a
         if f + 1 - first == batch_frames or f + 1 == stop:
             yield first, f + 1, buf[:n].copy()
@@ -99,7 +106,7 @@ def iter_video_features(
         boxes = frame_boxes(detections, reader.output_size)
         stop = int(detections.frame[-1]) + 1
         bounds = np.searchsorted(detections.frame, np.arange(stop + 1), side="left")
-        batches = _crop_batches(reader, boxes, bounds, stop, batch_frames, encoder.crop_size)
+        batches = _crop_batches(reader, boxes, bounds, stop, batch_frames, encoder.crop_size, encoder.stretch)
         for first, last, crops in read_ahead(batches) if prefetch else batches:
             if should_stop is not None and should_stop():
                 raise InterruptedError("appearance extraction stopped")

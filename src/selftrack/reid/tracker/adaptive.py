@@ -14,9 +14,13 @@
      looks like, and agreeing is counted. The rate (a Beta posterior whose prior is measure 1) is
      the model's accuracy on the easy cases; on hard cases it is lower still.
 
+  The tracker takes the smaller of the two: on a crowded street a model can agree with motion on
+  every easy case of the frames it was trained on (it memorised them) and still be weak on the
+  held-out frames, which only the validation loss sees.
+
   The resulting trust in [0, 1] scales the appearance term of the matching cost; below
-  ``TRUST_FOR_RELINKING`` lost tracks are not re-linked by appearance and fragments are not
-  stitched: with an untrustworthy model the tracker is its own motion-only mode.
+  ``appearance.trust_for_relinking`` lost tracks are not re-linked by appearance and fragments are
+  not stitched: with an untrustworthy model the tracker is its own motion-only mode.
 """
 
 from __future__ import annotations
@@ -30,50 +34,54 @@ from selftrack.core.boxes import covered_fraction, iou_matrix
 
 PRIOR_WEIGHT = 20.0
 """Pseudo-observations the validation-loss prior is worth against online agreement counts."""
-AGREEMENT_FOR_NO_TRUST = 0.6
-"""Agreement rate at and below which appearance gets no weight."""
-AGREEMENT_FOR_FULL_TRUST = 0.9
-"""Agreement rate at and above which appearance gets its full weight."""
-TRUST_FOR_RELINKING = 0.5
-"""Least trust for appearance-only decisions: online re-linking and offline stitching."""
 MIN_HISTORY = 8
 """Least crops a track must remember before its oldest one is used to measure agreement."""
 
 
-def prior_agreement(training: dict[str, Any] | None) -> float:
+def prior_agreement(training: dict[str, Any] | None, neutral: float = 0.75) -> float:
     """Agreement expected from the model's validation loss, before any frame is seen.
 
     ``best / initial`` stage-1 validation loss: near 0.1 for a model that learnt the scene well,
     near 1 for one that learnt nothing. Mapped linearly to the agreement scale (0.1 -> 0.95,
-    0.8 -> 0.55). A model without validation figures gets the neutral middle of the scale.
+    0.8 -> 0.55). A model without validation figures gets ``neutral``.
     """
     stage = (training or {}).get("stage1") or {}
     best, initial = stage.get("best_val_loss"), stage.get("initial_val_loss")
     if best is None or not initial:
-        return (AGREEMENT_FOR_NO_TRUST + AGREEMENT_FOR_FULL_TRUST) / 2
+        return neutral
     ratio = float(best) / float(initial)
     return float(np.clip(0.95 - (ratio - 0.1) * (0.4 / 0.7), 0.5, 0.95))
 
 
 @dataclass
 class AppearanceTrust:
-    """Running estimate of how far the appearance model can be trusted (see module doc)."""
+    """Running estimate of how far the appearance model can be trusted (see module doc).
+
+    ``none`` and ``full`` are the agreement rates at which appearance gets no and its full weight.
+    """
 
     prior: float
+    none: float = 0.6
+    full: float = 0.9
     hits: float = 0.0
     count: float = 0.0
     history: list[tuple[int, float]] = field(default_factory=list)
 
     @property
     def agreement(self) -> float:
-        """Posterior mean of the agreement rate."""
-        return (self.hits + PRIOR_WEIGHT * self.prior) / (self.count + PRIOR_WEIGHT)
+        """The smaller of the agreement expected from validation and the agreement measured online.
+
+        Online agreement is measured on frames the model was trained on, where it may simply have
+        memorised the training chains (and their mistakes at crossings); the validation loss comes
+        from held-out frames. Either can show a model is weak; neither alone shows it is strong.
+        """
+        online = (self.hits + PRIOR_WEIGHT * self.prior) / (self.count + PRIOR_WEIGHT)
+        return min(self.prior, online)
 
     @property
     def trust(self) -> float:
-        """Weight of appearance in [0, 1]: 0 at or below AGREEMENT_FOR_NO_TRUST, 1 at or above full trust."""
-        span = AGREEMENT_FOR_FULL_TRUST - AGREEMENT_FOR_NO_TRUST
-        return float(np.clip((self.agreement - AGREEMENT_FOR_NO_TRUST) / span, 0.0, 1.0))
+        """Weight of appearance in [0, 1], linear in the agreement between ``none`` and ``full``."""
+        return float(np.clip((self.agreement - self.none) / (self.full - self.none), 0.0, 1.0))
 
     def observe(self, agree: np.ndarray, frame: int) -> None:
         if len(agree):

@@ -98,6 +98,33 @@ class AppearanceParams(_Group):
         "overlap alone, in a crowd, does not teach the track someone else's look. Off: every clean crop is added.",
     )
 
+    trust_none: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="Agreement with motion on unambiguous matches at or below which appearance gets no weight "
+        "(see reid.tracker.adaptive).",
+    )
+    trust_full: float = Field(
+        0.9,
+        ge=0.0,
+        le=1.0,
+        description="Agreement with motion on unambiguous matches at or above which appearance gets its full weight.",
+    )
+    trust_for_relinking: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Least appearance trust (0-1) for decisions on appearance alone: online re-linking and offline "
+        "stitching.",
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _trust_order(self) -> AppearanceParams:
+        if self.trust_full <= self.trust_none:
+            raise ValueError("trust_full must be above trust_none")
+        return self
+
     @pydantic.field_validator("offsets")
     @classmethod
     def _offsets(cls, v: tuple[int, ...]) -> tuple[int, ...]:

@@ -181,6 +181,7 @@ def train_reid(
                     d,
                     cache,
                     crop_size=params.crop_size,
+                    stretch=params.crop_stretch,
                     progress=lambda done, total, _p=p: emit("crops", {"video": str(_p), "done": done, "total": total}),
                     should_stop=should_stop,
                 )

@@ -21,6 +21,11 @@ class ReidTrainParams(BaseModel):
         4.0, gt=0.0, le=600.0, description="Average time in seconds objects stay visible; sets the frame gaps trained."
     )
     crop_size: int = Field(64, ge=16, le=256, description="Side of the square appearance crops, in pixels.")
+    crop_stretch: bool = Field(
+        False,
+        description="Stretch each box to fill the square crop; off: keep its aspect ratio and pad (UNS20), which "
+        "leaves a standing person a strip a third of the crop wide.",
+    )
     stage1_steps: int | None = Field(
         None,
         ge=0,
@@ -88,10 +93,11 @@ class ReidTrainParams(BaseModel):
     match_padding: float = Field(10.0, ge=0.0, description="Pixels added on every side of boxes before chaining.")
     match_max_gap: int = Field(10, ge=1, description="Longest chain link, in frames (bridges missed detections).")
     match_mutual: bool = Field(
-        True,
-        description="Chain two boxes only when each is the other's best overlap between their two frames (a "
-        "one-to-one chain, as a tracker would link them); off: every overlap links (UNS20), which in a crowd "
-        "makes almost everyone a candidate of everyone a few seconds later.",
+        False,
+        description="Chain two boxes only when each is the other's best overlap between their two frames and the "
+        "link is the nearest in time (a one-to-one chain, as a tracker would link them); off: every overlap links "
+        "(UNS20), which in a crowd makes almost everyone a candidate of everyone a few seconds later, but which "
+        "survives missed detections better.",
     )
     val_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="Share of time held out for validation.")
     val_sequences: int = Field(48, ge=0, description="Most validation sequences evaluated.")

@@ -74,6 +74,7 @@ class Trainer:
         torch.manual_seed(params.seed)
         self.arch = ReidArch(
             crop_size=params.crop_size,
+            crop_stretch=params.crop_stretch,
             widths=tuple(params.encoder_widths),
             ensemble=params.ensemble,
             matcher=params.matcher,
@@ -95,7 +96,7 @@ class Trainer:
         self.optimizer = self._make_optimizer()
         self.embeddings: list[np.ndarray] | None = None
         self._mask_cache: dict[tuple[int, int, int], np.ndarray] = {}
-        self._content = [content_widths(v.boxes, v.frame_size, params.crop_size) for v in data]
+        self._content = [content_widths(v.boxes, v.frame_size, params.crop_size, params.crop_stretch) for v in data]
 
     # -------------------------------------------------------------------------------- bookkeeping
     def _emit(self, kind: str, **info: Any) -> None:
