@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_reid_tracker import _cosine_model, _features, _ids_of, _scene, _swap_scene, _walk
+from test_reid_tracker import _cosine_model, _ids_of, _scene, _swap_scene, _walk
 
 from selftrack.core.detections import Detections
 from selftrack.reid import ReidTracker
@@ -22,7 +22,7 @@ def _weak_or_strong(ratio: float) -> Any:
 
 
 def test_thresholds_follow_the_detector_and_are_reported() -> None:
-    det, feats, _ = _swap_scene()
+    det, _, _ = _swap_scene()
     rng = np.random.default_rng(0)
     motion_like = det.replace(score=rng.uniform(0.4, 0.7, len(det)))  # a moving-object detector's fill ratios
     tracker = ReidTracker(None, max_interpolation_gap=0, min_track_length=0)
