@@ -104,6 +104,27 @@ SETS = (
         "mot15-public",
         "prefiltered",
     ),
+    # the re-id benchmark's report scenes (benchmarks/reid_sets.py), one sequence each
+    BenchSet(
+        "mot17-09-refined",
+        "MOT17-09, refined detections",
+        (Sequence("MOT17-09", "mot17/MOT17-09", "det/det_refined.txt"),),
+        "mot17-refined",
+    ),
+    BenchSet(
+        "tud-stadtmitte",
+        "TUD-Stadtmitte, public detections (MOT15)",
+        (Sequence("TUD-Stadtmitte", "mot15/TUD-Stadtmitte", "det/det.txt", frame_rate=25),),
+        "mot15-public",
+        "prefiltered",
+    ),
+    BenchSet(
+        "kitti-17",
+        "KITTI-17, public detections (MOT15)",
+        (Sequence("KITTI-17", "mot15/KITTI-17", "det/det.txt"),),
+        "mot15-public",
+        "prefiltered",
+    ),
 )
 SPEED_SET = "mot17-04"
 # Implementations that take the video's frame rate (to scale how long a lost track is kept, in

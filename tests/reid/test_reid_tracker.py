@@ -247,11 +247,11 @@ _PLAIN = {"max_interpolation_gap": 0, "output_box": "detection"}
 
 
 def test_stitching_rejoins_an_object_that_left_the_view_and_came_back() -> None:
-    # label 0 leaves at the right border (frame 9), is away 2 s and comes back at the left border;
+    # label 0 leaves at the right border (frame 9), is away 2 s and comes back through it;
     # label 1 walks in the middle the whole time (a distractor that looks different)
     det, feats, labels = _scene(
         _walk(0, range(0, 10), 520, 10),
-        _walk(0, range(30, 40), 0, 8),
+        _walk(0, range(30, 40), 600, -8),
         _walk(1, range(0, 40), 250, 1),
     )
 
@@ -266,6 +266,20 @@ def test_stitching_rejoins_an_object_that_left_the_view_and_came_back() -> None:
     # the limit is in seconds: at 5 fps the same 20 frames are 4 s
     assert tracks_of_label_0(fps=5.0, stitch_max_seconds=3.0) == 2
     assert tracks_of_label_0(fps=10.0, stitch_max_seconds=3.0) == 1
+
+
+def test_one_way_traffic_is_never_stitched_into_a_loop() -> None:
+    """Look-alikes cross the view one after another, all left to right (one-way traffic): each that
+    leaves at the right is never joined to the next entering at the left, however alike they look;
+    in a scene where objects also leave at the left, a left re-entry is possible."""
+    walks = [_walk(0, range(35 * k, 35 * k + 30), 0, 20) for k in range(5)]  # enter left, leave right
+    det, feats, labels = _scene(*walks)
+    out = ReidTracker(_cosine_model(), **_PLAIN).track(det, feats, fps=10.0)
+    assert len(out.track_ids) == 5
+    back_left = _walk(1, range(0, 16), 300, -20)  # someone else leaves through the left side
+    det, feats, labels = _scene(*walks[:2], back_left)
+    out = ReidTracker(_cosine_model(), **_PLAIN).track(det, feats, fps=10.0)
+    assert len(_ids_of(out, det, labels, 0)) == 1
 
 
 def test_a_track_lost_inside_the_view_is_not_joined_to_someone_entering() -> None:

@@ -28,7 +28,7 @@ STAGE_NAMES = {1: "appearance", 2: "spatial"}
 
 
 def split_steps(total: int) -> tuple[int, int]:
-    """``--steps N`` as (stage 1, stage 2) steps, in the defaults' ratio (2000 : 400)."""
+    """``--steps N`` as (stage 1, stage 2) steps, 5 : 1 (the default budget's ratio)."""
     stage2 = round(total / 6)
     return total - stage2, stage2
 
@@ -65,7 +65,9 @@ class _TrainingBar:
     last validation loss and the time budget.
     """
 
-    def __init__(self, progress: Callable[[int, int, str], None], steps: tuple[int, int], minutes: float | None):
+    def __init__(
+        self, progress: Callable[[int, int, str], None], steps: tuple[int | None, int | None], minutes: float | None
+    ):
         self.progress = progress
         self.steps = steps
         self.minutes = minutes
@@ -73,6 +75,7 @@ class _TrainingBar:
         self.loss: float | None = None
         self.val: float | None = None
         self.time_limited: list[int] = []
+        self.early_stopped: list[int] = []
 
     def _text(self) -> str:
         parts = [f"stage {self.stage} ({STAGE_NAMES.get(self.stage, '?')})"]
@@ -85,7 +88,11 @@ class _TrainingBar:
         return "  ".join(parts)
 
     def __call__(self, kind: str, info: dict[str, Any]) -> None:
-        total = sum(self.steps)
+        if kind == "budget":  # the step budget, resolved from the data when not given
+            self.steps = (int(info["stage1_steps"]), int(info["stage2_steps"]))
+            return
+        total = sum(s or 0 for s in self.steps)
+        first = self.steps[0] or 0
         if kind == "crops":
             self.progress(int(info["done"]), int(info["total"]), f"cropping {Path(str(info['video'])).name}")
             return
@@ -96,12 +103,15 @@ class _TrainingBar:
             self.loss = float(info["loss"])
         elif kind == "validation" and info.get("val_loss") is not None:
             self.val = float(info["val_loss"])
-        elif kind not in ("time_limit",):
+        elif kind not in ("time_limit", "early_stop"):
             return
-        done = int(info.get("step", 0)) + (self.steps[0] if self.stage == 2 else 0)
-        if kind == "time_limit":  # the rest of this stage is skipped: move the bar past it
-            self.time_limited.append(self.stage)
-            done = self.steps[0] if self.stage == 1 else total
+        done = int(info.get("step", 0)) + (first if self.stage == 2 else 0)
+        if kind in ("time_limit", "early_stop"):  # the rest of this stage is skipped: move the bar past it
+            if kind == "time_limit":
+                self.time_limited.append(self.stage)
+            else:
+                self.early_stopped.append(self.stage)
+            done = first if self.stage == 1 else total
         self.progress(min(done, total), total, self._text())
 
 
@@ -124,7 +134,9 @@ def train_reid_cmd(
     ] = None,
     steps: Annotated[
         int | None,
-        typer.Option(help="Optimizer steps in all, split 5 : 1 between stage 1 and stage 2 (default 2000 + 400)."),
+        typer.Option(
+            help="Most optimizer steps in all, split 5 : 1 between stage 1 and stage 2 (default: scaled to the data)."
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of initialisation and sampling (same seed, same model on CPU).")] = 0,
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
@@ -196,6 +208,8 @@ def summary(result: Any, bar: _TrainingBar, seconds: float, num_videos: int, num
         state = "done"
     if bar.time_limited:
         state += f" (time budget reached in stage {', '.join(map(str, bar.time_limited))})"
+    if bar.early_stopped:
+        state += f" (stopped early, no better validation loss, in stage {', '.join(map(str, bar.early_stopped))})"
     return (
         f"{state}: trained {' + '.join(stages)} on {num_videos} video(s), {num_boxes} boxes, in {took}; "
         f"best validation loss {', '.join(losses) or '-'} -> {result.path}"

@@ -59,3 +59,22 @@ def clip_to_canvas(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
     out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, width)
     out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, height)
     return out
+
+
+def covered_fraction(xyxy: np.ndarray) -> np.ndarray:
+    """For boxes of one frame, the largest fraction of each box's area covered by one box in front of it.
+
+    "In front" is the ground-plane rule of cameras looking down at a scene: the box whose bottom edge
+    is lower in the image stands nearer the camera. A crop of a box half covered this way shows
+    mostly someone else, while a box that only overlaps one *behind* it still shows its own object.
+    """
+    xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    n = len(xyxy)
+    if n < 2:
+        return np.zeros(n)
+    iw = np.minimum(xyxy[:, None, 2], xyxy[None, :, 2]) - np.maximum(xyxy[:, None, 0], xyxy[None, :, 0])
+    ih = np.minimum(xyxy[:, None, 3], xyxy[None, :, 3]) - np.maximum(xyxy[:, None, 1], xyxy[None, :, 1])
+    inter = np.clip(iw, 0.0, None) * np.clip(ih, 0.0, None)
+    front = xyxy[None, :, 3] > xyxy[:, None, 3]
+    own = np.maximum(area(xyxy), 1e-9)
+    return (inter * front).max(axis=1) / own

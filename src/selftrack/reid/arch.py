@@ -20,6 +20,7 @@ class ReidArch:
     """Architecture of a re-id model; saved with the weights and used to rebuild the network."""
 
     crop_size: int = 64
+    crop_stretch: bool = False  # crops fill the square (aspect ratio not kept); see reid.crops.crop_boxes
     widths: tuple[int, ...] = (16, 32, 64, 64, 64, 64)
     embed_dim: int = 64
     ensemble: int = 1

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import queue
 import signal
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -22,7 +20,7 @@ import numpy as np
 
 from selftrack.core.detections import Detections
 from selftrack.core.errors import ValidationError
-from selftrack.reid.crops import crop_boxes, frame_boxes
+from selftrack.reid.crops import crop_boxes, frame_boxes, read_ahead
 from selftrack.reid.inference import InferenceModel
 from selftrack.video import VideoReader
 
@@ -41,6 +39,7 @@ class AppearanceEncoder:
         self.model = model
         self.batch_size = batch_size
         self.crop_size = model.arch.crop_size
+        self.stretch = model.arch.crop_stretch
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         k, d = self.model.arch.ensemble, self.model.arch.embed_dim
@@ -78,7 +77,13 @@ FIRST_BATCH_FRAMES = 4
 
 
 def _crop_batches(
-    reader: VideoReader, boxes: np.ndarray, bounds: np.ndarray, stop: int, batch_frames: int, size: int
+    reader: VideoReader,
+    boxes: np.ndarray,
+    bounds: np.ndarray,
+    stop: int,
+    batch_frames: int,
+    size: int,
+    stretch: bool = False,
 ) -> Iterator[tuple[int, int, np.ndarray]]:
     """``(first frame, end frame, crops of the boxes of those frames)``, decoding frame by frame."""
     first, buf, n = 0, np.zeros((64, size, size, 3), dtype=np.uint8), 0
@@ -90,7 +95,7 @@ def _crop_batches(
                 grown = np.zeros((max(2 * len(buf), n + b - a), size, size, 3), dtype=np.uint8)
                 grown[:n] = buf[:n]
                 buf = grown
-            crop_boxes(frame, boxes[a:b], size, out=buf[n : n + b - a])
+            crop_boxes(frame, boxes[a:b], size, out=buf[n : n + b - a], stretch=stretch)
             n += b - a
         if f + 1 - first == length or f + 1 == stop:
             yield first, f + 1, buf[:n].copy()
@@ -153,46 +158,6 @@ def _in_process(make: Callable[[], Iterator[Any]]) -> Iterator[Any] | None:
     return items()
 
 
-def _prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
-    """Run a generator in a background thread, ``depth`` items ahead (where no process can be forked).
-
-    Decoding (PyAV) and resizing (OpenCV) release the GIL part of the time, so on two cores the next
-    batch is partly decoded while the CNN and the tracker work on this one.
-    """
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def work() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(done)
-        except BaseException as exc:  # handed to the consumer, raised there
-            q.put(exc)
-
-    thread = threading.Thread(target=work, name="selftrack-reid-decode", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5.0)
-
-
 def iter_video_features(
     model: ReidModel | InferenceModel,
     video_path: str | os.PathLike[str],
@@ -224,12 +189,12 @@ def iter_video_features(
         bounds = np.searchsorted(detections.frame, np.arange(stop + 1), side="left")
 
         def make() -> Iterator[tuple[int, int, np.ndarray]]:
-            return _crop_batches(reader, boxes, bounds, stop, batch_frames, encoder.crop_size)
+            return _crop_batches(reader, boxes, bounds, stop, batch_frames, encoder.crop_size, encoder.stretch)
 
         if prefetch == "thread" or not prefetch:
-            batches = _prefetch(make()) if prefetch else make()
+            batches = read_ahead(make()) if prefetch else make()
         else:
-            batches = _in_process(make) or _prefetch(make())
+            batches = _in_process(make) or read_ahead(make())
         for first, last, crops in batches:
             if should_stop is not None and should_stop():
                 raise InterruptedError("appearance extraction stopped")

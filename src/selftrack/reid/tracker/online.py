@@ -26,25 +26,27 @@ import numpy as np
 from selftrack.core.boxes import iou_matrix
 from selftrack.core.detections import Detections
 from selftrack.core.errors import ValidationError
-from selftrack.reid.arch import box_features
 from selftrack.reid.heads import NumpyHeads
 from selftrack.reid.tracker import appearance as app
+from selftrack.reid.tracker.adaptive import MIN_HISTORY, AppearanceTrust, prior_agreement, unambiguous
 from selftrack.reid.tracker.params import ReidTrackerParams, validated
-from selftrack.reid.tracker.stitching import TrackLooks, at_border, stitch
+from selftrack.reid.tracker.state import TrackState
+from selftrack.reid.tracker.stitching import at_border, stitch
 from selftrack.reid.tracker.uns20 import step_uns20
 from selftrack.trackers.base import ProgressCallback, StepResult, Tracker
-from selftrack.trackers.cmc import check_affine, check_transforms, warp_boxes
-from selftrack.trackers.kalman import XYAHModel
+from selftrack.trackers.cmc import check_affine, check_transforms
 from selftrack.trackers.lifecycle import TrackTable
 from selftrack.trackers.matching import assign, greedy_best_match
 from selftrack.trackers.postprocess import drop_short_tracks, interpolate_tracks
-from selftrack.trackers.velocity import NEVER, extrapolate
+from selftrack.trackers.thresholds import ScoreThresholds, score_thresholds
 
 if TYPE_CHECKING:  # the tracker runs without torch (an ONNX twin): no runtime import of the torch model
     from selftrack.reid.checkpoint import ReidModel
     from selftrack.reid.inference import InferenceModel
 
 _NEG = -1e9
+FALLBACK_HIGH_SCORE = 0.5
+"""First-stage threshold when neither set nor derived from the video's scores (step-by-step use)."""
 
 
 class ReidTracker(Tracker, register=False):
@@ -79,7 +81,11 @@ class ReidTracker(Tracker, register=False):
                 )
         self.model = model
         self.heads = NumpyHeads.of(model) if model is not None else None
-        self._kalman = XYAHModel()
+        ap = resolved.appearance
+        self._prior = prior_agreement(
+            model.training if model is not None else None, (ap.trust_none + ap.trust_full) / 2
+        )
+        self.thresholds: ScoreThresholds | None = None
         self.canvas: tuple[int, int] | None = None
         self.fps: float | None = None
         self.params = resolved
@@ -90,54 +96,60 @@ class ReidTracker(Tracker, register=False):
         return validated(params, overrides)
 
     # ------------------------------------------------------------------ state
-    def reset(self, frame_size: tuple[int, int] | None = None, fps: float | None = None) -> None:
+    def reset(
+        self, frame_size: tuple[int, int] | None = None, fps: float | None = None, scores: np.ndarray | None = None
+    ) -> None:
         """Forget every track and restart ids at 1.
 
         ``frame_size`` (width, height) normalises boxes for motion='uns20' and locates the image
         border for stitching (unknown: no border rule); ``fps`` converts stitching's limits in
-        seconds to frames. Both are kept until given again.
+        seconds to frames; ``scores`` (every detection score of the video) set the score thresholds
+        left unset (see :mod:`.adaptive`). Each is kept until given again.
         """
         if frame_size is not None:
             self.canvas = (int(frame_size[0]), int(frame_size[1]))
         if fps:
             self.fps = float(fps)
+        if scores is not None:
+            self.thresholds = score_thresholds(scores, self.params.association.low_score)
         super().reset()
 
     def _reset_state(self) -> None:
         p = self.params
         self.frame_size = self.canvas or (1, 1)
-        members = self.heads.members if self.heads else 1
-        width = self.heads.width if self.heads else 1
-        hidden = self.heads.hidden_dim if self.heads else 1
-        self._hist_len = max(p.appearance.offsets)
-        self._offsets = np.asarray(p.appearance.offsets, dtype=np.int64)
-        v = p.motion.velocity_steps + 1
-        self.table = TrackTable(
-            {
-                "mean": ((8,), np.float64, 0.0),
-                "cov": ((8, 8), np.float64, 0.0),
-                "box": ((4,), np.float64, 0.0),
-                "vel_box": ((v, 4), np.float64, 0.0),
-                "vel_frame": ((v,), np.int64, NEVER),
-                "track_id": ((), np.int64, 0),
-                "last": ((), np.int64, 0),
-                "hits": ((), np.int64, 0),
-                "hist": ((self._hist_len, members, width), np.float32, 0.0),
-                "hist_n": ((), np.int64, 0),
-                "hidden": ((members, hidden), np.float32, 0.0),
-                "sbox": ((4,), np.float32, 0.0),
-                "head": ((p.stitch.window, members, width), np.float32, 0.0),
-                "head_n": ((), np.int64, 0),
-            }
-        )
-        self._ended: list[TrackLooks] = []
+        self.state = TrackState(p, self.heads, self._ids, self.frame_size, self.stitching)
+        self.trust = AppearanceTrust(self._prior, p.appearance.trust_none, p.appearance.trust_full)
         self._frame = -1
         self._affines: list[np.ndarray | None] = []
 
     @property
     def high_score(self) -> float:
-        """Least score of a first-stage box (one that may also start a track)."""
-        return self.params.association.high_score
+        """Least score of a first-stage box (one that may also start a track): set, or from the video's scores."""
+        set_ = self.params.association.high_score
+        if set_ is not None:
+            return set_
+        return self.thresholds.high if self.thresholds is not None else FALLBACK_HIGH_SCORE
+
+    @property
+    def low_score(self) -> float:
+        """Least score of a second-stage box (never above :attr:`high_score`)."""
+        return min(self.params.association.low_score, self.high_score)
+
+    def settings(self) -> list[str]:
+        """What this tracker chose from the video and the model (for the log line users see)."""
+        a = self.params.association
+        if a.high_score is not None:
+            lines = [f"first-stage score >= {a.high_score:.2f} (set)"]
+        elif self.thresholds is not None:
+            lines = [self.thresholds.describe()]
+        else:
+            lines = [f"first-stage score >= {FALLBACK_HIGH_SCORE:.2f} (no video scores given)"]
+        if self.heads is not None:
+            lines.append(
+                f"appearance trust {self.trust.trust:.2f} (agreement with motion {self.trust.agreement:.2f} on "
+                f"{int(self.trust.count)} unambiguous matches; {self._prior:.2f} expected from the validation loss)"
+            )
+        return lines
 
     @property
     def stitching(self) -> bool:
@@ -147,14 +159,15 @@ class ReidTracker(Tracker, register=False):
 
     @property
     def num_tracks(self) -> int:
-        return len(self.table)
+        return len(self.state)
 
-    # ------------------------------------------------------------------ appearance
+    @property
+    def table(self) -> TrackTable:
+        return self.state.table
+
     def appearance_logits(self, tracks: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """Appearance logits of ``tracks`` (rows of the table) against target vectors (see :mod:`.appearance`)."""
-        assert self.heads is not None
-        t = self.table
-        return app.track_logits(self.heads, t.hist[tracks], t.hist_n[tracks], self._offsets, targets)
+        return self.state.appearance_logits(tracks, targets)
 
     def appearance_matrix(self, logits: np.ndarray) -> np.ndarray:
         """``P`` with the terminal column last."""
@@ -172,108 +185,6 @@ class ReidTracker(Tracker, register=False):
         cost = np.where(allowed, -score, 1e6)
         pairs = assign(cost, cost_limit=0.0)
         return pairs[allowed[pairs[:, 0], pairs[:, 1]]]
-
-    # ------------------------------------------------------------------ motion
-    def _warp(self, affine: np.ndarray) -> None:
-        """Move every track's state by the camera motion from the previous frame to this one."""
-        t = self.table
-        if not len(t):
-            return
-        t.mean, t.cov = self._kalman.warp(t.mean, t.cov, affine)
-        t.box = warp_boxes(t.box, affine)
-        t.vel_box = warp_boxes(t.vel_box.reshape(-1, 4), affine).reshape(t.vel_box.shape)
-        moving = t.sbox.any(axis=1)
-        if moving.any():  # the box matcher's input: normalised centre and size
-            w, h = self.frame_size
-            c, s = t.sbox[moving, :2] * (w, h), t.sbox[moving, 2:] * (w, h)
-            t.sbox[moving] = box_features(warp_boxes(np.concatenate([c - s / 2, c + s / 2], axis=1), affine), (w, h))
-
-    def _predict(self, frame: int) -> np.ndarray:
-        t, p = self.table, self.params
-        if len(t) == 0:
-            return np.zeros((0, 4))
-        if p.motion.model == "kalman":
-            mean = t.mean.copy()
-            mean[frame - t.last > 1, 7] = 0.0  # a lost track keeps its size (ByteTrack)
-            t.mean, t.cov = self._kalman.predict(mean, t.cov)
-            return self._kalman.to_xyxy(t.mean)
-        # SkyhookML's heuristic: the centre's recent displacement per frame, size kept
-        return extrapolate(t.vel_box, t.vel_frame, t.last, frame, p.motion.velocity_steps)
-
-    def observe(
-        self,
-        ti: np.ndarray,
-        boxes: np.ndarray,
-        queries: np.ndarray,
-        frame: int,
-        reinit: np.ndarray,
-        targets: np.ndarray | None = None,
-        clean: np.ndarray | None = None,
-    ) -> None:
-        """Record matched boxes: filter update, velocity ring, appearance history (clean crops only)."""
-        if len(ti) == 0:
-            return
-        t, p = self.table, self.params
-        if p.motion.model == "kalman":
-            z = self._kalman.to_measurement(boxes)
-            upd = ~reinit
-            if upd.any():
-                t.mean[ti[upd]], t.cov[ti[upd]] = self._kalman.update(t.mean[ti[upd]], t.cov[ti[upd]], z[upd])
-            if reinit.any():
-                t.mean[ti[reinit]], t.cov[ti[reinit]] = self._kalman.initiate(z[reinit])
-        slot = frame % (p.motion.velocity_steps + 1)
-        t.vel_box[ti, slot] = boxes
-        t.vel_frame[ti, slot] = frame
-        t.box[ti] = boxes
-        t.last[ti] = frame
-        t.hits[ti] += 1
-        if self.heads is not None:
-            keep = np.ones(len(ti), dtype=bool) if clean is None else clean | (t.hist_n[ti] == 0)
-            tk = ti[keep]
-            t.hist[tk, t.hist_n[tk] % self._hist_len] = queries[keep]
-            t.hist_n[tk] += 1
-            if targets is not None:
-                early = keep & (t.head_n[ti] < p.stitch.window)
-                te = ti[early]
-                t.head[te, t.head_n[te]] = targets[early]
-                t.head_n[te] += 1
-
-    def start_tracks(self, boxes: np.ndarray, queries: np.ndarray, frame: int, targets: np.ndarray) -> np.ndarray:
-        """New tracks from ``boxes``; returns their ids."""
-        n = len(boxes)
-        if n == 0:
-            return np.zeros(0, dtype=np.int64)
-        t = self.table
-        mean, cov = self._kalman.initiate(self._kalman.to_measurement(boxes))
-        ids = self._ids.take(n)
-        new = t.add(n, mean=mean, cov=cov, box=boxes, track_id=ids, last=frame, hits=1)
-        slot = frame % (self.params.motion.velocity_steps + 1)
-        t.vel_box[new, slot] = boxes
-        t.vel_frame[new, slot] = frame
-        if self.heads is not None:
-            t.hist[new, 0] = queries
-            t.hist_n[new] = 1
-            t.head[new, 0] = targets
-            t.head_n[new] = 1
-        t.sbox[new] = box_features(boxes, self.frame_size)
-        return ids
-
-    def keep_tracks(self, mask: np.ndarray) -> None:
-        """Drop the tracks not in ``mask``, keeping what offline stitching needs of them."""
-        t = self.table
-        gone = np.flatnonzero(~mask)
-        if len(gone) and self.stitching:
-            gone = gone[t.hits[gone] >= max(self.params.min_track_length, 1)]  # shorter ones are never stitched
-            self._ended.append(TrackLooks(t.track_id[gone], t.head[gone], t.head_n[gone], t.hist[gone], t.hist_n[gone]))
-        t.keep(mask)
-
-    def _looks(self) -> TrackLooks:
-        """Every track's appearance summary, ended or alive, sorted by track id."""
-        t = self.table
-        parts = [*self._ended, TrackLooks(t.track_id, t.head, t.head_n, t.hist, t.hist_n)]
-        cols = [np.concatenate([getattr(part, f) for part in parts]) for f in TrackLooks.__dataclass_fields__]
-        order = np.argsort(cols[0], kind="stable")
-        return TrackLooks(*(c[order] for c in cols))
 
     # ------------------------------------------------------------------ one frame
     def step(
@@ -304,7 +215,7 @@ class ReidTracker(Tracker, register=False):
         self._frame = int(frame)
         self._affines.append(affine)
         if affine is not None:
-            self._warp(affine)
+            self.state.warp(affine)
         if self.params.motion.model == "uns20":
             return step_uns20(self, frame, xyxy, score, targets, queries)
         return self._associate(frame, xyxy, score, targets, queries)
@@ -324,10 +235,11 @@ class ReidTracker(Tracker, register=False):
     ) -> StepResult:
         p, t = self.params, self.table
         a = p.association
-        pred = self._predict(frame)
+        pred = self.state.predict(frame)
         age = frame - t.last
         high = np.flatnonzero(score >= self.high_score)
-        low = np.flatnonzero((score >= a.low_score) & (score < self.high_score))
+        low = np.flatnonzero((score >= self.low_score) & (score < self.high_score))
+        trust = self.trust.trust
         ntr = len(t)
         use_app = self.heads is not None and ntr > 0 and len(high) > 0 and (a.reid_weight > 0 or p.relink.max_age > 0)
         logits = self.appearance_logits(np.arange(ntr), targets[high]) if use_app else None
@@ -354,10 +266,13 @@ class ReidTracker(Tracker, register=False):
             if prob is not None and logits is not None:
                 if a.reid_weight > 0:
                     ap = prob[cand][:, :-1] if a.appearance_score == "prob" else 1.0 / (1.0 + np.exp(-logits[cand]))
-                    sim = iou + a.reid_weight * ap
+                    sim = iou + a.reid_weight * trust * ap
                 if a.appearance_veto is not None:
                     allowed &= logits[cand] >= a.appearance_veto
-            take(cand, high, self._assign(sim, allowed))
+            pairs = self._assign(sim, allowed)
+            if logits is not None:
+                self._measure_agreement(frame, pred[cand], xyxy[high], cand, pairs, targets[high])
+            take(cand, high, pairs)
 
         # 2. low-score boxes extend tracks that were matched last frame (IoU only)
         recent = np.flatnonzero(track_free & (age == 1))
@@ -367,7 +282,7 @@ class ReidTracker(Tracker, register=False):
 
         # 3. re-link lost tracks to the remaining high-score boxes by appearance, spatially gated
         r = p.relink
-        if prob is not None and r.max_age > 0:
+        if prob is not None and r.max_age > 0 and trust >= p.appearance.trust_for_relinking:
             lost = np.flatnonzero(track_free & (age >= 2) & (age <= r.max_age))
             hi_free = np.flatnonzero(det_free[high])
             if len(lost) and len(hi_free):
@@ -391,23 +306,50 @@ class ReidTracker(Tracker, register=False):
         if p.appearance.needs_agreement and prob is not None and len(ti):
             clean &= app.appearance_agrees(prob, ti, di, high, len(xyxy))
         restart = np.concatenate(reinit) if reinit else np.zeros(0, bool)
-        self.observe(ti, xyxy[di], queries[di], frame, restart, targets[di], clean)
+        self.state.observe(ti, xyxy[di], queries[di], frame, restart, targets[di], clean)
         out_rows, out_ids = [di], [t.track_id[ti]]
         smooth = p.motion.model == "kalman" and p.motion.output_box == "kalman"
-        out_boxes = [self._kalman.to_xyxy(t.mean[ti]) if smooth else xyxy[di]]
+        out_boxes = [self.state.kalman_boxes(ti) if smooth else xyxy[di]]
 
         # 4. new tracks from unmatched high-score boxes
         start_at = self.high_score if a.new_track_score is None else a.new_track_score
         starters = np.flatnonzero(det_free & (score >= max(start_at, self.high_score)))
         if len(starters):
             out_rows.append(starters)
-            out_ids.append(self.start_tracks(xyxy[starters], queries[starters], frame, targets[starters]))
+            out_ids.append(self.state.start(xyxy[starters], queries[starters], frame, targets[starters]))
             out_boxes.append(xyxy[starters])
 
         # 5. forget tracks too old to match by motion or appearance
         horizon = max(p.motion.max_age, r.max_age if self.heads is not None else 0)
-        self.keep_tracks(frame - self.table.last <= horizon)
+        self.state.keep(frame - self.table.last <= horizon)
         return StepResult(np.concatenate(out_rows), np.concatenate(out_boxes), np.concatenate(out_ids))
+
+    def _measure_agreement(
+        self,
+        frame: int,
+        pred: np.ndarray,
+        boxes: np.ndarray,
+        tracks: np.ndarray,
+        pairs: np.ndarray,
+        targets: np.ndarray,
+    ) -> None:
+        """Count whether appearance agrees with motion's unambiguous matches (see :mod:`.adaptive`).
+
+        Asked with each track's oldest remembered crop (at least ``MIN_HISTORY`` matches back), which
+        of the frame's boxes it shows; a frame with one box asks nothing.
+        """
+        if len(pairs) == 0 or len(boxes) < 2:
+            return
+        easy = unambiguous(pred, boxes, pairs[:, 0], pairs[:, 1])
+        ti = tracks[pairs[easy, 0]]
+        n = self.table.hist_n[ti]
+        old = n >= MIN_HISTORY
+        if not old.any():
+            return
+        ti, cols = ti[old], pairs[easy, 1][old]
+        assert self.heads is not None
+        logits = self.heads.logits(self.state.oldest_queries(ti), targets)
+        self.trust.observe(np.argmax(logits, axis=1) == cols, frame)
 
     # ------------------------------------------------------------------ whole video
     def track(  # type: ignore[override]
@@ -439,7 +381,7 @@ class ReidTracker(Tracker, register=False):
         affines = (
             None if transforms is None else check_transforms(transforms, detections.frame_count, detections.source)
         )
-        self.reset(frame_size or detections.canvas, fps)
+        self.reset(frame_size or detections.canvas, fps, detections.score)
         out = self._track_frames(detections, affines, progress, features if self.heads is not None else None)
         return self.finish(out, postprocess)
 
@@ -462,14 +404,14 @@ class ReidTracker(Tracker, register=False):
         if not postprocess:
             return tracks
         p = self.params
-        if self.heads is not None and self.stitch_limit() > 0:
+        if self.heads is not None and self.stitch_limit() > 0 and self.trust.trust >= p.appearance.trust_for_relinking:
             affines = None
             if any(a is not None for a in self._affines):
                 eye = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
                 affines = np.stack([eye if a is None else a for a in self._affines])
             tracks = stitch(
                 tracks,
-                self._looks(),
+                self.state.looks(),
                 self.heads,
                 p,
                 limit=self.stitch_limit(),

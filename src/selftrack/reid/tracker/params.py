@@ -55,11 +55,12 @@ class AssociationParams(_Group):
     matching: Literal["hungarian", "greedy"] = Field(
         "hungarian", description="Assignment: optimal (Hungarian) or greedy best-match (SkyhookML, UNS20)."
     )
-    high_score: float = Field(
-        0.8,
+    high_score: float | None = Field(
+        None,
         ge=0.0,
         description="Detections scoring at least this are matched first (with appearance) and may start tracks; "
-        "lower it for a detector whose true boxes often score below 0.8.",
+        "unset: where the video's detection scores split best into a low and a high group (Otsu's rule; every box "
+        "when all score alike).",
     )
     low_score: float = Field(
         0.1, ge=0.0, description="Detections scoring at least this (below high_score) only extend tracks (ByteTrack)."
@@ -96,6 +97,33 @@ class AppearanceParams(_Group):
         "appearance matcher prefers that match to 'no match' (P(track, box) > P(track, terminal)): a box taken on "
         "overlap alone, in a crowd, does not teach the track someone else's look. Off: every clean crop is added.",
     )
+
+    trust_none: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="Agreement with motion on unambiguous matches at or below which appearance gets no weight "
+        "(see reid.tracker.adaptive).",
+    )
+    trust_full: float = Field(
+        0.9,
+        ge=0.0,
+        le=1.0,
+        description="Agreement with motion on unambiguous matches at or above which appearance gets its full weight.",
+    )
+    trust_for_relinking: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Least appearance trust (0-1) for decisions on appearance alone: online re-linking and offline "
+        "stitching.",
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _trust_order(self) -> AppearanceParams:
+        if self.trust_full <= self.trust_none:
+            raise ValueError("trust_full must be above trust_none")
+        return self
 
     @pydantic.field_validator("offsets")
     @classmethod
@@ -145,6 +173,13 @@ class StitchParams(_Group):
         description="A track lost inside the view may continue this many box heights per second away (plus one).",
     )
     min_prob: float = Field(0.3, ge=0.0, le=1.0, description="Least appearance probability to join two tracks.")
+    max_false_joins: float = Field(
+        0.02,
+        gt=0.0,
+        le=1.0,
+        description="A join must score above this share of the scores of track pairs seen in the same frame "
+        "(certainly different objects): the rate of wrong joins accepted, measured on the video itself.",
+    )
     window: int = Field(
         16,
         ge=1,

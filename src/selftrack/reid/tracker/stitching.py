@@ -4,10 +4,13 @@ A fixed camera sees objects enter and leave through the image border, so a pair 
 ``1..limit`` frames later) is a candidate in two cases only:
 
 - *re-entry*: A's last box is at the border (it left the view) and B's first box is at the border
-  (it entered); where along the border does not matter (nobody sees the object while it is away);
-- *continuation*: B starts inside the view (not at the border) within reach of where A was heading:
-  ``speed`` box heights per second lost, plus one, from A's last box moved by its velocity for at
-  most a second.
+  (it entered), through the side A left by or through a side where objects are seen to leave as
+  well as enter (:func:`two_way_sides`); where along the side does not matter (nobody sees the
+  object while it is away), but on a one-way road, where cars only enter at the top and only leave
+  at the bottom, a car leaving at the bottom is never the next one entering at the top;
+- *continuation*: A was lost inside the view (not at the border) and B starts inside the view
+  within reach of where A was heading: ``speed`` box heights per second lost, plus one, from A's
+  last box moved by its velocity for at most a second.
 
 A track lost inside the view is never joined to one *entering* at the border: that is someone else
 walking in, while A's object is most often still in view under another track (an identity switch).
@@ -17,7 +20,9 @@ positives anyway and their few crops are weak evidence.
 For every candidate pair, A's last ``window`` clean crops are scored against B's first ones with the
 appearance matcher; the logits are averaged, a terminal column is appended and the min-softmax
 probability is taken over all ends x starts, so a start that resembles two ends is not joined to
-either. Joins are chosen by one assignment (each end and each start used once), which also chains
+either. The score must also beat what *different* objects score on this video: tracks seen in the
+same frame are certainly different, and a join must score above all but ``max_false_joins`` of
+their scores (:func:`different_objects_bar`), so a model that cannot tell people apart joins nothing. Joins are chosen by one assignment (each end and each start used once), which also chains
 fragments A -> B -> C.
 
 With camera motion (per-frame affines), positions and velocities are compared in the first frame's
@@ -143,8 +148,73 @@ def candidate_pairs(
         (ends["last_box"][:, 3] - ends["last_box"][:, 1])[:, None],
         (ends["first_box"][:, 3] - ends["first_box"][:, 1])[None, :],
     )
-    near = ~entered[None, :] & (dist <= (s.speed * g / fps + 1.0) * height)
-    return ok & (near | (left[:, None] & entered[None, :] & s.reentry))
+    near = ~left[:, None] & ~entered[None, :] & (dist <= (s.speed * g / fps + 1.0) * height)
+    exit_side, entry_side = border_side(ends["last_image_box"], canvas), border_side(ends["first_image_box"], canvas)
+    two_way = two_way_sides(exit_side[left], entry_side[entered])
+    back = (exit_side[:, None] == entry_side[None, :]) | two_way[entry_side][None, :]
+    return ok & (near | (left[:, None] & entered[None, :] & back & s.reentry))
+
+
+def border_side(boxes: np.ndarray, canvas: tuple[int, int] | None) -> np.ndarray:
+    """The image side each box is nearest: 0 left, 1 top, 2 right, 3 bottom (0 when the canvas is unknown)."""
+    if canvas is None or not len(boxes):
+        return np.zeros(len(boxes), dtype=np.int64)
+    w, h = canvas
+    return np.argmin(np.stack([boxes[:, 0], boxes[:, 1], w - boxes[:, 2], h - boxes[:, 3]], axis=1), axis=1)
+
+
+def two_way_sides(exits: np.ndarray, entries: np.ndarray, share: float = 0.1, evidence: int = 5) -> np.ndarray:
+    """Per image side, whether objects may leave as well as enter there.
+
+    A re-entry through a side other than the one the object left by means it went round outside the
+    view; that is implausible through a side that is entry-only: at least ``evidence`` objects
+    entered there and fewer than ``share`` of its crossings were objects leaving. On a one-way road
+    cars enter at the top and leave at the bottom: a car entering at the top is never one that left
+    at the bottom. With less evidence every side counts as two-way.
+    """
+    out_count = np.bincount(exits, minlength=4).astype(np.float64)
+    in_count = np.bincount(entries, minlength=4).astype(np.float64)
+    entry_only = (in_count >= evidence) & (out_count < share * (out_count + in_count))
+    return ~entry_only
+
+
+class _JoinScore:
+    """Appearance score of joining track ``a``'s end to track ``b``'s start: the mean logit of ``a``'s
+    last ``window`` clean crops against ``b``'s first ones."""
+
+    def __init__(self, looks: TrackLooks, heads: NumpyHeads, pos: np.ndarray, window: int) -> None:
+        self.looks, self.heads, self.pos, self.window = looks, heads, pos, window
+        self.ring = looks.hist.shape[1]
+
+    def __call__(self, a: int, b: int) -> float:
+        lk, qa, tb = self.looks, self.pos[a], self.pos[b]
+        k = int(min(lk.hist_n[qa], self.window, self.ring))
+        queries = lk.hist[qa, (lk.hist_n[qa] - 1 - np.arange(k)) % self.ring]
+        targets = lk.head[tb, : int(min(lk.head_n[tb], self.window))]
+        return float(self.heads.logits(queries, targets).mean())
+
+
+def different_objects_bar(
+    ends: dict[str, np.ndarray], known: np.ndarray, score: _JoinScore, false_rate: float, most: int = 400
+) -> float | None:
+    """The join score that pairs of *different* objects reach only ``false_rate`` of the time.
+
+    Two tracks seen in the same frame are certainly different objects, so their join scores show
+    what this model gives a wrong join, on this video, whatever its calibration: a join must score
+    above the ``1 - false_rate`` quantile of them. ``None`` (no bar) with fewer than 10 such pairs.
+    """
+    both = np.flatnonzero(known)
+    a, b = np.meshgrid(both, both, indexing="ij")
+    a, b = a.ravel(), b.ravel()
+    overlap = (a != b) & (ends["start"][b] <= ends["end"][a]) & (ends["start"][a] <= ends["end"][b])
+    a, b = a[overlap], b[overlap]
+    if len(a) < 10:
+        return None
+    if len(a) > most:
+        pick = np.random.default_rng(0).choice(len(a), most, replace=False)
+        a, b = a[pick], b[pick]
+    values = np.array([score(int(i), int(j)) for i, j in zip(a, b, strict=True)])
+    return float(np.quantile(values, 1.0 - false_rate))
 
 
 def stitch(
@@ -171,21 +241,16 @@ def stitch(
     if not len(rows) or not len(cols):
         return tracks
     logits = np.full((len(rows), len(cols)), -20.0, dtype=np.float32)
-    w = params.stitch.window
-    ring = looks.hist.shape[1]
+    score = _JoinScore(looks, heads, pos, params.stitch.window)
     for i, a in enumerate(rows):
-        qa = pos[a]
-        k = int(min(looks.hist_n[qa], w, ring))
-        slots = (looks.hist_n[qa] - 1 - np.arange(k)) % ring
-        queries = looks.hist[qa, slots]
         for j, b in enumerate(cols):
-            if not ok[a, b]:
-                continue
-            tb = pos[b]
-            targets = looks.head[tb, : int(min(looks.head_n[tb], w))]
-            logits[i, j] = float(heads.logits(queries, targets).mean())
+            if ok[a, b]:
+                logits[i, j] = score(a, b)
     prob = probability_matrix(heads, logits)[:, :-1]
     allowed = ok[np.ix_(rows, cols)] & (prob >= params.stitch.min_prob)
+    bar = different_objects_bar(ends, sid[pos] == ends["id"], score, params.stitch.max_false_joins)
+    if bar is not None:
+        allowed &= logits > bar
     cost = np.where(allowed, -prob, 1e6)
     pairs = assign(cost, cost_limit=0.0)
     pairs = pairs[allowed[pairs[:, 0], pairs[:, 1]]]

@@ -55,7 +55,7 @@ def track_with_reid(
     affines = None if transforms is None else check_transforms(transforms, total, detections.source)
     info = probe(video_path)
     # the tracker works in the detections' coordinates (their canvas); crops are cut from the frames
-    tracker.reset(detections.canvas or (info.width, info.height), float(fps or info.fps))
+    tracker.reset(detections.canvas or (info.width, info.height), float(fps or info.fps), detections.score)
     out = OutputBuilder()
     bounds = detections.frame_bounds()
     boxes, score = detections.xyxy, detections.score

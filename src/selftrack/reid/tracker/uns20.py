@@ -32,7 +32,7 @@ def step_uns20(
     p, t = tracker.params, tracker.table
     dets = np.flatnonzero(score >= tracker.high_score)
     if len(dets) == 0:
-        tracker.keep_tracks(np.zeros(len(t), dtype=bool))
+        tracker.state.keep(np.zeros(len(t), dtype=bool))
         return StepResult.empty()
     ntr, m = len(t), len(dets)
     rows: list[np.ndarray] = []
@@ -62,18 +62,18 @@ def step_uns20(
         ti = np.flatnonzero(matched)
         di = dets[col_of[ti]]
         clean = clean_boxes(xyxy, p.appearance.clean_crop_iou)[di]
-        tracker.observe(ti, xyxy[di], queries[di], frame, np.zeros(len(ti), dtype=bool), targets[di], clean)
+        tracker.state.observe(ti, xyxy[di], queries[di], frame, np.zeros(len(ti), dtype=bool), targets[di], clean)
         t.hidden = new_hidden
         t.sbox[ti] = nxt[col_of[ti]]
         t.sbox[~matched] = 0.0
         free[col_of[ti]] = False
         rows.append(di)
         ids.append(t.track_id[ti])
-        tracker.keep_tracks(matched | (frame - t.last <= p.motion.max_age))
+        tracker.state.keep(matched | (frame - t.last <= p.motion.max_age))
     starters = dets[free]
     if len(starters):
         rows.append(starters)
-        ids.append(tracker.start_tracks(xyxy[starters], queries[starters], frame, targets[starters]))
+        ids.append(tracker.state.start(xyxy[starters], queries[starters], frame, targets[starters]))
     if not rows:
         return StepResult.empty()
     r = np.concatenate(rows)

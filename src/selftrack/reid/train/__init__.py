@@ -181,6 +181,7 @@ def train_reid(
                     d,
                     cache,
                     crop_size=params.crop_size,
+                    stretch=params.crop_stretch,
                     progress=lambda done, total, _p=p: emit("crops", {"video": str(_p), "done": done, "total": total}),
                     should_stop=should_stop,
                 )
@@ -204,6 +205,16 @@ def train_reid(
             min_detections=params.min_detections,
             val_fraction=params.val_fraction,
         )
+        params = params.resolved(sampler.training_boxes())
+        emit(
+            "budget",
+            {
+                "stage1_steps": params.stage1_steps,
+                "stage2_steps": params.stage2_steps,
+                "eval_every": params.eval_every,
+                "training_boxes": round(sampler.training_boxes()),
+            },
+        )
         key = _run_key(paths, dets, params)
         trainer = Trainer(
             data,
@@ -226,7 +237,7 @@ def train_reid(
             path=out,
             stages=list(trainer.stages_done),
             stopped=stopped,
-            steps={"stage1": params.stage1_steps, "stage2": params.stage2_steps},
+            steps=dict(trainer.steps_run),
             best_val_loss=copy.deepcopy(trainer.best),
             history=list(trainer.history),
             seconds=time.perf_counter() - started,

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 
-def content_widths(boxes: np.ndarray, frame_size: tuple[int, int], crop_size: int) -> np.ndarray:
+def content_widths(boxes: np.ndarray, frame_size: tuple[int, int], crop_size: int, stretch: bool = False) -> np.ndarray:
     """Width of the pasted (non-padding) part of each crop, as :func:`crop_boxes` makes it."""
     w, h = frame_size
     x1 = np.clip(np.floor(boxes[:, 0]), 0, w)
@@ -18,6 +18,8 @@ def content_widths(boxes: np.ndarray, frame_size: tuple[int, int], crop_size: in
     x2 = np.clip(np.ceil(boxes[:, 2]), 0, w)
     y2 = np.clip(np.ceil(boxes[:, 3]), 0, h)
     bw, bh = x2 - x1, y2 - y1
+    if stretch:
+        return np.full(len(boxes), crop_size, dtype=np.int64)
     scale = crop_size / np.maximum(np.maximum(bw, bh), 1)
     return np.clip(np.rint(bw * scale), 1, crop_size).astype(np.int64)
 

@@ -74,6 +74,7 @@ class Trainer:
         torch.manual_seed(params.seed)
         self.arch = ReidArch(
             crop_size=params.crop_size,
+            crop_stretch=params.crop_stretch,
             widths=tuple(params.encoder_widths),
             ensemble=params.ensemble,
             matcher=params.matcher,
@@ -84,6 +85,9 @@ class Trainer:
         self.stage = 1
         self.step = 0
         self.best: dict[str, float | None] = {"stage1": None, "stage2": None}
+        self.initial: dict[str, float | None] = {"stage1": None, "stage2": None}
+        self.steps_run: dict[str, int] = {"stage1": 0, "stage2": 0}
+        self.stale = 0  # validations in a row without a better loss (early stopping)
         self.best_state: dict[str, torch.Tensor] | None = None
         self.smoothed: float | None = None
         self.history: list[dict[str, Any]] = []
@@ -92,7 +96,7 @@ class Trainer:
         self.optimizer = self._make_optimizer()
         self.embeddings: list[np.ndarray] | None = None
         self._mask_cache: dict[tuple[int, int, int], np.ndarray] = {}
-        self._content = [content_widths(v.boxes, v.frame_size, params.crop_size) for v in data]
+        self._content = [content_widths(v.boxes, v.frame_size, params.crop_size, params.crop_stretch) for v in data]
 
     # -------------------------------------------------------------------------------- bookkeeping
     def _emit(self, kind: str, **info: Any) -> None:
@@ -110,22 +114,32 @@ class Trainer:
         return torch.optim.Adam(self._stage_params(), lr=self.p.lr)
 
     def _stage_steps(self) -> int:
-        return self.p.stage1_steps if self.stage == 1 else self.p.stage2_steps
+        steps = self.p.stage1_steps if self.stage == 1 else self.p.stage2_steps
+        assert steps is not None, "train_reid resolves the step budget before training"
+        return steps
 
     def _time_limit(self) -> float:
         """Seconds the current stage may run until (elapsed clock), from ``max_minutes``."""
         if self.p.max_minutes is None:
             return math.inf
         total = self.p.max_minutes * 60.0
-        s1, s2 = self.p.stage1_steps, self.p.stage2_steps
+        s1, s2 = self.p.stage1_steps or 0, self.p.stage2_steps or 0
         # stage 2 steps are ~5x cheaper than stage 1 steps (no CNN)
         share1 = s1 / max(s1 + s2 / 5.0, 1e-9) if s2 else 1.0
         return total * share1 if self.stage == 1 else total
 
     def _training_info(self) -> dict[str, Any]:
+        def stage(key: str, budget: int | None) -> dict[str, Any]:
+            return {
+                "steps": budget,
+                "steps_run": self.steps_run[key],
+                "best_val_loss": self.best[key],
+                "initial_val_loss": self.initial[key],
+            }
+
         return {
-            "stage1": {"steps": self.p.stage1_steps, "best_val_loss": self.best["stage1"]},
-            "stage2": {"steps": self.p.stage2_steps, "best_val_loss": self.best["stage2"]},
+            "stage1": stage("stage1", self.p.stage1_steps),
+            "stage2": stage("stage2", self.p.stage2_steps),
             "history": self.history[-2000:],
             "seconds": round(self.elapsed, 1),
         }
@@ -149,6 +163,9 @@ class Trainer:
             "model": cpu_state(self.net),
             "optimizer": self.optimizer.state_dict(),
             "best": dict(self.best),
+            "initial": dict(self.initial),
+            "steps_run": dict(self.steps_run),
+            "stale": self.stale,
             "best_state": self.best_state,
             "smoothed": self.smoothed,
             "history": self.history,
@@ -169,6 +186,9 @@ class Trainer:
         self.optimizer = self._make_optimizer()
         self.optimizer.load_state_dict(s["optimizer"])
         self.best = dict(s["best"])
+        self.initial = dict(s.get("initial", self.initial))
+        self.steps_run = dict(s.get("steps_run", self.steps_run))
+        self.stale = int(s.get("stale", 0))
         self.best_state = s["best_state"]
         self.smoothed = s["smoothed"]
         self.history = list(s["history"])
@@ -194,6 +214,7 @@ class Trainer:
                 padding=p.match_padding,
                 min_iou=p.match_iou,
                 max_gap=p.match_max_gap,
+                mutual=p.match_mutual,
             )
             if len(self._mask_cache) > 50_000:
                 self._mask_cache.clear()
@@ -211,6 +232,17 @@ class Trainer:
         return x
 
     # -------------------------------------------------------------------------------- stage 1
+    def _visible(self, v: VideoData, rows: np.ndarray) -> np.ndarray:
+        """Positions in ``rows`` of the boxes whose crops show their own object (see ``max_occlusion``).
+
+        A frame whose every box is covered keeps them all: an empty frame would carry no loss at all.
+        """
+        limit = self.p.max_occlusion
+        if limit is None:
+            return np.arange(len(rows))
+        keep = np.flatnonzero(v.covered[rows] <= limit)
+        return keep if len(keep) else np.arange(len(rows))
+
     def stage1_batch_loss(self, seqs: Sequence[TrainSequence], train: bool) -> torch.Tensor:
         """Stage-1 loss of a batch: all crops go through the CNN at once, then padded matrices."""
         p, dev = self.p, self.device
@@ -223,6 +255,9 @@ class Trainer:
             k = len(seq.frames) - 1
             target = seq.frames[k // 4] if (train and self.rng.random() < 0.5) else seq.frames[-1]
             rows0, rowsk = v.rows(seq.start), v.rows(target)
+            keep0, keepk = self._visible(v, rows0), self._visible(v, rowsk)
+            cand = self._mask(seq.video, seq.start, target)[np.ix_(keep0, keepk)]
+            rows0, rowsk = rows0[keep0], rowsk[keepk]
             neg: tuple[int, np.ndarray] = (seq.video, rows0[:0])
             if p.other_video_negatives:
                 pick = self.sampler.negative_frame(seq.video, self.rng if train else np.random.default_rng(seq.start))
@@ -232,7 +267,7 @@ class Trainer:
                 parts.append((vi, rows))
                 groups[g].append(np.arange(at, at + len(rows)))
                 at += len(rows)
-            masks.append(self._mask(seq.video, seq.start, target))
+            masks.append(cand)
         x = self._crops(parts, augment=train and p.augment)
         emb = self.net.embed(x)  # (K, total, d)
         emb = torch.cat([emb, emb.new_zeros((emb.shape[0], 1, emb.shape[2]))], dim=1)  # padding row
@@ -372,6 +407,10 @@ class Trainer:
         score = val if val is not None else self.smoothed
         best = self.best[key]
         improved = score is not None and (best is None or score < best)
+        if self.step == 0 and self.initial[key] is None:
+            self.initial[key] = val
+        self.steps_run[key] = self.step
+        self.stale = 0 if improved else self.stale + 1
         if improved:
             self.best[key] = score
             self.best_state = cpu_state(self.net)
@@ -399,6 +438,7 @@ class Trainer:
         self.stages_done.append("appearance" if self.stage == 1 else "spatial")
         self.stage += 1
         self.step = 0
+        self.stale = 0
         self.smoothed = None
         self.best_state = None
         self.optimizer = self._make_optimizer()
@@ -425,6 +465,7 @@ class Trainer:
                     return True
                 if time.perf_counter() - t0 > deadline:
                     self._emit("time_limit", stage=self.stage, step=self.step)
+                    self._checkpoint()
                     break
                 lr = _lr_at(self.step, total, self.p.lr, self.p.lr_milestones)
                 for g in self.optimizer.param_groups:
@@ -445,10 +486,19 @@ class Trainer:
                 if self.step % 10 == 0:  # pages of crops read so far go back to the page cache
                     for v in self.data:
                         v.store.release()
-                if self.step % self.p.eval_every == 0 and self.step < total:
+                if self.step % (self.p.eval_every or total) == 0 and self.step < total:
                     self._checkpoint()
-            if total > 0:
-                self._checkpoint()
+                    if self.p.patience is not None and self.val and self.stale >= self.p.patience:
+                        self._emit(
+                            "early_stop",
+                            stage=self.stage,
+                            step=self.step,
+                            best_val_loss=self.best[f"stage{self.stage}"],
+                        )
+                        break
+            else:
+                if total > 0:
+                    self._checkpoint()
             self._finish_stage()
             self.save_state()
         return False
