@@ -205,8 +205,13 @@ def _reid_model(path: Path) -> Path:
 
 
 @pytest.mark.realdata
-def test_reid_tracker_takes_camera_motion_and_fps_in_the_op_and_the_command(tmp_path: Path, moved: dict[str, Path]):
-    from selftrack.reid import ReidTrackerParams, track_with_reid
+def test_reid_tracker_takes_camera_motion_and_fps_in_the_op_and_the_command(
+    tmp_path: Path, moved: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+):
+    from typer.testing import CliRunner
+
+    from selftrack.cli.main import app
+    from selftrack.reid import ReidTracker, track_with_reid
 
     model = _reid_model(tmp_path / "reid.pt")
     det = read_mot(moved["det"], canvas=SIZE, num_frames=FRAMES)
@@ -234,14 +239,18 @@ def test_reid_tracker_takes_camera_motion_and_fps_in_the_op_and_the_command(tmp_
     assert _cli(*common, "--out", str(out), "--gmc", str(moved["gmc"])).returncode == 0
     exact = read_gmc(moved["gmc"], num_frames=FRAMES)
     assert _same(read_mot(out), track_with_reid(model, moved["video"], det, transforms=exact))
-    # --fps reaches the tracker's limits in seconds (stitching within 1 s: 30 frames at 30 fps, 2 at 2 fps)
-    slow = track_with_reid(model, moved["video"], det, ReidTrackerParams(stitch_max_seconds=1.0), fps=2.0)
-    assert not _same(slow, track_with_reid(model, moved["video"], det, ReidTrackerParams(stitch_max_seconds=1.0)))
-    assert (
-        _cli(*common, "--out", str(out), "--cmc", "none", "--fps", "2", "--param", "stitch_max_seconds=1").returncode
-        == 0
-    )
-    assert _same(read_mot(out), slow)
+    # --fps and the op's fps reach the tracker (the limits in seconds it converts to frames)
+    seen: list[float] = []
+    real_reset = ReidTracker.reset
+
+    def reset(self, frame_size=None, fps=None, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(fps)
+        return real_reset(self, frame_size, fps, *args, **kwargs)
+
+    monkeypatch.setattr(ReidTracker, "reset", reset)
+    result = CliRunner().invoke(app, ["track", *common, "--out", str(out), "--cmc", "none", "--fps", "7.5"])
+    assert result.exit_code == 0, result.output
+    assert seen[-1] == 7.5
     # the op
     ws = _ws(tmp_path, moved)
     import_files(ws, "models", [model], data_type=DataType.MODEL)
@@ -249,9 +258,12 @@ def test_reid_tracker_takes_camera_motion_and_fps_in_the_op_and_the_command(tmp_
     inputs = {"model": "models", "video": "videos", "detections": "det"}
     pipe.add_node("reid", "reid_tracker", inputs=inputs, params={"cmc": "video"})
     pipe.add_node("reid-none", "reid_tracker", inputs=inputs, params={"cmc": "none"})
+    pipe.add_node("reid-fps", "reid_tracker", inputs=inputs, params={"cmc": "none", "fps": 12.5})
     got = {}
-    for node in ("reid", "reid-none"):
+    for node in ("reid", "reid-none", "reid-fps"):
         result = run_node(ws, node, executor=LocalExecutor(1))
         got[node] = ws.item(result.outputs(node)["tracks"], "clip").load_detections()
     assert _same(got["reid"], api) and _same(got["reid-none"], api_none)
+    rates = [f for f in seen if f is not None]  # (the tracker also resets itself once without a rate)
+    assert rates[-2:] == [30.0, 12.5]  # the video container's rate, then the op's fps (LocalExecutor(1) runs here)
     assert len(list((ws.root / "cache" / "reid_onnx").glob("*.onnx"))) == 1
