@@ -396,7 +396,12 @@ def report(results: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sections", nargs="+", default=["accuracy", "fixed", "cost", "tracking"])
+    parser.add_argument(
+        "--sections",
+        nargs="*",
+        default=["accuracy", "fixed", "cost", "tracking"],
+        help="Parts to run (none: rewrite the section from the saved results).",
+    )
     parser.add_argument("--work", type=Path, default=Path("/tmp/selftrack-bench-cmc"))
     parser.add_argument("--repeats", type=int, default=3, help="Runs of the cost measurement.")
     parser.add_argument("--no-write", action="store_true", help="Print the section instead of writing BENCHMARKS.md.")
@@ -404,9 +409,17 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     saved = args.work / RESULTS
     results: dict[str, Any] = json.loads(saved.read_text()) if saved.exists() else {}
-    results["command"] = "python benchmarks/bench_cmc.py" + (
-        f" --sections {' '.join(args.sections)}" if args.sections != ["accuracy", "fixed", "cost", "tracking"] else ""
-    )
+    if args.sections:  # which command produced which part: the section lists every run that added to it
+        shown = [
+            a
+            for a in (argv if argv is not None else sys.argv[1:])
+            if a not in ("--work", "--no-write") and "/tmp" not in a
+        ]
+        results.setdefault("commands", []).append(
+            " ".join(["python benchmarks/bench_cmc.py", *shown])
+            + f" ({datetime.date.today().isoformat()}: {', '.join(args.sections)})"
+        )
+    results["command"] = "; ".join(results.get("commands", [])[-4:])
     results["date"] = datetime.date.today().isoformat()
     results["machine"] = (
         f"{cpu_name()}, {os.cpu_count()} cores (nproc, shared with other jobs), load average {load_average():.1f} at "

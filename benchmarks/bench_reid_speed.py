@@ -139,7 +139,9 @@ def _probe_main(argv: list[str]) -> None:
     step = online.ReidTracker.step
 
     def timed(self: Any, *a: Any, **k: Any) -> Any:
-        first.setdefault("t", time.time())
+        if "t" not in first:
+            first["t"] = time.time()
+            first["cpu"] = time.process_time()
         return step(self, *a, **k)
 
     online.ReidTracker.step = timed  # type: ignore[method-assign]
@@ -152,7 +154,16 @@ def _probe_main(argv: list[str]) -> None:
         if exc.code:
             raise
     done = time.time()
-    print(json.dumps({"first_step": first["t"] - created, "total": done - created, "torch": "torch" in sys.modules}))
+    print(
+        json.dumps(
+            {
+                "first_step": first["t"] - created,
+                "first_step_cpu": first["cpu"],  # this process's CPU seconds until then (all its threads)
+                "total": done - created,
+                "torch": "torch" in sys.modules,
+            }
+        )
+    )
 
 
 def section_startup(work: Path, args: argparse.Namespace, results: dict[str, Any], log: Any) -> None:
@@ -229,16 +240,19 @@ def report(results: dict[str, Any]) -> str:
             "imports, reading the detections, loading the model, decoding and encoding the first 4 frames). *Warm*: the "
             "model's ONNX twin and the video's camera motion are cached (every run after the first); *cold*: a fresh "
             "cache folder (the first run with a new model file loads it with torch and writes its twin; with the "
-            "default `--cmc auto` the first run on a new video also measures its camera motion first).",
+            "default `--cmc auto` the first run on a new video also measures its camera motion first). The CPU "
+            "seconds the process used until the first step are what the start-up takes on an idle core (it is "
+            "single-threaded until then, apart from decoding the first frames in the forked process).",
             "",
-            "| video | warm runs (s) | load average | torch imported (warm) | cold, default cmc (s) | cold, `--cmc none` (s) | whole command, warm (s) |",
-            "|---|---|---|---|---|---|---|",
+            "| video | warm runs (s) | CPU s until then (warm, median) | load average | torch imported (warm) | cold, default cmc (s) | cold, `--cmc none` (s) | whole command, warm (s) |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for name, r in results["startup"].items():
             warm = r["warm"]
             firsts = ", ".join(f"{w['first_step']:.2f}" for w in warm)
+            cpu = statistics.median(w.get("first_step_cpu", float("nan")) for w in warm)
             lines.append(
-                f"| {name} | {firsts} | "
+                f"| {name} | {firsts} | {cpu:.2f} | "
                 f"{min(w['load'] for w in warm):.1f}-{max(w['load'] for w in warm):.1f} | "
                 f"{'yes' if any(w['torch'] for w in warm) else 'no'} | {r['cold']['first_step']:.1f} | "
                 f"{r['cold_cmc_none']['first_step']:.1f} | {statistics.median(w['total'] for w in warm):.1f} |"
@@ -254,7 +268,12 @@ def main(argv: list[str] | None = None) -> int:
         _probe_main(argv[1:])
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sections", nargs="+", default=["throughput", "startup"])
+    parser.add_argument(
+        "--sections",
+        nargs="*",
+        default=["throughput", "startup"],
+        help="Parts to run (none: rewrite the section from the saved results).",
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--train-steps", type=int, default=300)
     parser.add_argument("--model-pets", type=Path)
@@ -265,9 +284,17 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     saved = args.work / "results.json"
     results: dict[str, Any] = json.loads(saved.read_text()) if saved.exists() else {}
-    results["command"] = "python benchmarks/bench_reid_speed.py" + (
-        f" --repeats {args.repeats}" if args.repeats != 5 else ""
-    )
+    if args.sections:  # which command produced which part: the section lists every run that added to it
+        shown = [
+            a
+            for a in (argv if argv is not None else sys.argv[1:])
+            if a not in ("--work", "--no-write") and "/tmp" not in a
+        ]
+        results.setdefault("commands", []).append(
+            " ".join(["python benchmarks/bench_reid_speed.py", *shown])
+            + f" ({datetime.date.today().isoformat()}: {', '.join(args.sections)})"
+        )
+    results["command"] = "; ".join(results.get("commands", [])[-4:])
     results["date"] = datetime.date.today().isoformat()
     results["machine"] = (
         f"{cpu_name()}, {os.cpu_count()} cores (nproc, shared with other jobs), load average {load_average():.1f} at "
