@@ -257,7 +257,12 @@ def report(results: dict[str, Any]) -> str:
                 f"{'yes' if any(w['torch'] for w in warm) else 'no'} | {r['cold']['first_step']:.1f} | "
                 f"{r['cold_cmc_none']['first_step']:.1f} | {statistics.median(w['total'] for w in warm):.1f} |"
             )
-        lines += ["", f"Command timed: `{next(iter(results['startup'].values()))['command']}` (paths as here).", ""]
+        timed = next(iter(results["startup"].values()))["command"].replace(str(DATA), "../shared/data")
+        timed = " ".join(
+            ("reid.pt" if a.endswith(".pt") else "tracks.txt" if a.endswith("-tracks.txt") else a)
+            for a in timed.split()
+        )
+        lines += ["", f"Command timed (PETS09; MOT17-09 likewise): `{timed}`.", ""]
     lines.append(END)
     return "\n".join(lines) + "\n"
 
@@ -295,11 +300,12 @@ def main(argv: list[str] | None = None) -> int:
             + f" ({datetime.date.today().isoformat()}: {', '.join(args.sections)})"
         )
     results["command"] = "; ".join(results.get("commands", [])[-4:])
-    results["date"] = datetime.date.today().isoformat()
-    results["machine"] = (
-        f"{cpu_name()}, {os.cpu_count()} cores (nproc, shared with other jobs), load average {load_average():.1f} at "
-        f"start, Python {platform.python_version()}"
-    )
+    if args.sections or "machine" not in results:  # a report-only run keeps the measuring runs' machine line
+        results["date"] = datetime.date.today().isoformat()
+        results["machine"] = (
+            f"{cpu_name()}, {os.cpu_count()} cores (nproc, shared with other jobs), load average {load_average():.1f} at "
+            f"start, Python {platform.python_version()}"
+        )
 
     def log(msg: str) -> None:
         print(msg, flush=True)
