@@ -255,9 +255,14 @@ def _track_reid(
     if not model.is_file():
         raise SelftrackError(f"{model}: no such re-id model file")
     dets = read_for_video(detections, video)
+    settings: list[str] = []
     with progress_bar("track (reid)") as progress:
-        tracks = track_with_reid(model, video, dets, params, progress=lambda d, t: progress(d, t, "frames"))
+        tracks = track_with_reid(
+            model, video, dets, params, progress=lambda d, t: progress(d, t, "frames"), report=settings.append
+        )
     write_detections(tracks, out)
+    for line in settings:
+        console.print(f"re-id tracker: {line}", highlight=False)
     console.print(f"{len(tracks.track_ids)} tracks, {len(tracks)} boxes over {tracks.frame_count} frames -> {out}")
 
 

@@ -44,6 +44,7 @@ class ReidTrackerOp(Op):
             self.params,
             progress=ctx.progress,
             should_stop=ctx.reporter.stop_requested,
+            report=ctx.log,
         )
         ctx.check_stop()
         ctx.put_detections("tracks", tracks)

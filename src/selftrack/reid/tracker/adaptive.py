@@ -34,6 +34,8 @@ from selftrack.core.boxes import covered_fraction, iou_matrix
 
 PRIOR_WEIGHT = 20.0
 """Pseudo-observations the validation-loss prior is worth against online agreement counts."""
+MIN_EVIDENCE = 50
+"""Unambiguous matches to observe before appearance gets any weight (until then: motion only)."""
 MIN_HISTORY = 8
 """Least crops a track must remember before its oldest one is used to measure agreement."""
 
@@ -80,7 +82,10 @@ class AppearanceTrust:
 
     @property
     def trust(self) -> float:
-        """Weight of appearance in [0, 1], linear in the agreement between ``none`` and ``full``."""
+        """Weight of appearance in [0, 1], linear in the agreement between ``none`` and ``full``; 0 until
+        ``MIN_EVIDENCE`` unambiguous matches were seen (a weak model does its harm in the first seconds)."""
+        if self.count < MIN_EVIDENCE:
+            return 0.0
         return float(np.clip((self.agreement - self.none) / (self.full - self.none), 0.0, 1.0))
 
     def observe(self, agree: np.ndarray, frame: int) -> None:

@@ -99,14 +99,14 @@ class AppearanceParams(_Group):
     )
 
     trust_none: float = Field(
-        0.6,
+        0.8,
         ge=0.0,
         le=1.0,
         description="Agreement with motion on unambiguous matches at or below which appearance gets no weight "
         "(see reid.tracker.adaptive).",
     )
     trust_full: float = Field(
-        0.9,
+        0.95,
         ge=0.0,
         le=1.0,
         description="Agreement with motion on unambiguous matches at or above which appearance gets its full weight.",
