@@ -18,9 +18,12 @@
   every easy case of the frames it was trained on (it memorised them) and still be weak on the
   held-out frames, which only the validation loss sees.
 
-  The resulting trust in [0, 1] scales the appearance term of the matching cost; below
-  ``appearance.trust_for_relinking`` lost tracks are not re-linked by appearance and fragments are
-  not stitched: with an untrustworthy model the tracker is its own motion-only mode.
+  The resulting trust in [0, 1] scales the appearance term of the matching cost, and below
+  ``appearance.trust_for_relinking`` lost tracks are not re-linked by appearance: with an
+  untrustworthy model the online pass is the tracker's motion-only mode. Offline stitching needs no
+  trust: it calibrates itself on the video (a join must outscore pairs of tracks seen together,
+  :func:`~selftrack.reid.tracker.stitching.different_objects_bar`), so a weak model joins only what
+  it tells apart as well as it tells different objects apart.
 """
 
 from __future__ import annotations
@@ -34,8 +37,6 @@ from selftrack.core.boxes import covered_fraction, iou_matrix
 
 PRIOR_WEIGHT = 20.0
 """Pseudo-observations the validation-loss prior is worth against online agreement counts."""
-MIN_EVIDENCE = 50
-"""Unambiguous matches to observe before appearance gets any weight (until then: motion only)."""
 MIN_HISTORY = 8
 """Least crops a track must remember before its oldest one is used to measure agreement."""
 
@@ -82,10 +83,7 @@ class AppearanceTrust:
 
     @property
     def trust(self) -> float:
-        """Weight of appearance in [0, 1], linear in the agreement between ``none`` and ``full``; 0 until
-        ``MIN_EVIDENCE`` unambiguous matches were seen (a weak model does its harm in the first seconds)."""
-        if self.count < MIN_EVIDENCE:
-            return 0.0
+        """Weight of appearance in [0, 1], linear in the agreement between ``none`` and ``full``."""
         return float(np.clip((self.agreement - self.none) / (self.full - self.none), 0.0, 1.0))
 
     def observe(self, agree: np.ndarray, frame: int) -> None:

@@ -401,7 +401,7 @@ class ReidTracker(Tracker, register=False):
         if not postprocess:
             return tracks
         p = self.params
-        if self.heads is not None and self.stitch_limit() > 0 and self.trust.trust >= p.appearance.trust_for_relinking:
+        if self.heads is not None and self.stitch_limit() > 0:
             affines = None
             if any(a is not None for a in self._affines):
                 eye = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
