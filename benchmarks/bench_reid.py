@@ -81,6 +81,7 @@ CANDIDATES: dict[str, dict[str, Any]] = {  # the defaults first, then from least
     "no online re-linking": {"relink.max_age": 0},
     "appearance weight 0.5": {"association.reid_weight": 0.5},
     "stitching accepts 0.5 % false joins": {"stitch.max_false_joins": 0.005},
+    "stitching from agreement 0.5": {"stitch.min_agreement": 0.5},
     "trust from agreement 0.6-0.9": {"appearance.trust_none": 0.6, "appearance.trust_full": 0.9},
     "trust from agreement 0.5-0.8": {"appearance.trust_none": 0.5, "appearance.trust_full": 0.8},
     "stitching accepts 5 % false joins": {"stitch.max_false_joins": 0.05},

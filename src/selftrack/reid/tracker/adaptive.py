@@ -20,10 +20,10 @@
 
   The resulting trust in [0, 1] scales the appearance term of the matching cost, and below
   ``appearance.trust_for_relinking`` lost tracks are not re-linked by appearance: with an
-  untrustworthy model the online pass is the tracker's motion-only mode. Offline stitching needs no
-  trust: it calibrates itself on the video (a join must outscore pairs of tracks seen together,
-  :func:`~selftrack.reid.tracker.stitching.different_objects_bar`), so a weak model joins only what
-  it tells apart as well as it tells different objects apart.
+  untrustworthy model the online pass is the tracker's motion-only mode. Offline stitching needs
+  less: its joins must also outscore pairs of tracks seen together on the same video
+  (:func:`~selftrack.reid.tracker.stitching.different_objects_bar`), so it runs from a lower
+  agreement (``stitch.min_agreement``) than the matching cost needs.
 """
 
 from __future__ import annotations

@@ -403,7 +403,7 @@ class ReidTracker(Tracker, register=False):
         if not postprocess:
             return tracks
         p = self.params
-        if self.heads is not None and self.stitch_limit() > 0:
+        if self.heads is not None and self.stitch_limit() > 0 and self.trust.agreement >= p.stitch.min_agreement:
             affines = None
             if any(a is not None for a in self._affines):
                 eye = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
