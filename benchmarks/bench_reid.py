@@ -679,7 +679,12 @@ def report(results: dict[str, Any]) -> str:
         out.append("")
     for part in ("speed", "memory"):
         if part in results.get("kept", {}):
-            out += [results["kept"][part].rstrip("\n"), ""]
+            text = results["kept"][part].rstrip("\n")
+            note = "_Kept from the previous report (measured then, with the code of then); not measured by this run._"
+            if note not in text:
+                title, _, body = text.partition("\n")
+                text = f"{title}\n\n{note}\n{body}"
+            out += [text, ""]
     out += bars(results)
     out.append(END)
     return "\n".join(out) + "\n"
