@@ -33,15 +33,15 @@ def test_thresholds_follow_the_detector_and_are_reported() -> None:
     assert len(fixed.track(motion_like)) == 0 and fixed.settings()[0].endswith("(set)")
 
 
-def test_a_model_that_validation_calls_weak_leaves_the_tracker_in_its_motion_only_mode() -> None:
+def test_a_model_that_validation_calls_weak_leaves_the_online_pass_in_its_motion_only_mode() -> None:
     det, feats, _ = _swap_scene(jump=True)
     kw: dict[str, Any] = {"max_interpolation_gap": 0, "min_track_length": 0, "output_box": "detection"}
     motion = ReidTracker(None, **kw).track(det, fps=10.0)
     weak = ReidTracker(_weak_or_strong(0.9), **kw)
-    out = weak.track(det, feats, fps=10.0)
+    out = weak.track(det, feats, fps=10.0, postprocess=False)
     assert weak.trust.trust == 0.0 and np.array_equal(out.track_id, motion.track_id)
     strong = ReidTracker(_weak_or_strong(0.1), **kw)
-    out = strong.track(det, feats, fps=10.0)
+    out = strong.track(det, feats, fps=10.0, postprocess=False)
     assert strong.trust.trust == 1.0 and len(out.track_ids) < len(motion.track_ids)  # re-linked by appearance
 
 

@@ -320,11 +320,21 @@ def _track_reid(
     info = probe(video)
     dets = read_for_video(detections, video, info)
     transforms = _camera_motion(cmc, gmc, dets, video, info, detections)
+    settings: list[str] = []
     with progress_bar("track (reid)") as progress:
         tracks = track_with_reid(
-            model, video, dets, params, transforms=transforms, fps=rate, progress=lambda d, t: progress(d, t, "frames")
+            model,
+            video,
+            dets,
+            params,
+            transforms=transforms,
+            fps=rate,
+            progress=lambda d, t: progress(d, t, "frames"),
+            report=settings.append,
         )
     write_detections(tracks, out)
+    for line in settings:
+        console.print(f"re-id tracker: {line}", highlight=False)
     console.print(f"{len(tracks.track_ids)} tracks, {len(tracks)} boxes over {tracks.frame_count} frames -> {out}")
 
 

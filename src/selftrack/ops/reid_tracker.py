@@ -91,6 +91,7 @@ class ReidTrackerOp(Op):
             fps=self.params.fps,
             progress=ctx.progress,
             should_stop=ctx.reporter.stop_requested,
+            report=ctx.log,
         )
         ctx.check_stop()
         ctx.put_detections("tracks", tracks)

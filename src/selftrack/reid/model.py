@@ -4,16 +4,16 @@ Per ensemble member (UNS20 trains four and averages their logits):
 
 - **Encoder**: six 3x3 stride-2 convolutions (64 -> 1 pixels), ReLU between them, the last one
   linear, giving a ``embed_dim`` appearance vector per crop. UNS20 uses 64 channels in every layer;
-  the default here is narrower at the high-resolution end (16, 32, then 64), which is 10x cheaper
-  on a CPU (see ``benchmarks/bench_reid.py``). ``widths`` sets it; ``[64] * 6`` is the original.
+  the default here is narrower at the high-resolution end (16, 32, then 64), where most of the
+  multiply-adds are, so it is far cheaper on a CPU. ``widths`` sets it; ``[64] * 6`` is the original.
   Input is the uint8 crop divided by 255 (no mean/std), as in UNS20.
 - **Appearance matcher** ("longim"): scores "same object?" between frame 0 and a frame ``k`` steps
   later; it never sees boxes. UNS20's is an MLP on the two crops' vectors,
   ``[a_i, b_j] -> 256 -> 1`` (``matcher="mlp"``; UNS20 also feeds it a 64-d hidden state that is
   always zero, which adds nothing and is left out). The default here is ``matcher="cosine"``:
-  ``scale * cos(a_i, b_j) + bias`` with a learned scale and bias. It trains several times faster
-  from scratch (the MLP sits on a plateau for hundreds of steps), gives embeddings a tracker can
-  compare cheaply, and re-identifies better on PETS09 (``benchmarks/bench_reid.py``).
+  ``scale * cos(a_i, b_j) + bias`` with a learned scale and bias. It leaves the initial plateau
+  much sooner when trained from scratch (the MLP sits on it for hundreds of steps) and gives
+  embeddings a tracker can compare cheaply.
 - **Spatial matcher** ("finesp"): an MLP on ``[hidden_i, box_i, box_j] -> 256 -> 128 -> 128 -> 1``
   with a second head ``128 -> hidden`` giving the next hidden state of the pair. It sees only box
   geometry (``cx, cy, w, h`` divided by the frame size) and is applied recurrently over every

@@ -18,9 +18,12 @@
   every easy case of the frames it was trained on (it memorised them) and still be weak on the
   held-out frames, which only the validation loss sees.
 
-  The resulting trust in [0, 1] scales the appearance term of the matching cost; below
-  ``appearance.trust_for_relinking`` lost tracks are not re-linked by appearance and fragments are
-  not stitched: with an untrustworthy model the tracker is its own motion-only mode.
+  The resulting trust in [0, 1] scales the appearance term of the matching cost, and below
+  ``appearance.trust_for_relinking`` lost tracks are not re-linked by appearance: with an
+  untrustworthy model the online pass is the tracker's motion-only mode. Offline stitching needs
+  less: its joins must also outscore pairs of tracks seen together on the same video
+  (:func:`~selftrack.reid.tracker.stitching.different_objects_bar`), so it runs from a lower
+  agreement (``stitch.min_agreement``) than the matching cost needs.
 """
 
 from __future__ import annotations

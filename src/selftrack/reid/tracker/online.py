@@ -4,12 +4,14 @@ Per frame (``motion.model`` ``"kalman"`` or ``"velocity"``):
 
 1. every track is predicted (Kalman filter, or SkyhookML's velocity heuristic) after the camera
    motion, if given, has moved the track state;
-2. high-score boxes are matched to tracks seen within ``max_age`` on
-   ``IoU(prediction, box) + reid_weight * P_appearance`` (:mod:`.appearance`);
+2. high-score boxes (the threshold follows the video's scores) are matched to tracks seen within
+   ``max_age`` on ``IoU(prediction, box) + reid_weight * trust * P_appearance`` (:mod:`.appearance`;
+   ``trust``, how far the model can be trusted: :mod:`.adaptive`);
 3. low-score boxes extend tracks seen last frame, on IoU only (ByteTrack's second stage);
-4. tracks lost for longer are **re-linked** to the remaining high-score boxes by appearance alone,
-   inside a spatial gate that widens with the time lost; a box at the image border is someone
-   entering and is left to offline stitching (unless ``relink.at_border``);
+4. tracks lost for longer are **re-linked** to the remaining high-score boxes by appearance alone
+   (when the model is trusted enough), inside a spatial gate that widens with the time lost; a box
+   at the image border is someone entering and is left to offline stitching (unless
+   ``relink.at_border``);
 5. unmatched high-score boxes start tracks; tracks too old for motion and re-linking end.
 
 A track's appearance history learns only from *clean* crops (the box overlaps no other box) that
@@ -404,7 +406,7 @@ class ReidTracker(Tracker, register=False):
         if not postprocess:
             return tracks
         p = self.params
-        if self.heads is not None and self.stitch_limit() > 0 and self.trust.trust >= p.appearance.trust_for_relinking:
+        if self.heads is not None and self.stitch_limit() > 0 and self.trust.agreement >= p.stitch.min_agreement:
             affines = None
             if any(a is not None for a in self._affines):
                 eye = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])

@@ -99,14 +99,14 @@ class AppearanceParams(_Group):
     )
 
     trust_none: float = Field(
-        0.6,
+        0.8,
         ge=0.0,
         le=1.0,
         description="Agreement with motion on unambiguous matches at or below which appearance gets no weight "
         "(see reid.tracker.adaptive).",
     )
     trust_full: float = Field(
-        0.9,
+        0.95,
         ge=0.0,
         le=1.0,
         description="Agreement with motion on unambiguous matches at or above which appearance gets its full weight.",
@@ -173,6 +173,14 @@ class StitchParams(_Group):
         description="A track lost inside the view may continue this many box heights per second away (plus one).",
     )
     min_prob: float = Field(0.3, ge=0.0, le=1.0, description="Least appearance probability to join two tracks.")
+    min_agreement: float = Field(
+        0.7,
+        ge=0.0,
+        le=1.0,
+        description="Least agreement of the appearance model with motion on unambiguous matches (the smaller of "
+        "the validation estimate and the online count, see reid.tracker.adaptive) to stitch at all: lower than "
+        "what the matching cost needs, since every join must also beat what different objects score.",
+    )
     max_false_joins: float = Field(
         0.02,
         gt=0.0,

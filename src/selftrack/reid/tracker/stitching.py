@@ -3,9 +3,9 @@
 A fixed camera sees objects enter and leave through the image border, so a pair (A ends, B starts
 ``1..limit`` frames later) is a candidate in two cases only:
 
-- *re-entry*: A's last box is at the border (it left the view) and B's first box is at the border
-  (it entered), through the side A left by or through a side where objects are seen to leave as
-  well as enter (:func:`two_way_sides`); where along the side does not matter (nobody sees the
+- *re-entry*: A's last box is at the border, moving towards it (it left the view), and B's first
+  box is at the border, moving away from it (it entered), through the side A left by or through a
+  side where objects are seen to leave as well as enter (:func:`two_way_sides`); where along the side does not matter (nobody sees the
   object while it is away), but on a one-way road, where cars only enter at the top and only leave
   at the bottom, a car leaving at the bottom is never the next one entering at the top;
 - *continuation*: A was lost inside the view (not at the border) and B starts inside the view
@@ -90,7 +90,7 @@ def reference_boxes(frame: np.ndarray, xyxy: np.ndarray, affines: np.ndarray) ->
 
 
 def track_ends(tracks: Detections, boxes: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Per track (sorted by id): first/last frame and box, and velocity (px/frame) near its end.
+    """Per track (sorted by id): first/last frame and box, and velocity (px/frame) near each end.
 
     ``boxes`` replaces ``tracks.xyxy`` for positions and velocities (e.g. in frame 0's coordinates);
     ``first_image_box`` / ``last_image_box`` are always the image's.
@@ -107,6 +107,7 @@ def track_ends(tracks: Detections, boxes: np.ndarray | None = None) -> dict[str,
         return ((box[b, :2] + box[b, 2:]) - (box[a, :2] + box[a, 2:])) / 2 / span
 
     back = np.maximum(last - 5, first)
+    ahead = np.minimum(first + 5, last)
     return {
         "id": ids,
         "count": last - first + 1,
@@ -117,6 +118,7 @@ def track_ends(tracks: Detections, boxes: np.ndarray | None = None) -> dict[str,
         "first_image_box": image[first],
         "last_image_box": image[last],
         "v_end": velocity(back, last),
+        "v_start": velocity(first, ahead),
     }
 
 
@@ -137,6 +139,18 @@ def candidate_pairs(
         return ok
     left = at_border(ends["last_image_box"], canvas, p.border_margin)
     entered = at_border(ends["first_image_box"], canvas, p.border_margin)
+    exit_side, entry_side = border_side(ends["last_image_box"], canvas), border_side(ends["first_image_box"], canvas)
+    # an object leaves through a side moving towards it and enters moving away from it; a track lost at
+    # the border while standing did neither, and a track that begins and ends at the same side, or in
+    # the same corner, never went into the view (a fragment of something entering or leaving): none of
+    # these is a re-entry
+    first_c = (ends["first_image_box"][:, :2] + ends["first_image_box"][:, 2:]) / 2
+    last_c = (ends["last_image_box"][:, :2] + ends["last_image_box"][:, 2:]) / 2
+    size = np.maximum(ends["first_image_box"][:, 3] - ends["first_image_box"][:, 1], 1.0)
+    stayed = (exit_side == entry_side) | (np.linalg.norm(last_c - first_c, axis=1) < 2.0 * size)
+    stayed &= left & entered
+    went_out = left & ~stayed & (_outward(ends["v_end"], exit_side) > 0)
+    came_in = entered & ~stayed & (_outward(ends["v_start"], entry_side) < 0)
     # continuation inside the view: B's first box near A's last box moved by its velocity for <= 1 s
     fps = fps or ASSUMED_FPS
     c_end = (ends["last_box"][:, :2] + ends["last_box"][:, 2:]) / 2
@@ -149,10 +163,15 @@ def candidate_pairs(
         (ends["first_box"][:, 3] - ends["first_box"][:, 1])[None, :],
     )
     near = ~left[:, None] & ~entered[None, :] & (dist <= (s.speed * g / fps + 1.0) * height)
-    exit_side, entry_side = border_side(ends["last_image_box"], canvas), border_side(ends["first_image_box"], canvas)
-    two_way = two_way_sides(exit_side[left], entry_side[entered])
+    two_way = two_way_sides(exit_side[went_out], entry_side[came_in])
     back = (exit_side[:, None] == entry_side[None, :]) | two_way[entry_side][None, :]
-    return ok & (near | (left[:, None] & entered[None, :] & back & s.reentry))
+    return ok & (near | (went_out[:, None] & came_in[None, :] & back & s.reentry))
+
+
+def _outward(velocity: np.ndarray, side: np.ndarray) -> np.ndarray:
+    """Each velocity's component towards its image side (0 left, 1 top, 2 right, 3 bottom)."""
+    sign = np.array([-1.0, -1.0, 1.0, 1.0])[side]
+    return sign * velocity[np.arange(len(side)), side % 2]
 
 
 def border_side(boxes: np.ndarray, canvas: tuple[int, int] | None) -> np.ndarray:
@@ -167,10 +186,10 @@ def two_way_sides(exits: np.ndarray, entries: np.ndarray, share: float = 0.1, ev
     """Per image side, whether objects may leave as well as enter there.
 
     A re-entry through a side other than the one the object left by means it went round outside the
-    view; that is implausible through a side that is entry-only: at least ``evidence`` objects
-    entered there and fewer than ``share`` of its crossings were objects leaving. On a one-way road
-    cars enter at the top and leave at the bottom: a car entering at the top is never one that left
-    at the bottom. With less evidence every side counts as two-way.
+    view; that is implausible through a side that is mostly entry: at least ``evidence`` objects
+    entered there and fewer than ``share`` of its crossings were objects leaving. On a one-way road cars enter at the top and leave at the bottom:
+    a car entering at the top is never one that left at the bottom. With less evidence every side
+    counts as two-way.
     """
     out_count = np.bincount(exits, minlength=4).astype(np.float64)
     in_count = np.bincount(entries, minlength=4).astype(np.float64)

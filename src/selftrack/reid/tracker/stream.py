@@ -31,6 +31,7 @@ def track_with_reid(
     batch_frames: int = 32,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> Detections:
     """Track ``detections`` of ``video_path`` with the re-id model at ``model_path`` (streaming).
 
@@ -39,6 +40,8 @@ def track_with_reid(
     length beyond the output itself; frames after the last box are not decoded. ``transforms`` is the camera motion (``(num_frames, 2, 3)``,
     ``transforms[f]`` mapping frame ``f - 1`` coordinates to frame ``f``, in the detections'
     canvas coordinates). ``fps`` overrides the container's frame rate (stitching's limits are in seconds).
+    ``report`` receives one line per setting the tracker chose from the video and the model (score
+    thresholds, appearance trust), after tracking.
 
     Raises:
         ValidationError: a bad model file, parameters, transforms, or boxes past the end of the video.
@@ -68,7 +71,11 @@ def track_with_reid(
             out.add(step, lo)
         if progress is not None:
             progress(batch.stop, total)
-    return tracker.finish(out.build(detections))
+    tracks = tracker.finish(out.build(detections))
+    if report is not None:
+        for line in tracker.settings():
+            report(line)
+    return tracks
 
 
 def _at(affines: np.ndarray | None, frame: int) -> np.ndarray | None:

@@ -11,25 +11,33 @@ Two stages, as in UNS20 (Bastani et al., NeurIPS 2021):
    (cross-input consistency). Appearance vectors are computed once after stage 1 and kept in a
    memory-mapped file, so stage 2 costs no CNN passes at all.
 
-What differs from the original (each is a parameter; ``benchmarks/bench_reid.py`` measures them):
+What differs from the original (each is a parameter):
 
 - the appearance matcher is a scaled cosine similarity by default (UNS20's pair MLP is
   ``matcher="mlp"``): it leaves the initial plateau in tens of steps instead of hundreds;
 - a narrower encoder at the high-resolution end (16, 32, then 64 channels; UNS20: 64 everywhere),
-  about 10x cheaper on a CPU;
+  far cheaper on a CPU;
 - a batch of sequences per step (UNS20: one), and one appearance gap per sequence per step;
 - optional photometric and flip augmentation of crops (``augment``; off by default, as in UNS20:
   it did not help when training on the video that is tracked);
 - box coordinates divided by each video's own frame size (UNS20: a fixed 1920x1080);
-- one ensemble member by default (UNS20: four; ``ensemble``), step budgets in thousands instead
-  of 1.2 million per stage, and a learning rate dropped 10x at 60 % and 85 % of each stage;
+- one ensemble member by default (UNS20: four; ``ensemble``), a step budget that scales with the
+  data (hundreds to a few thousand steps instead of 1.2 million per stage: the boxes of the
+  training frames, counted at up to 10 frames a second, since at 60 fps neighbouring frames repeat
+  each other), a learning rate dropped 10x at 60 % and 85 % of each stage, and early stopping
+  once the validation loss has not improved for ``patience`` validations (the best weights kept);
+- boxes mostly covered by a box in front of them (``max_occlusion``) are left out of the stage-1
+  loss: in a crowd their crops show someone else, and learning them as the object teaches the
+  model to confuse people;
 - the terminal logit is frozen in stage 2 (it is shared with the frozen appearance matrices);
 - the best-validation bookkeeping is reset between the stages (a bug in the original), and the
-  validation set is held-out blocks of time of the same videos (the original held out videos).
+  validation set is held-out blocks of time of the same videos (the original held out videos); a
+  clip too short for that holds out its last seconds. The model file keeps each stage's best and
+  initial validation loss: the tracker reads how much the model learnt from them.
 
-Memory stays flat in video length: crops live in the on-disk cache and are read per step, the
-pages read are released every 10 steps (and every 1024 crops when computing appearance vectors),
-and only per-box index arrays are in RAM.
+Memory stays flat in video length and frame size: crops are cut while the video streams frame by
+frame and live in the on-disk cache, read per step; the pages read are released every 10 steps
+(and every 1024 crops when computing appearance vectors), and only per-box index arrays are in RAM.
 
 Modules: :mod:`.params` (:class:`ReidTrainParams`), :mod:`.augment` (crop augmentation),
 :mod:`.trainer` (the two stages, validation, checkpoints, resume); :func:`train_reid`, here, builds
