@@ -25,3 +25,13 @@ def shared_data() -> Path:
             pytest.fail(msg + "; CI must have it")
         pytest.skip(msg)
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_user_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Caches selftrack keeps for plain files (camera motion, ONNX twins) go to a folder of this session.
+
+    Set in the environment, so commands run as subprocesses use it too; the user's own cache is
+    never read or written by the tests.
+    """
+    os.environ["SELFTRACK_CACHE_DIR"] = str(tmp_path_factory.mktemp("user-cache"))

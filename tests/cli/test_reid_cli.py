@@ -103,6 +103,8 @@ def test_track_reid_writes_tracks_with_ids(model: tuple[Path, str, Path], clip: 
         "--detections", clip["det"], "--out", out_txt, "--param", "stitch_max_gap=50",
     )  # fmt: skip
     assert f"over {FRAMES} frames" in result.output
+    # what the tracker chose from the video and the model is printed
+    assert "re-id tracker: first-stage score >=" in result.output and "appearance trust" in result.output
     tracks = read_mot(out_txt, num_frames=FRAMES)
     assert (tracks.track_id >= 1).all()
     gt = read_mot(clip["root"] / "gt.txt", num_frames=FRAMES)
@@ -119,7 +121,8 @@ def test_track_reid_writes_tracks_with_ids(model: tuple[Path, str, Path], clip: 
 
 
 def test_show_params_lists_each_models_parameters():
-    assert "reid_weight" in ok("track", "--tracker", "reid", "--show-params").output
+    shown = ok("track", "--tracker", "reid", "--show-params").output
+    assert "association.reid_weight" in shown and "stitch.max_seconds" in shown  # grouped, one row per field
     assert "track_thresh" in ok("track", "--tracker", "bytetrack", "--show-params").output
     assert "track_duration" in ok("train-reid", "--show-params").output
 

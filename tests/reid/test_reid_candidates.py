@@ -79,3 +79,18 @@ def test_empty_frames() -> None:
     assert m.shape == (1, 0)
     (m,) = candidate_mask(frame, xyxy, bounds, 1, [3])
     assert m.shape == (0, 1)
+
+
+def test_one_to_one_chains_keep_crossing_people_apart() -> None:
+    """Two people walk side by side, their boxes overlapping a little: every-overlap chains make each
+    the other's candidate; one-to-one chains (each box linked to its best overlap only) do not."""
+    frames, boxes = [], []
+    for f in range(10):
+        frames += [f, f]
+        boxes += [[10 + 2 * f, 0, 50 + 2 * f, 80], [40 + 2 * f, 0, 80 + 2 * f, 80]]
+    det = Detections.create(frames, boxes, 1.0)
+    loose, strict = (
+        candidate_mask(det.frame, det.xyxy, det.frame_bounds(), 0, [9], mutual=mutual)[0] for mutual in (False, True)
+    )
+    assert loose.all()
+    assert np.array_equal(strict, np.eye(2, dtype=bool))

@@ -95,7 +95,7 @@ def _detections() -> Detections:
 
 def test_crop_store_matches_crops_of_decoded_frames_with_canvas_scaling(small_video: Path, tmp_path: Path) -> None:
     det = _detections()
-    store = build_crop_store(small_video, det, tmp_path, crop_size=32, batch_size=5)
+    store = build_crop_store(small_video, det, tmp_path, crop_size=32)
     assert store.crops.shape == (len(det), 32, 32, 3)
     assert isinstance(store.crops, np.memmap)
     with VideoReader(small_video) as reader:

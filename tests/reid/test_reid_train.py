@@ -198,3 +198,26 @@ def test_augmentation_mirrors_only_the_pasted_part_and_keeps_padding_zero() -> N
         else:
             seen_plain = True
     assert seen_flip and seen_plain
+
+
+def test_the_default_budget_scales_with_the_data() -> None:
+    params = ReidTrainParams()
+    assert params.stage1_steps is None and params.stage2_steps is None and params.eval_every is None
+    small, mid, big = params.resolved(100), params.resolved(1000), params.resolved(1e6)
+    assert (small.stage1_steps, mid.stage1_steps, big.stage1_steps) == (300, 500, 3000)  # clamped at both ends
+    assert mid.stage2_steps == 100 and mid.eval_every == 25
+    fixed = ReidTrainParams(stage1_steps=40, stage2_steps=5, eval_every=10).resolved(1e6)
+    assert (fixed.stage1_steps, fixed.stage2_steps, fixed.eval_every) == (40, 5, 10)  # what is set is kept
+
+
+def test_early_stopping_ends_a_stage_that_stops_improving(scene_video: tuple[Path, Detections], tmp_path: Path) -> None:
+    # a learning rate below float32 resolution changes no weight: no validation after step 0 improves
+    result, events = _train(scene_video, tmp_path, "early.pt", params={"lr": 1e-12, "patience": 1})
+    stops = [info for kind, info in events if kind == "early_stop"]
+    assert [s["stage"] for s in stops] == [1] and stops[0]["step"] == TINY["eval_every"]
+    assert result.steps == {"stage1": TINY["eval_every"], "stage2": TINY["stage2_steps"]}  # stage 2: one validation
+    stored = torch.load(result.path, weights_only=True)["training"]["stage1"]
+    assert stored["initial_val_loss"] is not None and stored["best_val_loss"] == stored["initial_val_loss"]
+    assert stored["steps"] == TINY["stage1_steps"] and stored["steps_run"] == TINY["eval_every"]
+    budget = [info for kind, info in events if kind == "budget"]
+    assert budget and budget[0]["stage1_steps"] == TINY["stage1_steps"]

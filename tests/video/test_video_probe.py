@@ -125,3 +125,18 @@ def test_copy_of_a_real_file_probes_the_same(shared_data: Path, tmp_path: Path) 
     copy = tmp_path / "renamed.bin"
     shutil.copyfile(shared_data / "videos" / "highway_cctv.avi", copy)
     assert probe(copy).frame_count == 748
+
+
+def test_probe_is_remembered_per_file_version(tmp_path):
+    """Probing the same file again reuses the first result; a rewritten file is probed afresh."""
+    import numpy as np
+
+    from selftrack.video import VideoWriter, probe
+
+    path = tmp_path / "v.mp4"
+    for frames in (3, 5):
+        with VideoWriter(path, 10, (64, 48)) as w:
+            for i in range(frames):
+                w.write(np.full((48, 64, 3), 40 * i, dtype=np.uint8))
+        assert probe(path).frame_count == frames
+        assert probe(path) is probe(path)  # one demux per file version

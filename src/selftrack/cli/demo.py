@@ -36,10 +36,10 @@ GROUND_TRUTH = "demo-ground-truth"
 TRAIN_STEPS = 300
 """Stage-1 steps of the demo's re-id training (stage 2 gets a sixth): about 40 s on 2 cores."""
 
-# The re-id tracker's defaults (on-line re-linking and border-aware offline stitching by appearance,
-# drop tracks under 4 boxes, fill gaps up to 20 frames), with the first-stage score lowered to the
-# moving-object detector's scores (its boxes score lower than a trained detector's).
-REID_TRACKER = {"high_score": 0.5}
+# The re-id tracker with its defaults: score thresholds from the detections' own scores, appearance
+# weighted by how far the model can be trusted, on-line re-linking and border-aware offline stitching,
+# tracks under 4 boxes dropped and gaps up to 20 frames filled.
+REID_TRACKER: dict[str, Any] = {}
 # Motion-only baseline: ByteTrack at the video's frame rate, same post-processing as the re-id tracker.
 BYTETRACK = {
     "tracker": "bytetrack",

@@ -43,7 +43,7 @@ def stage_name(stage: int) -> str:
 
 
 def split_steps(total: int) -> tuple[int, int]:
-    """``--steps N`` as (stage 1, stage 2) steps, in the defaults' ratio (2000 : 400)."""
+    """``--steps N`` as (stage 1, stage 2) steps, 5 : 1 (the default budget's ratio)."""
     stage2 = round(total / 6)
     return total - stage2, stage2
 
@@ -84,7 +84,7 @@ class _TrainingBar:
     def __init__(
         self,
         progress: CommandProgress,
-        steps: tuple[int, int],
+        steps: tuple[int | None, int | None],
         minutes: float | None,
         crop_frames: dict[str, int] | None = None,
     ):
@@ -97,6 +97,7 @@ class _TrainingBar:
         self.loss: float | None = None
         self.val: float | None = None
         self.time_limited: list[int] = []
+        self.early_stopped: list[int] = []
 
     def _note(self) -> None:
         parts = []
@@ -109,6 +110,9 @@ class _TrainingBar:
         self.progress.set_note(*parts)
 
     def __call__(self, kind: str, info: dict[str, Any]) -> None:
+        if kind == "budget":  # the step budget, resolved from the data when not given
+            self.steps = (int(info["stage1_steps"]), int(info["stage2_steps"]))
+            return
         if kind == "crops":
             total = sum(self.crop_frames.values()) or int(info["total"])
             if self.progress.current is None or self.progress.current.name != "crops":
@@ -128,8 +132,11 @@ class _TrainingBar:
         elif kind == "validation" and info.get("val_loss") is not None:
             self.val = float(info["val_loss"])
             self._note()
-        elif kind == "time_limit":  # the rest of this stage is skipped; the next stage opens its own row
-            self.time_limited.append(self.stage)
+        elif kind in (
+            "time_limit",
+            "early_stop",
+        ):  # the rest of this stage is skipped; the next stage opens its own row
+            (self.time_limited if kind == "time_limit" else self.early_stopped).append(self.stage)
 
 
 @app.command("train-reid")
@@ -151,7 +158,9 @@ def train_reid_cmd(
     ] = None,
     steps: Annotated[
         int | None,
-        typer.Option(help="Optimizer steps in all, split 5 : 1 between stage 1 and stage 2 (default 2000 + 400)."),
+        typer.Option(
+            help="Most optimizer steps in all, split 5 : 1 between stage 1 and stage 2 (default: scaled to the data)."
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of initialisation and sampling (same seed, same model on CPU).")] = 0,
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
@@ -259,6 +268,8 @@ def summary(result: Any, bar: _TrainingBar, seconds: float, num_videos: int, num
         state = "done"
     if bar.time_limited:
         state += f" (time budget reached in stage {', '.join(map(str, bar.time_limited))})"
+    if bar.early_stopped:
+        state += f" (stopped early, no better validation loss, in stage {', '.join(map(str, bar.early_stopped))})"
     return (
         f"{state}: trained {' + '.join(stages)} on {num_videos} video(s), {num_boxes} boxes, in {took}; "
         f"best validation loss {', '.join(losses) or '-'} -> {result.path}"

@@ -8,8 +8,10 @@ and its detections), the code of the ``track`` and ``reid_tracker`` ops.
 from __future__ import annotations
 
 import json
+import math
+from fractions import Fraction
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -26,6 +28,11 @@ from selftrack.cli.inputs import (
 from selftrack.cli.summaries import track_summary
 from selftrack.core.detections import Detections
 from selftrack.core.errors import SelftrackError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from selftrack.video import VideoInfo
 
 
 @app.command()
@@ -54,6 +61,20 @@ def track(
     gmc: Annotated[
         Path | None, typer.Option(help="Camera motion file (gmc.txt: frame index and a 2x3 affine per line).")
     ] = None,
+    cmc: Annotated[
+        str,
+        typer.Option(
+            help="Camera-motion compensation: none, file (--gmc), video (measured from --video, cached), or auto: "
+            "--gmc if given, else measured from --video and used only when the camera moves."
+        ),
+    ] = "auto",
+    fps: Annotated[
+        float | None,
+        typer.Option(
+            help="The video's frame rate (frames per second) for the trackers' limits in time; default: the rate "
+            "--video's container gives (some AVI headers are wrong: PETS09-S2L1 says 10, MOTChallenge 7)."
+        ),
+    ] = None,
     min_track_length: Annotated[
         int, typer.Option(help="Drop tracks shorter than this many boxes (reid: sets its min_track_length).")
     ] = 0,
@@ -65,9 +86,11 @@ def track(
     """Track a detections file with a motion tracker or the re-id tracker, and write the tracks."""
     check_tracker(tracker)
     if tracker == "reid":
-        _track_reid(detections, out, video, model, param or [], gmc, min_track_length, interpolate, show_params)
+        _track_reid(
+            detections, out, video, model, param or [], gmc, min_track_length, interpolate, show_params, cmc, fps
+        )
         return
-    from selftrack.formats import read_gmc, write_detections
+    from selftrack.formats import write_detections
     from selftrack.ops.track import TrackParams, run_tracker
     from selftrack.trackers import list_trackers
 
@@ -83,19 +106,21 @@ def track(
     settings |= {"min_track_length": min_track_length, "interpolate_max_gap": interpolate}
     flags = {"min_track_length": "--min-track-length", "interpolate_max_gap": "--interpolate"}
     params = validate_params(TrackParams, settings, "track", flags=flags)
-    fps = None
+    rate: float | Fraction | None = _check_fps(fps)
+    info = None
     if video is not None:
         from selftrack.video import probe
 
         info = probe(video)  # one pass over the file: size, length, and the rate trackers with frame_rate take
-        dets, fps = read_for_video(detections, video, info), info.fps
+        dets = read_for_video(detections, video, info)
+        rate = rate or info.fps
     else:
         dets = read_detections_file(detections)
-    transforms = read_gmc(gmc, num_frames=dets.frame_count) if gmc is not None else None
+    transforms = _camera_motion(cmc, gmc, dets, video, info, detections)
     with progress_bar(f"track ({tracker})", "frames") as progress:
         stats: dict[str, int] = {}
         tracks = run_tracker(
-            dets, params, transforms=transforms, progress=lambda d, t: progress(d, t, ""), fps=fps, stats=stats
+            dets, params, transforms=transforms, progress=lambda d, t: progress(d, t, ""), fps=rate, stats=stats
         )
     write_detections(tracks, out)
     lines = track_summary(
@@ -103,6 +128,47 @@ def track(
         interpolate=interpolate,
     )  # fmt: skip
     console.print("\n".join(lines), highlight=False, markup=False)
+
+
+def _check_fps(fps: float | None) -> float | None:
+    if fps is not None and not (fps > 0 and math.isfinite(fps)):
+        raise SelftrackError(f"--fps must be a positive number of frames per second, got {fps}")
+    return fps
+
+
+def _camera_motion(
+    cmc: str, gmc: Path | None, dets: Detections, video: Path | None, info: VideoInfo | None, what: Path
+) -> np.ndarray | None:
+    """``--cmc`` / ``--gmc``: the transforms for the tracker (measured ones cached per video file)."""
+    from selftrack.formats import read_gmc
+    from selftrack.ops._camera_motion import CMC_MODES, plain_file_estimate, resolve_cmc
+
+    if cmc not in CMC_MODES:
+        raise SelftrackError(f"--cmc must be one of {', '.join(CMC_MODES)}, got {cmc!r}")
+    if gmc is not None and cmc in ("none", "video"):
+        raise SelftrackError(f"--gmc is a camera-motion file: use it with --cmc file or auto, not --cmc {cmc}")
+    if cmc == "file" and gmc is None:
+        raise SelftrackError("--cmc file needs --gmc FILE (a gmc.txt: frame index and a 2x3 affine per line)")
+    if cmc == "video" and video is None:
+        raise SelftrackError("--cmc video needs --video (camera motion is measured from its frames)")
+    if gmc is not None and not gmc.is_file():
+        raise SelftrackError(f"{gmc}: no such camera-motion file")
+    if cmc == "auto" and gmc is None and video is None:
+        return None  # nothing to measure from and nothing given: no compensation, nothing to say
+    frames = info.frame_count if info is not None else dets.frame_count
+    with progress_bar("camera motion") as progress:
+        result = resolve_cmc(
+            cmc,
+            dets,
+            read_file=None if gmc is None else (lambda: read_gmc(gmc, num_frames=frames)),
+            estimate=None
+            if video is None
+            else plain_file_estimate(video, dets, progress=lambda d, t: progress(d, t, "frames")),
+            video_size=info.size if info is not None else None,
+            what=str(what),
+        )
+    console.print(result.note, highlight=False)
+    return result.transforms
 
 
 def _required(detections: Path | None, out: Path | None) -> tuple[Path, Path]:
@@ -123,6 +189,8 @@ def _track_reid(
     min_track_length: int,
     interpolate: int,
     show_params: bool,
+    cmc: str,
+    fps: float | None,
 ) -> None:
     """``track --tracker reid``: :func:`selftrack.reid.track_with_reid`, as the ``reid_tracker`` op runs it."""
     from selftrack.formats import write_detections
@@ -139,8 +207,6 @@ def _track_reid(
         )
     assert model is not None and video is not None
     detections, out = _required(detections, out)
-    if gmc is not None:
-        raise SelftrackError("--gmc is not supported by --tracker reid (a fixed-camera Kalman model)")
     values = parse_params(param)
     flags = {}
     if min_track_length and "min_track_length" not in values:
@@ -150,10 +216,27 @@ def _track_reid(
     params = validate_params(ReidTrackerParams, values, "re-id tracker", flags=flags)
     if not model.is_file():
         raise SelftrackError(f"{model}: no such re-id model file")
-    dets = read_for_video(detections, video)
+    from selftrack.video import probe
+
+    rate = _check_fps(fps)
+    info = probe(video)
+    dets = read_for_video(detections, video, info)
+    transforms = _camera_motion(cmc, gmc, dets, video, info, detections)
+    settings: list[str] = []
     with progress_bar("track (reid)", "frames") as progress:
-        tracks = track_with_reid(model, video, dets, params, progress=lambda d, t: progress(d, t))
+        tracks = track_with_reid(
+            model,
+            video,
+            dets,
+            params,
+            transforms=transforms,
+            fps=rate,
+            progress=lambda d, t: progress(d, t),
+            report=settings.append,
+        )
     write_detections(tracks, out)
+    for line in settings:
+        console.print(f"re-id tracker: {line}", highlight=False)
     lines = track_summary(
         dets, tracks, out, tracker="the re-id tracker", video=video, min_track_length=params.min_track_length,
         interpolate=params.max_interpolation_gap,

@@ -22,7 +22,7 @@ from selftrack.formats.detrac import (
 )
 from selftrack.formats.dispatch import FORMATS, detect_format, read_detections, write_detections
 from selftrack.formats.labelled import LabelledImages
-from selftrack.formats.mot import MOT17_CLASSES, parse_seqinfo, read_gmc, read_mot, write_mot
+from selftrack.formats.mot import MOT17_CLASSES, parse_seqinfo, read_gmc, read_mot, write_gmc, write_mot
 from selftrack.formats.skyhook import read_skyhook_json, to_skyhook_json, write_skyhook_json
 from selftrack.formats.yolo import read_yolo, write_yolo
 
@@ -48,6 +48,7 @@ __all__ = [
     "to_skyhook_json",
     "write_coco",
     "write_detections",
+    "write_gmc",
     "write_mot",
     "write_skyhook_json",
     "write_yolo",

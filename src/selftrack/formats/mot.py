@@ -271,6 +271,18 @@ def read_gmc(path: PathLike, *, num_frames: int | None = None) -> np.ndarray:
     return out
 
 
+def write_gmc(transforms: np.ndarray, path: PathLike) -> None:
+    """Write per-frame camera motion ``(num_frames, 2, 3)`` as a GMC file (see :func:`read_gmc`), atomically.
+
+    One line per frame: the 0-based index and the row-major affine, tab separated, as BoT-SORT writes.
+    """
+    arr = np.asarray(transforms, dtype=np.float64)
+    if arr.ndim != 3 or arr.shape[1:] != (2, 3):
+        raise ValueError(f"transforms must have shape (num_frames, 2, 3), got {arr.shape}")
+    rows = [f"{f}\t" + "\t".join(f"{v:.9g}" for v in arr[f].ravel()) for f in range(len(arr))]
+    atomic_write_text(path, "\n".join(rows) + ("\n" if rows else ""))
+
+
 def _integer_column(table: Table, col: int, name: str) -> np.ndarray:
     values = table.values[:, col]
     table.check(values != np.round(values), f"the {name} must be a whole number")

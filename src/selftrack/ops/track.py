@@ -10,10 +10,12 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from selftrack.core.detections import Detections
+from selftrack.core.errors import SelftrackError
+from selftrack.ops._camera_motion import CMC_HELP, CmcMode, item_estimate, item_gmc_reader, resolve_cmc
 from selftrack.ops._video import item_fps
 from selftrack.pipeline.op import ItemContext, Op, OpParams, Port
 from selftrack.trackers import drop_short_tracks, get_tracker, interpolate_tracks, list_trackers
-from selftrack.workspace.store import DataType
+from selftrack.workspace.store import DataType, Item
 
 
 class TrackParams(OpParams):
@@ -27,6 +29,12 @@ class TrackParams(OpParams):
     min_track_length: int = Field(default=0, ge=0, description="Drop tracks with fewer boxes than this (0 keeps all).")
     interpolate_max_gap: int = Field(
         default=0, ge=0, description="Fill gaps of up to this many frames by linear interpolation (0: off)."
+    )
+    cmc: CmcMode = Field(default="auto", description=CMC_HELP)
+    fps: float | None = Field(
+        default=None,
+        gt=0,
+        description="The video's frame rate (frames per second), for limits in time; default: the video container's.",
     )
 
     @model_validator(mode="after")
@@ -82,14 +90,48 @@ class Track(Op):
         Port(
             "video",
             (DataType.VIDEO,),
-            "Optional: the videos; their frame rate becomes the tracker's frame_rate unless the params set it.",
+            "Optional: the videos; their frame rate becomes the tracker's frame_rate unless the params set it, "
+            "and camera motion is measured from them (cmc=video or auto).",
+            optional=True,
+        ),
+        Port(
+            "camera_motion",
+            (DataType.FILE,),
+            "Optional: a gmc.txt per video (camera motion, BoT-SORT's format) for cmc=file or auto.",
             optional=True,
         ),
     )
     outputs = (Port("tracks", (DataType.TRACKS,), "The same boxes with track ids."),)
     Params = TrackParams
 
+    @classmethod
+    def check_wiring(cls, params: OpParams, wired: set[str]) -> None:
+        assert isinstance(params, TrackParams)
+        if params.cmc == "video" and "video" not in wired:
+            raise SelftrackError("track: cmc=video needs the video input wired (camera motion is measured from it)")
+        if params.cmc == "file" and "camera_motion" not in wired:
+            raise SelftrackError("track: cmc=file needs the camera_motion input wired (gmc.txt files)")
+
     def run_item(self, ctx: ItemContext) -> None:
         dets = ctx.item("detections").load_detections()
-        fps = item_fps(ctx.item("video")) if ctx.inputs.get("video") else None
-        ctx.put_detections("tracks", run_tracker(dets, self.params, progress=ctx.progress, fps=fps))
+        video = ctx.item("video") if ctx.inputs.get("video") else None
+        gmc = ctx.item("camera_motion") if ctx.inputs.get("camera_motion") else None
+        fps = self.params.fps or (item_fps(video) if video is not None else None)
+        frames = int(video.metadata.get("video", {}).get("frame_count") or 0) if video is not None else 0
+        cmc = resolve_cmc(
+            self.params.cmc,
+            dets,
+            read_file=item_gmc_reader(gmc, frames or None),
+            estimate=None if video is None else item_estimate(ctx, video, dets, ctx.progress),
+            video_size=_video_size(video),
+            what=f"track {ctx.key}",
+        )
+        ctx.log(cmc.note)
+        tracks = run_tracker(dets, self.params, transforms=cmc.transforms, progress=ctx.progress, fps=fps)
+        ctx.put_detections("tracks", tracks)
+
+
+def _video_size(video: Item | None) -> tuple[int, int] | None:
+    """Source frame size of a video item (what gmc files and estimates refer to), if known."""
+    meta = (video.metadata.get("video") or {}) if video is not None else {}
+    return (int(meta["width"]), int(meta["height"])) if meta.get("width") and meta.get("height") else None

@@ -9,6 +9,11 @@ missed detections) whose IoU with it is at least ``min_iou`` after both boxes ar
 match of the start box at gap ``g``; the appearance loss rewards putting probability only on
 candidates (or on the "terminal" column: the object left or was missed).
 
+With ``mutual``, a link also needs each box to be the other's best overlap between their two frames,
+and to be the nearest such link in time (a bridge over frames only where the object was missed): a
+one-to-one chain, as a tracker would link boxes. In a crowd, "every overlap links" makes almost
+everyone a candidate of everyone a few seconds later, and the mask then teaches nothing.
+
 Where the original code deletes a chain node once it is ``MaxMatchAge`` frames old *before*
 linking from it (so its links span at most 9 frames), ``max_gap`` here is the longest link span
 itself (default 10).
@@ -52,6 +57,7 @@ def chain_reach(
     padding: float = 10.0,
     min_iou: float = 0.1,
     max_gap: int = 10,
+    mutual: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Reachability from the boxes of frame ``start`` to every box of frames ``start .. start + horizon``.
 
@@ -76,7 +82,11 @@ def chain_reach(
     wf = frame[lo:hi]
     padded = pad_boxes(xyxy[lo:hi], padding)
     delta = wf[None, :] - wf[:, None]
-    link = (iou_matrix(padded, padded) >= min_iou) & (delta >= 1) & (delta <= max_gap)
+    iou = iou_matrix(padded, padded)
+    link = (iou >= min_iou) & (delta >= 1) & (delta <= max_gap)
+    if mutual:
+        link &= _mutual_best(iou, wf)
+        link &= _nearest(link, wf)
     link_f = link.astype(np.float32)
     reach_f = reach.astype(np.float32)
     for f in range(start + 1, last + 1):
@@ -87,6 +97,31 @@ def chain_reach(
         hit = reach_f[:, src_lo:a] @ link_f[src_lo:a, a:b]
         reach_f[:, a:b] = hit > 0
     return reach_f > 0, rows
+
+
+def _mutual_best(iou: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """Pairs ``(i, j)`` where ``j`` is ``i``'s best overlap among the boxes of ``j``'s frame and the reverse.
+
+    ``frames`` is sorted (the window's rows are in frame order), so each frame is one run of columns.
+    """
+    starts = np.flatnonzero(np.r_[True, frames[1:] != frames[:-1]])
+    run = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(frames)]))
+    row_best = np.maximum.reduceat(iou, starts, axis=1)[:, run]  # best of i's row within j's frame
+    col_best = np.maximum.reduceat(iou, starts, axis=0)[run, :]  # best of j's column within i's frame
+    return (iou >= row_best) & (iou >= col_best) & (iou > 0)
+
+
+def _nearest(link: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """Keep each box's links to the *first* later frame it links to, and into each box from the *last* earlier one.
+
+    Links longer than one frame bridge missed detections; a box seen in the next frame needs no
+    bridge, and comparing it with a box several frames on (after both objects moved) would link it
+    to whoever walked into its old place.
+    """
+    big = np.iinfo(np.int64).max
+    first_after = np.where(link, frames[None, :], big).min(axis=1)
+    last_before = np.where(link, frames[:, None], -big).max(axis=0)
+    return (frames[None, :] == first_after[:, None]) & (frames[:, None] == last_before[None, :])
 
 
 def candidate_mask(

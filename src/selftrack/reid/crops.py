@@ -21,10 +21,13 @@ import hashlib
 import json
 import mmap
 import os
+import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -32,6 +35,8 @@ import numpy as np
 from selftrack.core.detections import Detections
 from selftrack.core.errors import ValidationError, VideoError
 from selftrack.video import VideoReader
+
+T = TypeVar("T")
 
 CACHE_VERSION = 1
 """Bumped when the crop rule changes, so stale cache files are never reused."""
@@ -50,14 +55,18 @@ def frame_boxes(detections: Detections, frame_size: tuple[int, int]) -> np.ndarr
     return detections.xyxy * np.array([sx, sy, sx, sy])
 
 
-def crop_boxes(frame: np.ndarray, xyxy: np.ndarray, crop_size: int = 64, out: np.ndarray | None = None) -> np.ndarray:
+def crop_boxes(
+    frame: np.ndarray, xyxy: np.ndarray, crop_size: int = 64, out: np.ndarray | None = None, stretch: bool = False
+) -> np.ndarray:
     """Crops of ``xyxy`` (frame pixels) from one RGB ``frame``: ``(n, crop_size, crop_size, 3)`` uint8.
 
     The box is widened to whole pixels (``floor`` of the top-left corner, ``ceil`` of the
     bottom-right), clipped to the frame, then resized so that its longer side is ``crop_size``
     pixels (``round(side * crop_size / longer side)`` for the shorter one, at least 1) and pasted
     top-left; the rest of the crop is zero. A box with no pixel inside the frame gives an all-zero
-    crop. Shrinking uses area averaging (no aliasing), enlarging bilinear interpolation.
+    crop. Shrinking uses area averaging (no aliasing), enlarging bilinear interpolation. With
+    ``stretch`` the box fills the whole crop instead (aspect ratio not kept): a standing person then
+    gets every pixel of the crop, not a 25-pixel-wide strip of it.
     """
     xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
     n = len(xyxy)
@@ -79,13 +88,15 @@ def crop_boxes(frame: np.ndarray, xyxy: np.ndarray, crop_size: int = 64, out: np
         scale = np.where(valid, crop_size / np.maximum(longer, 1), 0.0)
     tw = np.clip(np.rint(bw * scale), 1, crop_size).astype(np.int64)
     th = np.clip(np.rint(bh * scale), 1, crop_size).astype(np.int64)
+    if stretch:  # the whole crop shows the box, its shape is lost
+        tw[:] = th[:] = crop_size
     for i in np.flatnonzero(valid):
         patch = frame[y1[i] : y2[i], x1[i] : x2[i]]
         size = (int(tw[i]), int(th[i]))
         if size == (patch.shape[1], patch.shape[0]):
             out[i, : th[i], : tw[i]] = patch
         else:
-            interp = cv2.INTER_AREA if longer[i] > crop_size else cv2.INTER_LINEAR
+            interp = cv2.INTER_AREA if max(patch.shape[0] / size[1], patch.shape[1] / size[0]) > 1 else cv2.INTER_LINEAR
             out[i, : th[i], : tw[i]] = cv2.resize(patch, size, interpolation=interp)
     return out
 
@@ -105,13 +116,14 @@ def detections_digest(detections: Detections) -> str:
     return h.hexdigest()
 
 
-def cache_key(video_path: str | os.PathLike[str], detections: Detections, crop_size: int) -> str:
+def cache_key(video_path: str | os.PathLike[str], detections: Detections, crop_size: int, stretch: bool = False) -> str:
     """Name of the cache entry for these crops (stable across runs, changes with any input)."""
     ident = {
         "version": CACHE_VERSION,
         "video": _file_identity(Path(video_path)),
         "detections": detections_digest(detections),
         "crop_size": int(crop_size),
+        **({"stretch": True} if stretch else {}),
     }
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -161,21 +173,61 @@ class CropStore:
 ProgressFn = Callable[[int, int], None]
 
 
+def read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Run a generator in a background thread, ``depth`` items ahead.
+
+    Decoding (PyAV) and resizing (OpenCV) release the GIL, so on two cores the next frame is
+    decoded while this one is cropped (or encoded). The thread stops when the consumer does.
+    """
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put(exc)
+
+    thread = threading.Thread(target=work, name="selftrack-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5.0)
+
+
 def build_crop_store(
     video_path: str | os.PathLike[str],
     detections: Detections,
     cache_dir: str | os.PathLike[str],
     *,
     crop_size: int = 64,
-    batch_size: int = 32,
+    stretch: bool = False,
     progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> CropStore:
     """Crops of every detection of ``video_path``, from the cache or extracted now.
 
-    Extraction streams the video in batches of ``batch_size`` frames and writes each batch's crops
-    to the file with ordinary writes (no growing mapping), stopping at the last frame that has a
-    box. The entry is written under a temporary name and renamed when complete, so an interrupted
+    Extraction streams the video frame by frame (decoding the next frame in a background thread
+    while this one is cropped) and writes the crops to the file in chunks with ordinary writes (no
+    growing mapping), stopping at the last frame that has a box. The entry is written under a temporary name and renamed when complete, so an interrupted
     run never leaves a half-written file that a later run would trust.
 
     Raises:
@@ -190,7 +242,7 @@ def build_crop_store(
         raise VideoError(f"{video_path}: video file not found")
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    key = cache_key(video_path, detections, crop_size)
+    key = cache_key(video_path, detections, crop_size, stretch)
     npy = cache_dir / f"crops-{key}.npy"
     meta_path = cache_dir / f"crops-{key}.json"
     if npy.is_file() and meta_path.is_file():
@@ -216,24 +268,28 @@ def build_crop_store(
             stop = int(detections.frame[-1]) + 1 if n else 0
             bounds = np.searchsorted(detections.frame, np.arange(stop + 1), side="left")
             row_bytes = crop_size * crop_size * 3
-            buf = np.zeros((0, crop_size, crop_size, 3), dtype=np.uint8)
+            # crops go to the file in chunks; one decoded frame (and the next, decoded ahead) is all that
+            # is held of the video, so memory does not grow with the frame size or the video's length
+            buf = np.zeros((max(256, int(np.diff(bounds).max(initial=0))), crop_size, crop_size, 3), dtype=np.uint8)
+            at, written = 0, 0
+            every = max(1, stop // 100)
             with open(tmp, "r+b") as fh:
-                for first, frames in reader.read_batches(batch_size, 0, stop) if stop else ():
+                frames = read_ahead(reader.frames(0, stop)) if stop else iter(())
+                for f, frame in enumerate(frames):
                     if should_stop is not None and should_stop():
                         raise InterruptedError("crop extraction stopped")
-                    last = first + len(frames)
-                    lo, hi = int(bounds[first]), int(bounds[last])
-                    if hi > lo:
-                        if len(buf) < hi - lo:
-                            buf = np.zeros((hi - lo, crop_size, crop_size, 3), dtype=np.uint8)
-                        for k in range(len(frames)):
-                            a, b = int(bounds[first + k]), int(bounds[first + k + 1])
-                            if b > a:
-                                crop_boxes(frames[k], boxes[a:b], crop_size, out=buf[a - lo : b - lo])
-                        fh.seek(offset + lo * row_bytes)
-                        fh.write(buf[: hi - lo].tobytes())
-                    if progress is not None:
-                        progress(last, stop)
+                    a, b = int(bounds[f]), int(bounds[f + 1])
+                    if at + b - a > len(buf):
+                        fh.seek(offset + written * row_bytes)
+                        fh.write(buf[:at].tobytes())
+                        written, at = written + at, 0
+                    if b > a:
+                        crop_boxes(frame, boxes[a:b], crop_size, out=buf[at : at + b - a], stretch=stretch)
+                        at += b - a
+                    if progress is not None and ((f + 1) % every == 0 or f + 1 == stop):
+                        progress(f + 1, stop)
+                fh.seek(offset + written * row_bytes)
+                fh.write(buf[:at].tobytes())
             os.replace(tmp, npy)
         finally:
             if tmp.exists():

@@ -8,40 +8,56 @@ held in memory except what the caller keeps (:func:`iter_video_features` yields 
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
-import queue
-import threading
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 
 from selftrack.core.detections import Detections
 from selftrack.core.errors import ValidationError
-from selftrack.reid.checkpoint import ReidModel, load_reid_model, resolve_device
-from selftrack.reid.crops import crop_boxes, frame_boxes
-from selftrack.reid.model import ReidNet
+from selftrack.reid.crops import crop_boxes, frame_boxes, read_ahead
+from selftrack.reid.inference import InferenceModel
 from selftrack.video import VideoReader
+
+if TYPE_CHECKING:
+    from selftrack.reid.checkpoint import ReidModel
 
 
 class AppearanceEncoder:
-    """Runs a model's CNN(s) on crops: ``(n, s, s, 3)`` uint8 -> ``(n, members, dim)`` float32."""
+    """Runs a model's CNN(s) on crops: ``(n, s, s, 3)`` uint8 -> ``(n, members, dim)`` float32.
 
-    def __init__(self, model: ReidModel, batch_size: int = 512) -> None:
+    An :class:`~selftrack.reid.inference.InferenceModel` runs its ONNX twin (no torch); a torch
+    :class:`~selftrack.reid.checkpoint.ReidModel` runs on its device.
+    """
+
+    def __init__(self, model: ReidModel | InferenceModel, batch_size: int = 512) -> None:
         self.model = model
         self.batch_size = batch_size
         self.crop_size = model.arch.crop_size
+        self.stretch = model.arch.crop_stretch
 
-    @torch.inference_mode()
     def __call__(self, crops: np.ndarray) -> np.ndarray:
-        net, dev = self.model.net, self.model.device
-        k, d = net.arch.ensemble, net.arch.embed_dim
+        k, d = self.model.arch.ensemble, self.model.arch.embed_dim
         out = np.empty((len(crops), k, d), dtype=np.float32)
-        for lo in range(0, len(crops), self.batch_size):
-            x = ReidNet.prepare(torch.from_numpy(np.ascontiguousarray(crops[lo : lo + self.batch_size])).to(dev))
-            out[lo : lo + len(x)] = net.embed(x).permute(1, 0, 2).float().cpu().numpy()
+        if isinstance(self.model, InferenceModel):
+            for lo in range(0, len(crops), self.batch_size):
+                part = self.model.embed(crops[lo : lo + self.batch_size])
+                out[lo : lo + len(part)] = part
+            return out
+        import torch
+
+        from selftrack.reid.model import ReidNet
+
+        net, dev = self.model.net, self.model.device
+        with torch.inference_mode():
+            for lo in range(0, len(crops), self.batch_size):
+                x = ReidNet.prepare(torch.from_numpy(np.ascontiguousarray(crops[lo : lo + self.batch_size])).to(dev))
+                out[lo : lo + len(x)] = net.embed(x).permute(1, 0, 2).float().cpu().numpy()
         return out
 
 
@@ -56,11 +72,22 @@ class FeatureBatch:
     features: np.ndarray
 
 
+FIRST_BATCH_FRAMES = 4
+"""The first batch is short, so tracking starts after a few frames rather than a whole batch."""
+
+
 def _crop_batches(
-    reader: VideoReader, boxes: np.ndarray, bounds: np.ndarray, stop: int, batch_frames: int, size: int
+    reader: VideoReader,
+    boxes: np.ndarray,
+    bounds: np.ndarray,
+    stop: int,
+    batch_frames: int,
+    size: int,
+    stretch: bool = False,
 ) -> Iterator[tuple[int, int, np.ndarray]]:
     """``(first frame, end frame, crops of the boxes of those frames)``, decoding frame by frame."""
     first, buf, n = 0, np.zeros((64, size, size, 3), dtype=np.uint8), 0
+    length = min(batch_frames, FIRST_BATCH_FRAMES)
     for f, frame in enumerate(reader.frames(0, stop)):
         a, b = int(bounds[f]), int(bounds[f + 1])
         if b > a:
@@ -68,66 +95,84 @@ def _crop_batches(
                 grown = np.zeros((max(2 * len(buf), n + b - a), size, size, 3), dtype=np.uint8)
                 grown[:n] = buf[:n]
                 buf = grown
-            crop_boxes(frame, boxes[a:b], size, out=buf[n : n + b - a])
+            crop_boxes(frame, boxes[a:b], size, out=buf[n : n + b - a], stretch=stretch)
             n += b - a
-        if f + 1 - first == batch_frames or f + 1 == stop:
+        if f + 1 - first == length or f + 1 == stop:
             yield first, f + 1, buf[:n].copy()
-            first, n = f + 1, 0
+            first, n, length = f + 1, 0, batch_frames
 
 
-def _prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
-    """Run a generator in a background thread, ``depth`` items ahead.
-
-    Decoding (PyAV) and resizing (OpenCV) release the GIL, so on two cores the next batch is
-    decoded and cropped while the CNN and the tracker work on this one.
-    """
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def work() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(done)
-        except BaseException as exc:  # handed to the consumer, raised there
-            q.put(exc)
-
-    thread = threading.Thread(target=work, name="selftrack-reid-decode", daemon=True)
-    thread.start()
+def _decode_worker(conn: Connection, make: Callable[[], Iterator[Any]]) -> None:
+    """In the decoding process: send every item of ``make()``, then ``None``; an error is sent, not raised."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it ends this process
     try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+        for item in make():
+            conn.send(item)
+        conn.send(None)
+    except BaseException as exc:
+        try:
+            conn.send(exc)
+        except Exception:  # an exception that does not pickle: its text
+            conn.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
     finally:
-        stop.set()
-        thread.join(timeout=5.0)
+        conn.close()
+
+
+def _in_process(make: Callable[[], Iterator[Any]]) -> Iterator[Any] | None:
+    """Run ``make()`` in a forked process and yield its items; ``None`` where a process cannot be forked.
+
+    Why a process and not a thread: PyAV holds the GIL for much of its decoding, and the tracker's
+    per-frame work is Python, so in threads the two take turns (decoding beside a busy Python thread
+    ran at a fraction of its speed); a process decodes and crops on the other core for real. The pipe
+    holds about one batch, so the process runs at most a batch or two ahead.
+    """
+    try:
+        ctx = mp.get_context("fork")
+        if mp.current_process().daemon:  # daemonic workers (multiprocessing.Pool) may not fork children
+            return None
+        ours, theirs = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_decode_worker, args=(theirs, make), name="selftrack-reid-decode", daemon=True)
+        proc.start()
+    except (ValueError, OSError, AssertionError):
+        return None
+    theirs.close()
+
+    def items() -> Iterator[Any]:
+        try:
+            while True:
+                try:
+                    item = ours.recv()
+                except EOFError:
+                    raise RuntimeError("the decoding process ended unexpectedly") from None
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            ours.close()
+            if proc.is_alive():
+                proc.terminate()
+            proc.join(timeout=5.0)
+
+    return items()
 
 
 def iter_video_features(
-    model: ReidModel,
+    model: ReidModel | InferenceModel,
     video_path: str | os.PathLike[str],
     detections: Detections,
     *,
     batch_frames: int = 32,
     should_stop: Callable[[], bool] | None = None,
-    prefetch: bool = True,
+    prefetch: bool | Literal["process", "thread"] = True,
 ) -> Iterator[FeatureBatch]:
     """Stream ``video_path`` and yield the appearance vectors of ``detections``, batch by batch.
 
     Only frames up to the last one with a box are decoded. Boxes on another canvas are scaled to
-    the frame. With ``prefetch`` the video is decoded and cropped in a background thread.
+    the frame. With ``prefetch`` (``True`` = ``"process"``) the video is decoded and cropped in a
+    forked process (see :func:`_in_process`; a background thread where forking is not possible),
+    with ``"thread"`` in a thread, with ``False`` in this thread.
     """
     encoder = AppearanceEncoder(model)
     with VideoReader(video_path) as reader:
@@ -142,8 +187,15 @@ def iter_video_features(
         boxes = frame_boxes(detections, reader.output_size)
         stop = int(detections.frame[-1]) + 1
         bounds = np.searchsorted(detections.frame, np.arange(stop + 1), side="left")
-        batches = _crop_batches(reader, boxes, bounds, stop, batch_frames, encoder.crop_size)
-        for first, last, crops in _prefetch(batches) if prefetch else batches:
+
+        def make() -> Iterator[tuple[int, int, np.ndarray]]:
+            return _crop_batches(reader, boxes, bounds, stop, batch_frames, encoder.crop_size, encoder.stretch)
+
+        if prefetch == "thread" or not prefetch:
+            batches = read_ahead(make()) if prefetch else make()
+        else:
+            batches = _in_process(make) or read_ahead(make())
+        for first, last, crops in batches:
             if should_stop is not None and should_stop():
                 raise InterruptedError("appearance extraction stopped")
             lo, hi = int(bounds[first]), int(bounds[last])
@@ -151,16 +203,21 @@ def iter_video_features(
 
 
 def embed_video(
-    model: ReidModel | str | os.PathLike[str],
+    model: ReidModel | InferenceModel | str | os.PathLike[str],
     video_path: str | os.PathLike[str],
     detections: Detections,
     *,
     device: str = "auto",
     batch_frames: int = 32,
 ) -> np.ndarray:
-    """Appearance vectors ``(len(detections), members, dim)`` of every detection of a video."""
-    if not isinstance(model, ReidModel):
-        model = load_reid_model(model, resolve_device(device))
+    """Appearance vectors ``(len(detections), members, dim)`` of every detection of a video.
+
+    A model path is loaded as for tracking (:func:`~selftrack.reid.inference.load_tracking_model`).
+    """
+    if isinstance(model, str | os.PathLike):
+        from selftrack.reid.inference import load_tracking_model
+
+        model = load_tracking_model(model, device=device)
     out = np.zeros((len(detections), model.arch.ensemble, model.arch.embed_dim), dtype=np.float32)
     for batch in iter_video_features(model, video_path, detections, batch_frames=batch_frames):
         out[batch.lo : batch.hi] = batch.features

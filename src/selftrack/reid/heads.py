@@ -10,35 +10,63 @@ when the crop is added to the track's history, and reused at every later frame.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
-import torch
 
-from selftrack.reid.model import AppearanceMatcher, ReidNet, SpatialMatcher
+from selftrack.core.errors import ValidationError
+from selftrack.reid.arch import ReidArch
+
+if TYPE_CHECKING:
+    from selftrack.reid.model import ReidNet
+
+HEAD_PREFIXES = ("appearance.", "spatial.", "terminal")
+"""Parts of a member's weights the numpy heads use (everything but the CNN encoder)."""
 
 
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().to("cpu", torch.float32).numpy().copy()
+def head_weights(net: ReidNet) -> dict[str, np.ndarray]:
+    """The matcher weights of a torch network as float32 numpy arrays, by state-dict name."""
+    out: dict[str, np.ndarray] = {}
+    for name, tensor in net.state_dict().items():
+        member_part = name.split(".", 2)[-1] if name.startswith("members.") else ""
+        if member_part.startswith(HEAD_PREFIXES):
+            out[name] = tensor.detach().to("cpu").float().numpy().copy()
+    return out
+
+
+class _Weights:
+    """One member's weights by their name inside the member (``appearance.row.weight``...)."""
+
+    def __init__(self, weights: Mapping[str, np.ndarray], member: int) -> None:
+        self.weights, self.prefix = weights, f"members.{member}."
+
+    def __call__(self, name: str) -> np.ndarray:
+        key = self.prefix + name
+        if key not in self.weights:
+            raise ValidationError(f"re-id model weights lack {key}")
+        return np.asarray(self.weights[key], dtype=np.float32)
 
 
 class _AppHead:
-    def __init__(self, m: AppearanceMatcher) -> None:
-        self.kind = m.kind
-        if m.kind == "mlp":
-            self.w_row, self.b_row = _np(m.row.weight).T, _np(m.row.bias)
-            self.w_col = _np(m.col.weight).T
-            self.w_out, self.b_out = _np(m.out.weight)[0], float(m.out.bias.detach()[0])
+    def __init__(self, w: _Weights, kind: str) -> None:
+        self.kind = kind
+        if kind == "mlp":
+            self.w_row, self.b_row = w("appearance.row.weight").T.copy(), w("appearance.row.bias")
+            self.w_col = w("appearance.col.weight").T.copy()
+            self.w_out, self.b_out = w("appearance.out.weight")[0], float(w("appearance.out.bias")[0])
         else:
-            self.scale, self.bias = float(m.scale.detach()), float(m.bias.detach())
+            self.scale, self.bias = float(w("appearance.scale")), float(w("appearance.bias"))
 
 
 class _SpatialHead:
-    def __init__(self, m: SpatialMatcher) -> None:
-        self.w_row, self.b_row = _np(m.row.weight).T, _np(m.row.bias)
-        self.w_col = _np(m.col.weight).T
-        self.w2, self.b2 = _np(m.l2.weight).T, _np(m.l2.bias)
-        self.w3, self.b3 = _np(m.l3.weight).T, _np(m.l3.bias)
-        self.w_logit, self.b_logit = _np(m.logit.weight)[0], float(m.logit.bias.detach()[0])
-        self.w_hid, self.b_hid = _np(m.hidden.weight).T, _np(m.hidden.bias)
+    def __init__(self, w: _Weights) -> None:
+        self.w_row, self.b_row = w("spatial.row.weight").T.copy(), w("spatial.row.bias")
+        self.w_col = w("spatial.col.weight").T.copy()
+        self.w2, self.b2 = w("spatial.l2.weight").T.copy(), w("spatial.l2.bias")
+        self.w3, self.b3 = w("spatial.l3.weight").T.copy(), w("spatial.l3.bias")
+        self.w_logit, self.b_logit = w("spatial.logit.weight")[0], float(w("spatial.logit.bias")[0])
+        self.w_hid, self.b_hid = w("spatial.hidden.weight").T.copy(), w("spatial.hidden.bias")
 
 
 class NumpyHeads:
@@ -46,17 +74,31 @@ class NumpyHeads:
 
     Vectors are ``(n, members, width)``: ``query`` vectors for tracks (from their past crops),
     ``target`` vectors for the current detections. Logits are averaged over members (UNS20's
-    ``infer_op='mean'``).
+    ``infer_op='mean'``). Built from the matcher weights by state-dict name (:func:`head_weights`),
+    so it needs no torch: :meth:`of` gives them for a torch model or an ONNX twin alike.
     """
 
-    def __init__(self, net: ReidNet) -> None:
-        self.app = [_AppHead(m.appearance) for m in net.members]
-        self.spatial = [_SpatialHead(m.spatial) for m in net.members]
-        self.terminal = float(np.mean([float(m.terminal.detach()) for m in net.members]))
+    def __init__(self, weights: Mapping[str, np.ndarray], arch: ReidArch) -> None:
+        members = [_Weights(weights, k) for k in range(arch.ensemble)]
+        self.app = [_AppHead(w, arch.matcher) for w in members]
+        self.spatial = [_SpatialHead(w) for w in members]
+        self.terminal = float(np.mean([float(w("terminal")) for w in members]))
         self.members = len(self.app)
-        self.hidden_dim = net.arch.hidden_dim
-        self.kind = self.app[0].kind
-        self.width = net.arch.matcher_width if self.kind == "mlp" else net.arch.embed_dim
+        self.hidden_dim = arch.hidden_dim
+        self.kind = arch.matcher
+        self.width = arch.matcher_width if self.kind == "mlp" else arch.embed_dim
+
+    @classmethod
+    def from_net(cls, net: ReidNet) -> NumpyHeads:
+        """The heads of a torch :class:`~selftrack.reid.model.ReidNet`."""
+        return cls(head_weights(net), net.arch)
+
+    @classmethod
+    def of(cls, model: Any) -> NumpyHeads:
+        """The heads of a loaded model: a :class:`~selftrack.reid.inference.InferenceModel` carries
+        them; a torch :class:`~selftrack.reid.checkpoint.ReidModel` has them copied out of its net."""
+        heads = getattr(model, "heads", None)
+        return heads if isinstance(heads, NumpyHeads) else cls.from_net(model.net)
 
     def query(self, feats: np.ndarray) -> np.ndarray:
         """Query vectors ``(n, members, width)`` of appearance vectors ``(n, members, dim)``."""

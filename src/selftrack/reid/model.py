@@ -4,16 +4,16 @@ Per ensemble member (UNS20 trains four and averages their logits):
 
 - **Encoder**: six 3x3 stride-2 convolutions (64 -> 1 pixels), ReLU between them, the last one
   linear, giving a ``embed_dim`` appearance vector per crop. UNS20 uses 64 channels in every layer;
-  the default here is narrower at the high-resolution end (16, 32, then 64), which is 10x cheaper
-  on a CPU (see ``benchmarks/bench_reid.py``). ``widths`` sets it; ``[64] * 6`` is the original.
+  the default here is narrower at the high-resolution end (16, 32, then 64), where most of the
+  multiply-adds are, so it is far cheaper on a CPU. ``widths`` sets it; ``[64] * 6`` is the original.
   Input is the uint8 crop divided by 255 (no mean/std), as in UNS20.
 - **Appearance matcher** ("longim"): scores "same object?" between frame 0 and a frame ``k`` steps
   later; it never sees boxes. UNS20's is an MLP on the two crops' vectors,
   ``[a_i, b_j] -> 256 -> 1`` (``matcher="mlp"``; UNS20 also feeds it a 64-d hidden state that is
   always zero, which adds nothing and is left out). The default here is ``matcher="cosine"``:
-  ``scale * cos(a_i, b_j) + bias`` with a learned scale and bias. It trains several times faster
-  from scratch (the MLP sits on a plateau for hundreds of steps), gives embeddings a tracker can
-  compare cheaply, and re-identifies better on PETS09 (``benchmarks/bench_reid.py``).
+  ``scale * cos(a_i, b_j) + bias`` with a learned scale and bias. It leaves the initial plateau
+  much sooner when trained from scratch (the MLP sits on it for hundreds of steps) and gives
+  embeddings a tracker can compare cheaply.
 - **Spatial matcher** ("finesp"): an MLP on ``[hidden_i, box_i, box_j] -> 256 -> 128 -> 128 -> 1``
   with a second head ``128 -> hidden`` giving the next hidden state of the pair. It sees only box
   geometry (``cx, cy, w, h`` divided by the frame size) and is applied recurrently over every
@@ -23,59 +23,17 @@ Per ensemble member (UNS20 trains four and averages their logits):
 The first layer of each MLP is split into a row part and a column part, so a full ``n x m`` pair
 matrix costs ``(n + m)`` first-layer products plus a broadcast add, not ``n * m``.
 
-Architecture settings are a plain dict (:class:`ReidArch`), saved in the model file.
+Architecture settings are a plain dict (:class:`~selftrack.reid.arch.ReidArch`, torch-free, so the
+tracker can run from an ONNX twin without importing torch), saved in the model file.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
-
-import numpy as np
 import torch
 from torch import nn
 
-from selftrack.core.errors import ValidationError
-
-
-@dataclass(frozen=True)
-class ReidArch:
-    """Architecture of a re-id model; saved with the weights and used to rebuild the network."""
-
-    crop_size: int = 64
-    widths: tuple[int, ...] = (16, 32, 64, 64, 64, 64)
-    embed_dim: int = 64
-    ensemble: int = 1
-    hidden_dim: int = 64
-    matcher: str = "cosine"
-    matcher_width: int = 256
-    spatial_widths: tuple[int, ...] = field(default=(256, 128, 128))
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["widths"] = list(self.widths)
-        d["spatial_widths"] = list(self.spatial_widths)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ReidArch:
-        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
-        for key in ("widths", "spatial_widths"):
-            if key in known:
-                known[key] = tuple(int(x) for x in known[key])
-        arch = cls(**known)
-        arch.check()
-        return arch
-
-    def check(self) -> None:
-        if self.matcher not in ("mlp", "cosine"):
-            raise ValidationError(f"re-id architecture: matcher must be 'mlp' or 'cosine', got {self.matcher!r}")
-        if len(self.widths) < 1 or min(self.widths) < 1:
-            raise ValidationError(f"re-id architecture: widths must be positive, got {list(self.widths)}")
-        if self.ensemble < 1:
-            raise ValidationError(f"re-id architecture: ensemble must be >= 1, got {self.ensemble}")
-        if len(self.spatial_widths) != 3:
-            raise ValidationError("re-id architecture: spatial_widths must have three layers")
+from selftrack.reid.arch import ReidArch as ReidArch  # re-exported: the architecture lives in the torch-free arch
+from selftrack.reid.arch import box_features as box_features
 
 
 def _init_linear(layer: nn.Linear | nn.Conv2d) -> None:
@@ -165,13 +123,13 @@ class SpatialMatcher(nn.Module):
             _init_linear(layer)
 
     def forward(
-        self, hidden: torch.Tensor, prev_box: torch.Tensor, next_box: torch.Tensor, with_hidden: bool = True
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        self, hidden: torch.Tensor, prev_box: torch.Tensor, next_box: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         row = self.row(torch.cat([hidden, prev_box], dim=-1))
         h = torch.relu(row[..., :, None, :] + self.col(next_box)[..., None, :, :])
         h = torch.relu(self.l3(torch.relu(self.l2(h))))
         logits = self.logit(h)[..., 0]
-        return logits, (self.hidden(h) if with_hidden else None)
+        return logits, self.hidden(h)
 
 
 class Member(nn.Module):
@@ -206,26 +164,3 @@ class ReidNet(nn.Module):
         if x.shape[0] == 0:
             return x.new_zeros((len(self.members), 0, self.arch.embed_dim))
         return torch.stack([m.encoder(x) for m in self.members])
-
-    def appearance_logits(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """``(members, n, m)`` logits between vectors ``a (members, n, d)`` and ``b (members, m, d)``."""
-        return torch.stack([m.appearance(a[k], b[k]) for k, m in enumerate(self.members)])
-
-    def terminal_logits(self) -> torch.Tensor:
-        return torch.stack([m.terminal for m in self.members])
-
-
-def box_features(xyxy: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
-    """``[cx / W, cy / H, w / W, h / H]`` (float32) of ``(..., 4)`` pixel boxes.
-
-    UNS20 divided by a fixed 1920x1080 canvas (and left 640x480 MOT17-05 unscaled); dividing by each
-    video's own frame size makes the box matcher independent of the resolution.
-    """
-    xyxy = np.asarray(xyxy, dtype=np.float64)
-    w, h = float(frame_size[0]), float(frame_size[1])
-    out = np.empty(xyxy.shape, dtype=np.float32)
-    out[..., 0] = (xyxy[..., 0] + xyxy[..., 2]) / (2 * w)
-    out[..., 1] = (xyxy[..., 1] + xyxy[..., 3]) / (2 * h)
-    out[..., 2] = (xyxy[..., 2] - xyxy[..., 0]) / w
-    out[..., 3] = (xyxy[..., 3] - xyxy[..., 1]) / h
-    return out

@@ -61,3 +61,20 @@ def warp_boxes(xyxy: np.ndarray, affine: np.ndarray) -> np.ndarray:
     sx, sy = axis_scales(affine)
     half = (xyxy[:, 2:] - xyxy[:, :2]) / 2.0 * np.array([sx, sy])
     return np.concatenate([centre - half, centre + half], axis=1)
+
+
+def rescale_transforms(transforms: np.ndarray, from_size: tuple[int, int], to_size: tuple[int, int]) -> np.ndarray:
+    """Camera motion measured on ``from_size`` frames, expressed in pixels of a ``to_size`` canvas.
+
+    Detections made at another size (a detector run at 960x544 on a 1080p video) need the motion in
+    their own coordinates: ``D A D^-1`` with ``D = diag(to / from)`` (the linear part keeps its
+    rotation and zoom when the scale is the same along both axes; the shift is scaled).
+    """
+    arr = np.asarray(transforms, dtype=np.float64)
+    if tuple(from_size) == tuple(to_size):
+        return arr
+    d = np.array([to_size[0] / from_size[0], to_size[1] / from_size[1]])
+    out = arr.copy()
+    out[..., :, :2] = arr[..., :, :2] * d[:, None] / d[None, :]
+    out[..., :, 2] = arr[..., :, 2] * d
+    return out

@@ -22,6 +22,7 @@ cut-off last packet (see ``decode_frames``), so no half-decoded frame is counted
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Iterator
@@ -97,7 +98,24 @@ def stream_fps(stream: av.video.stream.VideoStream) -> Fraction | None:
 
 
 def probe_details(path: PathLike, *, allow_truncated: bool = False) -> ProbeDetails:
-    """``probe`` with the seek table and truncation facts the reader needs."""
+    """``probe`` with the seek table and truncation facts the reader needs.
+
+    Remembered per process for the same file (path, size, modification time): a command that probes
+    a video, then opens readers on it, demuxes it once.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return _probe_details(path, allow_truncated)  # raises the error that names the problem
+    return _remembered(os.fspath(path), st.st_ino, st.st_size, st.st_mtime_ns, allow_truncated)
+
+
+@functools.lru_cache(maxsize=64)
+def _remembered(path: str, inode: int, size: int, mtime_ns: int, allow_truncated: bool) -> ProbeDetails:
+    return _probe_details(path, allow_truncated)
+
+
+def _probe_details(path: PathLike, allow_truncated: bool) -> ProbeDetails:
     container = open_container(path)
     with container:
         if not container.streams.video:
@@ -166,6 +184,9 @@ def probe_details(path: PathLike, *, allow_truncated: bool = False) -> ProbeDeta
         keyframes = np.zeros(0, dtype=np.int64)
     if frame_count == 0:
         raise VideoError(f"{path}: contains no decodable video frames")
+    for table in (pts_table, keyframes):  # shared by every reader of the file (see probe_details)
+        if table is not None:
+            table.flags.writeable = False
 
     info = VideoInfo(
         width=width,
