@@ -101,9 +101,24 @@ def test_a_node_from_creation_to_its_finished_job(client, ws):
         },
     )
     assert r.status_code == 422
-    assert r.json()["detail"]["errors"] == [
-        {"loc": ["confidence_threshold"], "msg": "Input should be less than or equal to 1"}
-    ]
+    assert r.json()["detail"] == {
+        "message": "invalid parameters: confidence_threshold=3: should be less than or equal to 1",
+        "errors": [{"loc": ["confidence_threshold"], "msg": "should be less than or equal to 1"}],
+    }
+    # an unknown parameter is named with the valid ones, in the CLI's words (not pydantic's "Extra inputs")
+    r = client.post(
+        "/api/nodes",
+        json={"name": "detect", "op": "object_detection", "inputs": {"video": "videos"}, "params": {"nosuch": 1}},
+    )
+    detail = r.json()["detail"]
+    assert r.status_code == 422 and "Extra inputs" not in r.text and "Input should" not in r.text
+    assert detail["message"].startswith("invalid parameters: unknown parameter 'nosuch'; valid parameters: ")
+    assert "confidence_threshold" in detail["message"] and "resize" in detail["message"]
+    assert detail["errors"][0]["loc"] == ["nosuch"] and detail["errors"][0]["msg"].startswith("unknown parameter;")
+    r = client.get("/api/datasets/videos/items?offset=-1")
+    assert r.status_code == 422 and r.json()["detail"]["message"] == (
+        "invalid request: offset: should be greater than or equal to 0"
+    )
     assert (
         client.post(
             "/api/nodes",
