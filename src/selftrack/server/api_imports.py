@@ -62,6 +62,8 @@ async def upload(request: Request, filename: str = Query(..., description="The f
     st: AppState = request.app.state.selftrack
     config = st.config
     name = safe_filename(filename)
+    if st.ws.read_only:
+        raise HTTPException(409, f"the workspace {st.root} is read-only: {name} cannot be uploaded into it")
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
