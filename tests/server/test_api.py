@@ -226,6 +226,17 @@ def test_imports_uploads_and_exports(client, ws, tmp_path):
     assert video.status_code == 206 and len(video.content) == 100 and video.headers["content-type"] == "video/mp4"
 
 
+def test_a_bad_uploaded_file_is_named_as_uploaded_in_the_jobs_error(client, ws):
+    """The error names ``det.txt`` and its line, not the server's ``tmp/uploads/<id>/`` folder."""
+    up = client.put("/api/uploads?filename=det.txt", content=b"1,-1,10,10,20,20,0.9\n2,-1,abc,10,20,20,0.9\n").json()
+    r = client.post("/api/imports", json={"dataset": "dets", "data_type": "labels", "uploads": [up["id"]]})
+    job = wait_job(client, r.json()["job_id"])
+    assert job["state"] == "failed"
+    assert job["error"] == "det.txt, line 2, column 3: 'abc' is not a number: '2,-1,abc,10,20,20,0.9'"
+    assert ws.find_dataset("dets") is None or ws.keys("dets") == []
+    assert not (ws.root / "tmp" / "uploads" / up["id"]).exists()
+
+
 @pytest.mark.realdata
 def test_pets09_gets_a_browser_copy_frame_for_frame(client, shared_data):
     from selftrack.video import probe
