@@ -237,6 +237,24 @@ def test_a_bad_uploaded_file_is_named_as_uploaded_in_the_jobs_error(client, ws):
     assert not (ws.root / "tmp" / "uploads" / up["id"]).exists()
 
 
+def test_check_reports_what_selftrack_check_does(client, ws):
+    """``GET /api/check`` is ``selftrack check`` (sizes, or every hash): a file deleted or changed by hand."""
+    ws.create_dataset("dets", "detections")
+    for key in ("a", "b"):
+        ws.put_detections("dets", key, Detections.create(np.array([0]), np.array([[1, 2, 3, 4]]), canvas=(10, 10)))
+    report = client.get("/api/check").json()
+    assert report["ok"] is True and report["items_checked"] == 2 and report["missing"] == []
+    ws.item("dets", "a").path.unlink()
+    b = ws.item("dets", "b").path
+    data = bytearray(b.read_bytes())
+    data[-1] ^= 0xFF  # same size, other content: only the hash sees it
+    b.write_bytes(bytes(data))
+    quick = client.get("/api/check").json()
+    assert quick["ok"] is False and [m.split(" ")[0] for m in quick["missing"]] == ["dets/a"] and quick["damaged"] == []
+    full = client.get("/api/check?hashes=true").json()
+    assert [m.split(" ")[0] for m in full["damaged"]] == ["dets/b"]
+
+
 @pytest.mark.realdata
 def test_pets09_gets_a_browser_copy_frame_for_frame(client, shared_data):
     from selftrack.video import probe
