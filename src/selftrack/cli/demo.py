@@ -34,7 +34,7 @@ from selftrack.workspace import DataType, Workspace, import_videos
 VIDEOS = "demo-videos"
 GROUND_TRUTH = "demo-ground-truth"
 TRAIN_STEPS = 300
-"""Stage-1 steps of the demo's re-id training (stage 2 gets a sixth): small, so the whole demo takes minutes on a laptop."""
+"""Stage-1 steps of the demo's re-id training (stage 2 gets a sixth): small, so the demo takes minutes."""
 
 # The re-id tracker's defaults (on-line re-linking and border-aware offline stitching by appearance,
 # drop tracks under 4 boxes, fill gaps up to 20 frames), with the first-stage score lowered to the
