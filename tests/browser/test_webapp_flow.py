@@ -265,6 +265,18 @@ def test_the_tutorial_by_clicking(browser, live_server, shared_data: Path):
         page.click(f"[data-testid=nav-{nav}]")
         page.wait_for_selector(wait)
         shot(page, name)
+    # a detections item page: its boxes as a table, and buttons to play them on each video, inside their card
+    # (a long dataset name wraps instead of running off the card)
+    page.click("[data-testid=nav-datasets]")
+    page.click("[data-testid=datasets-table] >> text=detect.detections")
+    page.click("[data-testid=items-table] >> text=plaza-0")
+    page.wait_for_selector("[data-testid^=show-on-]")
+    shot(page, "23-item-detections")
+    spill = page.evaluate(
+        "() => Array.from(document.querySelectorAll('[data-testid^=show-on-]')).filter(b =>"
+        " b.getBoundingClientRect().right > b.closest('.card').getBoundingClientRect().right).map(b => b.textContent)"
+    )
+    assert page.locator("[data-testid^=show-on-]").count() == 2 and spill == [], spill
     assert not errors, errors
     context.close()
 

@@ -125,3 +125,22 @@ def test_track_ends_with_a_summary_a_person_can_act_on(det: Path, tmp_path: Path
     assert given_shown == given and kept + unlinked + short == given and kept + added == len(tracks)
     assert lines[3] == f"  render: selftrack render --video VIDEO --tracks {out} --out {out.with_suffix('.mp4')}"
     assert lines[4] == f"  score:  selftrack eval --gt GT.txt --tracks {out}"
+
+
+def test_a_workspace_folder_that_cannot_be_made_and_a_bad_port_are_one_line_errors(tmp_path: Path):
+    """``init``/``serve`` on a file, or under one, and ``serve --port 99999`` printed tracebacks."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for args, reason in (
+        (["init", afile], "it is a file"),
+        (["serve", afile], "it is a file"),
+        (["init", afile / "ws"], "Not a directory"),
+    ):
+        proc = subprocess.run([CLI, *map(str, args)], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.strip() == f"error: cannot create the workspace folder {args[1]}: {reason}"
+    proc = subprocess.run(
+        [CLI, "serve", str(tmp_path / "ws"), "--port", "99999"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2 and "--port" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "ws").exists()

@@ -7,7 +7,7 @@ from typing import Literal
 import pydantic
 import pytest
 
-from selftrack.core.errors import validation_message, validation_problems
+from selftrack.core.errors import problem_text, validation_message, validation_problems
 
 
 class Settings(pydantic.BaseModel):
@@ -48,4 +48,22 @@ def test_each_problem_is_one_line_naming_the_key_the_value_and_what_is_allowed()
 def test_a_whole_model_check_reads_as_its_own_sentence():
     assert validation_message("settings", error_of(name="bad")) == (
         "invalid settings: name 'bad' is reserved; choose another"
+    )
+
+
+class Outer(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    inner: Settings
+    seed: int = 0
+
+
+def test_a_nested_unknown_key_is_not_offered_the_outer_models_fields():
+    """``inner.nosuch``'s valid names are ``Settings``' fields, not ``Outer``'s: no wrong list is printed."""
+    with pytest.raises(pydantic.ValidationError) as info:
+        Outer(inner={"name": "a", "nosuch": 1})
+    assert validation_problems(info.value, fields=Outer.model_fields) == ["unknown parameter 'inner.nosuch'"]
+    assert problem_text(info.value.errors()[0], fields=Outer.model_fields) == "unknown parameter"
+    top = error_of(name="a", nosuch=1).errors()[0]
+    assert problem_text(top, fields=Settings.model_fields) == (
+        "unknown parameter; valid parameters: batch_size, device, max_minutes, name"
     )

@@ -101,9 +101,24 @@ def test_a_node_from_creation_to_its_finished_job(client, ws):
         },
     )
     assert r.status_code == 422
-    assert r.json()["detail"]["errors"] == [
-        {"loc": ["confidence_threshold"], "msg": "Input should be less than or equal to 1"}
-    ]
+    assert r.json()["detail"] == {
+        "message": "invalid parameters: confidence_threshold=3: should be less than or equal to 1",
+        "errors": [{"loc": ["confidence_threshold"], "msg": "should be less than or equal to 1"}],
+    }
+    # an unknown parameter is named with the valid ones, in the CLI's words (not pydantic's "Extra inputs")
+    r = client.post(
+        "/api/nodes",
+        json={"name": "detect", "op": "object_detection", "inputs": {"video": "videos"}, "params": {"nosuch": 1}},
+    )
+    detail = r.json()["detail"]
+    assert r.status_code == 422 and "Extra inputs" not in r.text and "Input should" not in r.text
+    assert detail["message"].startswith("invalid parameters: unknown parameter 'nosuch'; valid parameters: ")
+    assert "confidence_threshold" in detail["message"] and "resize" in detail["message"]
+    assert detail["errors"][0]["loc"] == ["nosuch"] and detail["errors"][0]["msg"].startswith("unknown parameter;")
+    r = client.get("/api/datasets/videos/items?offset=-1")
+    assert r.status_code == 422 and r.json()["detail"]["message"] == (
+        "invalid request: offset: should be greater than or equal to 0"
+    )
     assert (
         client.post(
             "/api/nodes",
@@ -209,6 +224,35 @@ def test_imports_uploads_and_exports(client, ws, tmp_path):
     assert one.status_code == 200 and one.headers["content-disposition"].endswith('"plaza-1.json"')
     video = client.get("/api/datasets/videos/items/plaza-1/video", headers={"Range": "bytes=0-99"})
     assert video.status_code == 206 and len(video.content) == 100 and video.headers["content-type"] == "video/mp4"
+
+
+def test_a_bad_uploaded_file_is_named_as_uploaded_in_the_jobs_error(client, ws):
+    """The error names ``det.txt`` and its line, not the server's ``tmp/uploads/<id>/`` folder."""
+    up = client.put("/api/uploads?filename=det.txt", content=b"1,-1,10,10,20,20,0.9\n2,-1,abc,10,20,20,0.9\n").json()
+    r = client.post("/api/imports", json={"dataset": "dets", "data_type": "labels", "uploads": [up["id"]]})
+    job = wait_job(client, r.json()["job_id"])
+    assert job["state"] == "failed"
+    assert job["error"] == "det.txt, line 2, column 3: 'abc' is not a number: '2,-1,abc,10,20,20,0.9'"
+    assert ws.find_dataset("dets") is None or ws.keys("dets") == []
+    assert not (ws.root / "tmp" / "uploads" / up["id"]).exists()
+
+
+def test_check_reports_what_selftrack_check_does(client, ws):
+    """``GET /api/check`` is ``selftrack check`` (sizes, or every hash): a file deleted or changed by hand."""
+    ws.create_dataset("dets", "detections")
+    for key in ("a", "b"):
+        ws.put_detections("dets", key, Detections.create(np.array([0]), np.array([[1, 2, 3, 4]]), canvas=(10, 10)))
+    report = client.get("/api/check").json()
+    assert report["ok"] is True and report["items_checked"] == 2 and report["missing"] == []
+    ws.item("dets", "a").path.unlink()
+    b = ws.item("dets", "b").path
+    data = bytearray(b.read_bytes())
+    data[-1] ^= 0xFF  # same size, other content: only the hash sees it
+    b.write_bytes(bytes(data))
+    quick = client.get("/api/check").json()
+    assert quick["ok"] is False and [m.split(" ")[0] for m in quick["missing"]] == ["dets/a"] and quick["damaged"] == []
+    full = client.get("/api/check?hashes=true").json()
+    assert [m.split(" ")[0] for m in full["damaged"]] == ["dets/b"]
 
 
 @pytest.mark.realdata

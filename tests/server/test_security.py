@@ -177,6 +177,17 @@ def test_an_upload_over_the_limit_is_refused_and_leaves_nothing(live_server):
     assert ws.datasets() == []
 
 
+def test_a_read_only_workspace_is_browsed_and_refuses_uploads_with_a_message(ws, monkeypatch):
+    """An archived or shared read-only workspace: reading works, an upload is a 409 naming the reason (it was a
+    500 from a PermissionError). Root ignores permissions, so the workspace is declared read-only here."""
+    monkeypatch.setattr("selftrack.workspace.store.is_read_only", lambda root: True)
+    with make_client(ws.root) as c:
+        assert c.get("/api/datasets").status_code == 200
+        r = c.put("/api/uploads?filename=clip.mp4", content=b"x" * 100)
+        assert r.status_code == 409 and "read-only" in r.json()["detail"] and "clip.mp4" in r.json()["detail"]
+    assert _uploads(ws.root) == []
+
+
 def _zip(entries: dict[str, bytes], symlink: str | None = None) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:

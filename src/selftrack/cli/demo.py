@@ -34,7 +34,7 @@ from selftrack.workspace import DataType, Workspace, import_videos
 VIDEOS = "demo-videos"
 GROUND_TRUTH = "demo-ground-truth"
 TRAIN_STEPS = 300
-"""Stage-1 steps of the demo's re-id training (stage 2 gets a sixth): about 40 s on 2 cores."""
+"""Stage-1 steps of the demo's re-id training (stage 2 gets a sixth): small, so the demo takes minutes."""
 
 # The re-id tracker with its defaults: score thresholds from the detections' own scores, appearance
 # weighted by how far the model can be trusted, on-line re-linking and border-aware offline stitching,

@@ -18,7 +18,7 @@ def serve(
         typer.Argument(help="Workspace folder (created if missing); default: -w / SELFTRACK_WORKSPACE / ./workspace."),
     ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback needs a token.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8765,
+    port: Annotated[int, typer.Option(help="Port (0: any free port).", min=0, max=65535)] = 8765,
     token: Annotated[
         str | None,
         typer.Option(

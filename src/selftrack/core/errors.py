@@ -49,21 +49,34 @@ def validation_problems(exc: Any, *, fields: Iterable[str] = (), flags: Mapping[
     for err in exc.errors():
         loc = ".".join(str(p) for p in err.get("loc", ()))
         kind = err.get("type", "")
+        allowed = problem_text(err, fields=fields)
         if kind == "extra_forbidden":
-            valid = ", ".join(sorted(fields))
-            lines.append(f"unknown parameter {loc!r}" + (f"; valid parameters: {valid}" if valid else ""))
-            continue
-        if kind == "missing":
-            lines.append(f"{flags.get(loc, loc)}: a value is required")
-            continue
-        allowed = _allowed(str(err.get("msg", "")))
-        if not loc:
+            lines.append(f"unknown parameter {loc!r}" + allowed.removeprefix("unknown parameter"))
+        elif kind == "missing":
+            lines.append(f"{flags.get(loc, loc)}: {allowed}")
+        elif not loc:
             lines.append(allowed)
         elif loc in flags:
             lines.append(f"{flags[loc]} {_shown(err.get('input'))}: {allowed}")
         else:
             lines.append(f"{loc}={_shown(err.get('input'))}: {allowed}")
     return lines
+
+
+def problem_text(err: Mapping[str, Any], *, fields: Iterable[str] = ()) -> str:
+    """What is wrong with one pydantic error's value, without naming the key: the text a form shows beside
+    the field (``should be less than or equal to 1``; ``unknown parameter; valid parameters: a, b``).
+
+    ``fields`` (the model's field names) are listed for an unknown key at the top level only: a nested key's
+    valid names are another model's.
+    """
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        valid = ", ".join(sorted(fields)) if len(tuple(err.get("loc", ()))) <= 1 else ""
+        return "unknown parameter" + (f"; valid parameters: {valid}" if valid else "")
+    if kind == "missing":
+        return "a value is required"
+    return _allowed(str(err.get("msg", "")))
 
 
 def validation_message(

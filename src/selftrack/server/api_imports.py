@@ -25,7 +25,7 @@ from selftrack.core.errors import UnsafeArchiveError
 from selftrack.pipeline import garbage_collect
 from selftrack.server.state import AppState, St
 from selftrack.server.worker import UPLOADS
-from selftrack.workspace import DataType
+from selftrack.workspace import DataType, check_workspace
 from selftrack.workspace.importers import check_zip
 
 router = APIRouter(prefix="/api", tags=["import"])
@@ -62,6 +62,8 @@ async def upload(request: Request, filename: str = Query(..., description="The f
     st: AppState = request.app.state.selftrack
     config = st.config
     name = safe_filename(filename)
+    if st.ws.read_only:
+        raise HTTPException(409, f"the workspace {st.root} is read-only: {name} cannot be uploaded into it")
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -170,6 +172,16 @@ def generate(st: St, body: GenerateIn) -> dict[str, Any]:
     """Generate the demo's plaza scene (a fixed camera, people crossing) with its exact ground truth."""
     job_id = st.runner.submit("generate", f"generate a scene into {body.dataset}", body.dataset, body.model_dump())
     return {"job_id": job_id}
+
+
+@router.get("/check")
+def check(
+    st: St, hashes: bool = Query(False, description="Hash every file (slow on big workspaces); else sizes only.")
+) -> dict[str, Any]:
+    """Verify every item's file (``selftrack check``): missing and damaged files, files the catalog lacks,
+    unfinished datasets, orphans. Read-only; repairing needs ``selftrack check --repair`` with the server stopped
+    when the catalog itself is damaged (the server cannot open it then)."""
+    return check_workspace(st.root, hashes=hashes).to_dict()
 
 
 @router.post("/gc")

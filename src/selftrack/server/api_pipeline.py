@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from selftrack.core.errors import SelftrackError
+from selftrack.core.errors import SelftrackError, problem_text, validation_message
 from selftrack.pipeline import Pipeline, get_op, list_ops
 from selftrack.pipeline.graph import Node
 from selftrack.server import catalog
@@ -121,12 +121,15 @@ def get_node(st: St, name: str) -> dict[str, Any]:
 
 def check_params(op: str, params: dict[str, Any]) -> None:
     """Validate params against the op's model; 422 with one message per field, for the form to show inline."""
+    model = get_op(op).Params
     try:
-        get_op(op).Params.model_validate(params)
+        model.model_validate(params)
     except PydanticValidationError as e:
-        errors = [{"loc": [str(x) for x in err["loc"]], "msg": err["msg"]} for err in e.errors()]
-        text = "; ".join(f"{'.'.join(x['loc']) or 'params'}: {x['msg']}" for x in errors)
-        raise HTTPException(422, {"message": f"invalid parameters: {text}", "errors": errors}) from None
+        # the words the CLI uses (core.errors): the key, the value, what is allowed; never pydantic's own
+        fields = model.model_fields
+        errors = [{"loc": [str(x) for x in err["loc"]], "msg": problem_text(err, fields=fields)} for err in e.errors()]
+        message = validation_message("parameters", e, fields=fields)
+        raise HTTPException(422, {"message": message, "errors": errors}) from None
 
 
 class NodeIn(BaseModel):

@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from selftrack import __version__
-from selftrack.core.errors import SelftrackError
+from selftrack.core.errors import SelftrackError, problem_text
 from selftrack.pipeline.jobs import JobStore
 from selftrack.server import api_datasets, api_imports, api_jobs, api_pipeline
 from selftrack.server.config import ServerConfig
@@ -82,7 +82,7 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": [str(x) for x in e.get("loc", ())], "msg": e.get("msg", "invalid")} for e in exc.errors()]
+        errors = [{"loc": [str(x) for x in e.get("loc", ())], "msg": problem_text(e)} for e in exc.errors()]
         text = "; ".join(f"{'.'.join(e['loc'][1:] or e['loc'])}: {e['msg']}" for e in errors)
         return JSONResponse({"detail": {"message": f"invalid request: {text}", "errors": errors}}, status_code=422)
 

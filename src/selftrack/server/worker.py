@@ -96,6 +96,23 @@ def upload_paths(ws: Workspace, ids: list[str]) -> list[Path]:
 
 
 def run_import(ws: Workspace, job_id: int, spec: dict[str, Any]) -> None:
+    task = _Task(ws, job_id, "import")
+    uploaded = upload_paths(ws, spec.get("uploads") or [])
+    paths = uploaded + [Path(p) for p in spec.get("paths") or []]
+    try:
+        _import(ws, task, spec, paths)
+    except SelftrackError as e:
+        # name an uploaded file as the person named it, not by its place in the server's upload folder
+        message = str(e)
+        for path in uploaded:
+            message = message.replace(str(path), path.name)
+        raise SelftrackError(message) from None
+    finally:
+        for upload_id in spec.get("uploads") or []:
+            shutil.rmtree(ws.root / UPLOADS / upload_id, ignore_errors=True)
+
+
+def _import(ws: Workspace, task: _Task, spec: dict[str, Any], paths: list[Path]) -> None:
     from selftrack.workspace import (
         DataType,
         import_detections,
@@ -105,52 +122,46 @@ def run_import(ws: Workspace, job_id: int, spec: dict[str, Any]) -> None:
         import_videos,
     )
 
-    task = _Task(ws, job_id, "import")
-    paths = upload_paths(ws, spec.get("uploads") or []) + [Path(p) for p in spec.get("paths") or []]
     dataset, data_type = spec["dataset"], spec["data_type"]
     overwrite = bool(spec.get("overwrite"))
     limit = int(spec.get("max_archive_bytes") or 0) or None
     archive = {"max_archive_bytes": limit} if limit else {}
     task.log(f"importing {len(paths)} file(s) into {dataset} ({data_type})")
-    try:
-        if data_type == "video":
-            items = import_videos(ws, dataset, paths, overwrite=overwrite, progress=task.progress, **archive)
-        elif data_type == "image":
-            items = import_images(ws, dataset, paths, overwrite=overwrite, progress=task.progress, **archive)
-        elif data_type in ("file", "model"):
-            items = import_files(ws, dataset, paths, data_type=DataType(data_type), overwrite=overwrite)
-        elif data_type in ("detections", "tracks", "labels"):
-            fmt = spec.get("format") or "auto"
-            with tempfile.TemporaryDirectory(dir=ws.root / "tmp") as tmp:
-                expanded = _expand_archives(paths, Path(tmp), limit)
-                if fmt in ("coco", "yolo"):
-                    items = []
-                    for source in expanded:
-                        items += import_labelled_images(
-                            ws,
-                            dataset,
-                            source,
-                            format=fmt,
-                            images_dataset=spec.get("images_dataset") or None,
-                            overwrite=overwrite,
-                            progress=task.progress,
-                        )
-                else:
-                    items = import_detections(
+    if data_type == "video":
+        items = import_videos(ws, dataset, paths, overwrite=overwrite, progress=task.progress, **archive)
+    elif data_type == "image":
+        items = import_images(ws, dataset, paths, overwrite=overwrite, progress=task.progress, **archive)
+    elif data_type in ("file", "model"):
+        items = import_files(ws, dataset, paths, data_type=DataType(data_type), overwrite=overwrite)
+    elif data_type in ("detections", "tracks", "labels"):
+        fmt = spec.get("format") or "auto"
+        with tempfile.TemporaryDirectory(dir=ws.root / "tmp") as tmp:
+            expanded = _expand_archives(paths, Path(tmp), limit)
+            if fmt in ("coco", "yolo"):
+                items = []
+                for source in expanded:
+                    items += import_labelled_images(
                         ws,
                         dataset,
-                        expanded,
+                        source,
                         format=fmt,
-                        videos=spec.get("videos") or None,
-                        data_type=None if data_type == "labels" else data_type,
+                        images_dataset=spec.get("images_dataset") or None,
                         overwrite=overwrite,
                         progress=task.progress,
                     )
-        else:
-            raise SelftrackError(f"cannot import data type {data_type!r}")
-    finally:
-        for upload_id in spec.get("uploads") or []:
-            shutil.rmtree(ws.root / UPLOADS / upload_id, ignore_errors=True)
+            else:
+                items = import_detections(
+                    ws,
+                    dataset,
+                    expanded,
+                    format=fmt,
+                    videos=spec.get("videos") or None,
+                    data_type=None if data_type == "labels" else data_type,
+                    overwrite=overwrite,
+                    progress=task.progress,
+                )
+    else:
+        raise SelftrackError(f"cannot import data type {data_type!r}")
     task.log(f"imported {len(items)} item(s) into {dataset}: {', '.join(i.key for i in items[:20])}")
     task.done()
 

@@ -134,7 +134,11 @@ class Workspace(ItemWriter):
                 raise CatalogError(way_out(self.root, "is missing", len(payload_files(self.root))))
             if not create:
                 raise StoreError(f"{self.root} is not a selftrack workspace (no {CATALOG_NAME}); run `selftrack init`")
-            self.root.mkdir(parents=True, exist_ok=True)
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # a file of that name, a read-only or missing parent: one line, no traceback
+                what = "it is a file" if self.root.is_file() else (exc.strerror or str(exc))
+                raise StoreError(f"cannot create the workspace folder {self.root}: {what}") from None
         else:
             problem = inspect_file(catalog)
             files = len(payload_files(self.root)) if problem else 0

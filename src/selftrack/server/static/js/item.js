@@ -159,7 +159,7 @@ async function detectionsView(root, it, ctx, name, key) {
   const side = h("div", { class: "stack" },
     h("div", { class: "card" }, h("div", { class: "card-head" }, h("h2", null, "Show on the video")), h("div", { class: "card-body stack" },
       videos.length ? videos.map((v) => link(`/datasets/${encodeURIComponent(v)}/items/${encodeURIComponent(key)}?overlay=${encodeURIComponent(name)}`,
-        h("span", { class: "btn btn-primary", "data-testid": `show-on-${v}` }, `Play ${v} / ${key} with these boxes`)))
+        h("span", { class: "btn btn-primary btn-wrap", "data-testid": `show-on-${v}` }, `Play ${v} / ${key} with these boxes`)))
         : h("p", { class: "muted small" }, "No video dataset has an item with this key."))),
     h("div", { class: "card" }, h("div", { class: "card-head" }, h("h2", null, "Summary")), h("div", { class: "card-body" }, h("dl", { class: "kv" },
       h("dt", null, "Boxes"), h("dd", null, fmtNum(d.num_boxes)), h("dt", null, "Tracks"), h("dd", null, fmtNum(d.num_tracks)),
