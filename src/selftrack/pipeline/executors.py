@@ -16,6 +16,7 @@ import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from selftrack.core.errors import SelftrackError
@@ -48,30 +49,53 @@ class ItemResult:
     traceback: str | None = None
     stopped: bool = False
     written: dict[str, str] = field(default_factory=dict)
+    staged: list[Any] = field(default_factory=list)
+    """Outputs a remote worker staged for the driver to commit (:mod:`selftrack.pipeline.staged`)."""
+    transient: bool = False
+    """The error may not recur on another try (I/O, memory), so a cluster executor retries the task."""
 
 
 class TaskFailed(SelftrackError):
     """A task raised: the message names the node and the item."""
 
 
-def execute_item_task(task: ItemTask) -> ItemResult:
+@dataclass
+class TaskRuntime:
+    """Hooks for executors whose workers do not sit next to the catalog (Ray); every field is optional.
+
+    ``jobs``: where progress, logs and events go (an object with JobStore's ``item_started``,
+    ``item_progress``, ``log``, ``event`` and ``stop_requested``); default: the job tables.
+    ``inputs``: the input items, resolved by the driver, per port; default: read from the catalog.
+    ``stage``: write outputs to a staging folder for the driver to commit; the catalog is not opened.
+    ``mapper``: runs the pieces an op splits an item into (``ctx.map``); default: serially here.
+    """
+
+    jobs: Any = None
+    inputs: dict[str, list[Any]] | None = None
+    stage: bool = False
+    mapper: Any = None
+
+
+def execute_item_task(task: ItemTask, runtime: TaskRuntime | None = None) -> ItemResult:
     """Run one task (in whatever process the executor chose). Never raises: failures come back as results."""
     from selftrack.pipeline.op import ItemContext, Reporter, StopRequested, get_op
     from selftrack.workspace.store import Workspace
 
+    rt = runtime or TaskRuntime()
     t0 = time.perf_counter()
-    ws = Workspace(task.ws_root)
-    jobs = None
-    if task.job_id is not None:
+    ws = None if (rt.stage and rt.inputs is not None) else Workspace(task.ws_root)
+    jobs = rt.jobs
+    if jobs is None and task.job_id is not None and ws is not None:
         from selftrack.pipeline.jobs import JobStore
 
         jobs = JobStore(ws)
+    stage = None
     try:
         op_cls = get_op(task.op)
         op = op_cls(task.params)
         inputs: dict[str, Any] = {}
         for port, refs in task.inputs.items():
-            items = [ws.item(ds, key) for ds, key in refs]
+            items = rt.inputs[port] if rt.inputs is not None else [ws.item(ds, key) for ds, key in refs]
             inputs[port] = items if task.variable.get(port) else (items[0] if items else None)
         _check_aligned(op_cls, task, inputs)
         last = [0.0]
@@ -92,6 +116,10 @@ def execute_item_task(task: ItemTask) -> ItemResult:
         )
         if jobs is not None:
             jobs.item_started(task.job_id, task.node, task.key)
+        if rt.stage:
+            from selftrack.pipeline.staged import StagedOutputs
+
+            stage = StagedOutputs(Path(task.ws_root), task.node, task.key, task.cache_key)
         ctx = ItemContext(
             ws=ws,
             key=task.key,
@@ -99,13 +127,21 @@ def execute_item_task(task: ItemTask) -> ItemResult:
             output_datasets=task.outputs,
             cache_key=task.cache_key,
             reporter=reporter,
+            stage=stage,
+            mapper=rt.mapper,
         )
         op.run_item(ctx)
         missing = set(task.outputs) - set(ctx.written)
         if missing:
             raise SelftrackError(f"op {task.op} wrote no item for output(s) {sorted(missing)}")
+        if stage is not None:
+            stage.write_manifest()
         return ItemResult(
-            task.key, task.node, time.perf_counter() - t0, written={k: v.key for k, v in ctx.written.items()}
+            task.key,
+            task.node,
+            time.perf_counter() - t0,
+            written={k: v.key for k, v in ctx.written.items()},
+            staged=list(stage.items) if stage is not None else [],
         )
     except StopRequested:
         return ItemResult(task.key, task.node, time.perf_counter() - t0, ok=False, stopped=True, error="stopped")
@@ -117,9 +153,11 @@ def execute_item_task(task: ItemTask) -> ItemResult:
             ok=False,
             error=f"{type(e).__name__}: {e}",
             traceback=traceback.format_exc(),
+            transient=isinstance(e, (OSError, MemoryError)) and not isinstance(e, SelftrackError),
         )
     finally:
-        ws.close()
+        if ws is not None:
+            ws.close()
 
 
 def _check_aligned(op_cls: Any, task: ItemTask, inputs: dict[str, Any]) -> None:
@@ -169,13 +207,17 @@ class LocalExecutor(Executor):
     def run(self, tasks: list[ItemTask], *, poll: Callable[[], bool] | None = None) -> Iterator[ItemResult]:
         if not tasks:
             return
+        from selftrack.pipeline.parallel import ProcessMapper
+
         workers = min(self.max_workers, len(tasks))
-        if workers <= 1:
+        if workers <= 1:  # the pieces of a split item (ctx.map) still use every worker
+            runtime = TaskRuntime(mapper=ProcessMapper(self.max_workers))
             for task in tasks:
                 if poll is not None and poll():
                     return
-                yield execute_item_task(task)
+                yield execute_item_task(task, runtime)
             return
+        runtime = TaskRuntime(mapper=ProcessMapper(max(1, self.max_workers // workers)))
         ctx = multiprocessing.get_context("spawn")
         pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
         try:
@@ -184,7 +226,7 @@ class LocalExecutor(Executor):
             stop = False
             while pending or running:
                 while pending and len(running) < workers * 2 and not stop:
-                    running.add(pool.submit(execute_item_task, pending.pop(0)))
+                    running.add(pool.submit(execute_item_task, pending.pop(0), runtime))
                 done, running = cf.wait(running, timeout=0.5, return_when=cf.FIRST_COMPLETED)
                 for fut in done:
                     yield fut.result()  # BrokenProcessPool (a worker killed) propagates to the engine
@@ -193,3 +235,24 @@ class LocalExecutor(Executor):
                     pending.clear()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+EXECUTORS = ("local", "ray")
+
+
+def make_executor(kind: str = "local", *, workers: int | None = None, address: str | None = None) -> Executor:
+    """The executor named ``kind`` (what ``selftrack run --executor`` and the web app's Run choose).
+
+    ``local``: a process pool of ``workers`` (default: one per core). ``ray``: tasks on the Ray cluster
+    at ``address`` (``"auto"``: the one this machine belongs to, ``HOST:PORT``: its head; ``None``: a
+    Ray already initialised in this process, else a local one); needs the ``selftrack[ray]`` extra.
+    """
+    if kind == "local":
+        if address is not None:
+            raise SelftrackError("--address is for the ray executor; the local executor runs on this machine")
+        return LocalExecutor(workers)
+    if kind == "ray":
+        from selftrack.pipeline.ray_executor import RayExecutor
+
+        return RayExecutor(address=address, max_workers=workers)
+    raise SelftrackError(f"unknown executor {kind!r}; choose one of {', '.join(EXECUTORS)}")
