@@ -1,14 +1,55 @@
 """``reid_tracker``: track with the learned re-identification model plus motion (Kalman, two-stage association).
 
 Accepts SkyhookML's parameters (Velocity Steps, Minimum IOU — honoured —, Maximum Age, Re-identification
-Weight) next to the UNS20 inference settings; see ``selftrack.reid.ReidTrackerParams``.
+Weight) next to the UNS20 inference settings; see ``selftrack.reid.ReidTrackerParams``. Long videos can be
+tracked in overlapping pieces in parallel (``chunk_frames``), stitched like the motion tracker's.
 """
 
 from __future__ import annotations
 
+from fractions import Fraction
+from typing import Any
+
+from pydantic import ConfigDict, Field
+
+from selftrack.core.detections import Detections
+from selftrack.core.errors import SelftrackError
+from selftrack.ops.track import CHUNK_OVERLAP
 from selftrack.pipeline.op import ItemContext, Op, Port
 from selftrack.reid import ReidTrackerParams, track_with_reid
+from selftrack.trackers import drop_short_tracks, interpolate_tracks
+from selftrack.trackers.chunks import plan_chunks, stitch_chunks
 from selftrack.workspace.store import DataType
+
+CHUNK_FIELDS = {"chunk_frames", "overlap_frames"}
+
+
+class ReidTrackerOpParams(ReidTrackerParams):
+    """The tracker's parameters plus how to split a long video."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    chunk_frames: int | None = Field(
+        default=None,
+        ge=1,
+        description="Long videos: track pieces of this many frames in parallel (on the workers or the Ray cluster) "
+        "and stitch their tracks where neighbouring pieces overlap; empty: the whole video in one pass.",
+    )
+    overlap_frames: int = Field(
+        default=CHUNK_OVERLAP,
+        ge=0,
+        description="Frames neighbouring pieces share (chunk_frames): both track them, their boxes decide which "
+        "tracks continue each other, and each keeps half.",
+    )
+
+    def tracker_params(self) -> ReidTrackerParams:
+        return ReidTrackerParams(**self.model_dump(exclude=CHUNK_FIELDS))
+
+
+def _track_piece(piece: tuple[Any, ...]) -> Detections:
+    """Track one chunk (runs in a worker): the tracker's own fragment stitching inside the chunk, no more."""
+    model_path, video_path, detections, params = piece
+    return track_with_reid(model_path, video_path, detections, params, postprocess="stitch")
 
 
 class ReidTrackerOp(Op):
@@ -22,28 +63,41 @@ class ReidTrackerOp(Op):
         Port("detections", (DataType.DETECTIONS,), "Detections of the videos."),
     )
     outputs = (Port("tracks", (DataType.TRACKS,), "The boxes with track ids."),)
-    Params = ReidTrackerParams
+    Params = ReidTrackerOpParams
+    uses_gpu = True
 
     def run_item(self, ctx: ItemContext) -> None:
-        from fractions import Fraction
-
         video = ctx.item("video")
         dets = ctx.item("detections").load_detections()
         if (video.metadata.get("decode") or {}).get("fps") and Fraction(video.metadata["decode"]["fps"]) != Fraction(
             video.metadata["video"]["fps"]
         ):
-            from selftrack.core.errors import SelftrackError
-
             raise SelftrackError(
                 f"reid_tracker: {video.dataset}/{video.key} is resampled; track the original video or re-encode it"
             )
-        tracks = track_with_reid(
-            ctx.item("model").path,
-            video.path,
-            dets,
-            self.params,
-            progress=ctx.progress,
-            should_stop=ctx.reporter.stop_requested,
-        )
+        params: ReidTrackerOpParams = self.params  # type: ignore[assignment]
+        tracker_params = params.tracker_params()
+        model = ctx.item("model").path
+        if params.chunk_frames:
+            chunks = plan_chunks(dets.frame_count, params.chunk_frames, params.overlap_frames)
+            pieces = [(model, video.path, dets.frames_range(c.start, c.stop), tracker_params) for c in chunks]
+            parts = ctx.map(_track_piece, pieces, frames=[c.frames for c in chunks], gpu=True)
+            tracks, boundaries = stitch_chunks(parts, chunks)
+            breaks = sum(b.ended + b.started for b in boundaries)
+            ctx.log(
+                f"{len(chunks)} chunks stitched; {breaks} track end(s)/start(s) at the cuts no other chunk continues"
+            )
+            tracks = drop_short_tracks(tracks.replace(num_frames=dets.num_frames), tracker_params.min_track_length)
+            if tracker_params.max_interpolation_gap > 0:
+                tracks = interpolate_tracks(tracks, tracker_params.max_interpolation_gap)
+        else:
+            tracks = track_with_reid(
+                model,
+                video.path,
+                dets,
+                tracker_params,
+                progress=ctx.progress,
+                should_stop=ctx.reporter.stop_requested,
+            )
         ctx.check_stop()
         ctx.put_detections("tracks", tracks)

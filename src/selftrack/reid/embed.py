@@ -57,11 +57,11 @@ class FeatureBatch:
 
 
 def _crop_batches(
-    reader: VideoReader, boxes: np.ndarray, bounds: np.ndarray, stop: int, batch_frames: int, size: int
+    reader: VideoReader, boxes: np.ndarray, bounds: np.ndarray, start: int, stop: int, batch_frames: int, size: int
 ) -> Iterator[tuple[int, int, np.ndarray]]:
-    """``(first frame, end frame, crops of the boxes of those frames)``, decoding frame by frame."""
-    first, buf, n = 0, np.zeros((64, size, size, 3), dtype=np.uint8), 0
-    for f, frame in enumerate(reader.frames(0, stop)):
+    """``(first frame, end frame, crops of the boxes of those frames)``, decoding frames ``[start, stop)``."""
+    first, buf, n = start, np.zeros((64, size, size, 3), dtype=np.uint8), 0
+    for f, frame in enumerate(reader.frames(start, stop), start=start):
         a, b = int(bounds[f]), int(bounds[f + 1])
         if b > a:
             if n + b - a > len(buf):
@@ -126,7 +126,8 @@ def iter_video_features(
 ) -> Iterator[FeatureBatch]:
     """Stream ``video_path`` and yield the appearance vectors of ``detections``, batch by batch.
 
-    Only frames up to the last one with a box are decoded. Boxes on another canvas are scaled to
+    Only frames from the first to the last one with a box are decoded (a chunk of a long video seeks
+    to its first frame). Boxes on another canvas are scaled to
     the frame. With ``prefetch`` the video is decoded and cropped in a background thread.
     """
     encoder = AppearanceEncoder(model)
@@ -142,7 +143,8 @@ def iter_video_features(
         boxes = frame_boxes(detections, reader.output_size)
         stop = int(detections.frame[-1]) + 1
         bounds = np.searchsorted(detections.frame, np.arange(stop + 1), side="left")
-        batches = _crop_batches(reader, boxes, bounds, stop, batch_frames, encoder.crop_size)
+        start = int(detections.frame[0])
+        batches = _crop_batches(reader, boxes, bounds, start, stop, batch_frames, encoder.crop_size)
         for first, last, crops in _prefetch(batches) if prefetch else batches:
             if should_stop is not None and should_stop():
                 raise InterruptedError("appearance extraction stopped")

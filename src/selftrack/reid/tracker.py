@@ -793,8 +793,11 @@ class ReidTracker:
             builder.add(rows + lo, ids, boxes)
         return self.finish(detections, builder, postprocess)
 
-    def finish(self, detections: Detections, builder: _OutputBuilder, postprocess: bool = True) -> Detections:
-        """Assemble the output from the per-frame rows and ids, then post-process."""
+    def finish(
+        self, detections: Detections, builder: _OutputBuilder, postprocess: bool | Literal["stitch"] = True
+    ) -> Detections:
+        """Assemble the output from the per-frame rows and ids, then post-process (``"stitch"``: only
+        stitch fragments; a chunk of a long video leaves dropping and filling to the joined result)."""
         index, ids, boxes = builder.arrays()
         order = np.argsort(index, kind="stable")
         out = dataclasses.replace(detections[index[order]], track_id=ids[order], xyxy=boxes[order])
@@ -803,6 +806,8 @@ class ReidTracker:
         p = self.params
         if self.heads is not None and self._stitch_limit() > 0:
             out = self._stitch(out)
+        if postprocess == "stitch":
+            return out
         out = drop_short_tracks(out, p.min_track_length)
         if p.max_interpolation_gap > 0:
             out = interpolate_tracks(out, p.max_interpolation_gap)
@@ -868,8 +873,13 @@ def track_with_reid(
     batch_frames: int = 32,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    postprocess: bool | Literal["stitch"] = True,
 ) -> Detections:
     """Track ``detections`` of ``video_path`` with the re-id model at ``model_path`` (streaming).
+
+    Decoding starts at the first frame with a box, so the detections of one chunk of a long video
+    (frame numbers unchanged) are tracked without reading the frames before it; ``postprocess``
+    as in :meth:`ReidTracker.finish`.
 
     The video is decoded in batches of ``batch_frames``; each batch's boxes are cropped and encoded
     together, then the tracker steps through the batch's frames. Memory does not grow with video
@@ -905,4 +915,4 @@ def track_with_reid(
             builder.add(rows + lo, ids, out / scale)
         if progress is not None:
             progress(batch.stop, total)
-    return tracker.finish(detections, builder)
+    return tracker.finish(detections, builder, postprocess)
