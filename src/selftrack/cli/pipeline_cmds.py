@@ -75,10 +75,24 @@ def run(
     keys: Annotated[str | None, typer.Option(help="Partial run: comma-separated keys to compute.")] = None,
     keys_from: Annotated[str | None, typer.Option(help="Partial run: compute the keys of this dataset.")] = None,
     workers: Annotated[int | None, typer.Option(help="Parallel worker processes (default: one per core).")] = None,
+    executor: Annotated[
+        str, typer.Option(help="Where items run: local (process pool) or ray (a Ray cluster; selftrack[ray] extra).")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="Ray cluster: auto (the one this machine is in) or HOST:PORT of its head; default: a local Ray."
+        ),
+    ] = None,
     workspace: WorkspaceOpt = Path(DEFAULT_WORKSPACE),
 ) -> None:
-    """Run a node (and the ancestors that are not up to date) as a job, with a progress bar."""
-    from selftrack.pipeline import JobState, LocalExecutor, Partial, Pipeline, run_node
+    """Run a node (and the ancestors that are not up to date) as a job, with a progress bar.
+
+    With ``--executor ray`` every node's items run as Ray tasks; the workspace must be on a filesystem every
+    node of the cluster mounts at the same path.
+    """
+    from selftrack.pipeline import JobState, Partial, Pipeline, run_node
+    from selftrack.pipeline.executors import make_executor
 
     ws = _open(workspace)
     pipe = Pipeline(ws)
@@ -101,6 +115,7 @@ def run(
         spec = Partial(keys=tuple(k.strip() for k in keys.split(",") if k.strip()))
     elif keys_from is not None:
         spec = Partial(dataset=keys_from)
+    runner = make_executor(executor, workers=workers, address=address)  # a local Ray it starts ends with the process
     for name in targets:
         columns = (
             TextColumn(f"[bold]{name}[/]"),
@@ -118,9 +133,7 @@ def run(
                     info += f"  frames {p.frames_done}/{p.frames_total} ({p.frames_per_second:.0f} fps, ETA {_eta(p.eta_seconds)})"
                 bar.update(task, completed=p.fraction, info=info)
 
-            result = run_node(
-                ws, name, partial=spec, executor=LocalExecutor(workers), on_progress=update, raise_on_error=False
-            )
+            result = run_node(ws, name, partial=spec, executor=runner, on_progress=update, raise_on_error=False)
         for node, nr in result.nodes.items():
             status = f"computed {len(nr.computed)}" if nr.computed else "up to date"
             console.print(f"  {node}: {status}, outputs {', '.join(nr.outputs.values())}")
