@@ -22,8 +22,10 @@ TOL = 1e-6
 def trackeval_input(seq: PreparedSequence) -> dict:
     """Our prepared sequence in TrackEval's per-timestep dict layout."""
     gt_ids, tr_ids, sims = [], [], []
-    for t in range(seq.num_frames):
-        sim, g, r = seq.block(t)
+    blocks = {int(f): seq.block(t) for t, f in enumerate(seq.timestep_frames)}  # frames with any box
+    empty = (np.zeros((0, 0)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    for f in range(seq.num_frames):  # TrackEval gets every frame, the empty ones too
+        sim, g, r = blocks.get(f, empty)
         gt_ids.append(g)
         tr_ids.append(r)
         sims.append(sim)

@@ -106,7 +106,7 @@ def test_param_edit_recomputes_only_what_depends_on_it(ws: Workspace):
     assert result.computed["clips"] == ["*"]
     # the old output is kept until garbage collection, then removed
     assert ws.find_dataset(old_small) is not None
-    deleted = garbage_collect(ws)
+    deleted = garbage_collect(ws).datasets
     assert old_small in deleted and ws.find_dataset(old_small) is None
     assert ws.find_dataset(pipe.node("small").outputs()["video"]) is not None
 

@@ -25,29 +25,29 @@ def test_staged_detections_commit_to_the_same_item_as_a_direct_write(tmp_path: P
     ws.create_dataset("direct", DataType.DETECTIONS)
     ws.create_dataset("staged", DataType.DETECTIONS)
     direct = ws.put_detections("direct", "cam1", _dets(), extra_metadata={"cache": "abc"})
-    stage = StagedOutputs(ws.root, "node", "cam1", "abc")
+    stage = StagedOutputs(ws.root, "tmp/h.1.staged", "node", "cam1", "abc")
     staged = stage.put_detections("staged", "cam1", _dets(), extra_metadata={"cache": "abc"})
     assert staged.sha256 == direct.sha256 and staged.metadata == direct.metadata
     assert ws.keys("staged") == []  # staging writes no catalog row
     stage.write_manifest()
     found = load_manifest(ws.root, "node", "cam1", "abc")
     assert found == stage.items
-    (item,) = commit_staged(ws, "node", "cam1", "abc", found)
+    (item,) = commit_staged(ws, found)
     assert item.sha256 == direct.sha256 and item.load_detections().equals(_dets())
-    assert not staging_dir(ws.root, "node", "cam1", "abc").exists()
+    assert not staging_dir(ws.root, "tmp/h.1.staged", "node", "cam1", "abc").exists()
 
 
 def test_a_manifest_with_a_missing_or_cut_file_is_not_reused(tmp_path: Path):
     ws = Workspace.init(tmp_path / "ws")
-    stage = StagedOutputs(ws.root, "node", "cam1", "abc")
+    stage = StagedOutputs(ws.root, "tmp/h.1.staged", "node", "cam1", "abc")
     item = stage.put_detections("out", "cam1", _dets())
     stage.write_manifest()
     with open(item.path, "r+b") as f:
         f.truncate(10)  # the node died while the file was being written back
     assert load_manifest(ws.root, "node", "cam1", "abc") is None
     assert load_manifest(ws.root, "node", "cam2", "abc") is None  # another key: another folder
-    StagedOutputs(ws.root, "node", "cam1", "abc")  # a new attempt starts from an empty folder
-    assert list(staging_dir(ws.root, "node", "cam1", "abc").iterdir()) == []
+    StagedOutputs(ws.root, "tmp/h.1.staged", "node", "cam1", "abc")  # a new attempt starts from an empty folder
+    assert list(staging_dir(ws.root, "tmp/h.1.staged", "node", "cam1", "abc").iterdir()) == []
 
 
 def _square(x: int) -> int:

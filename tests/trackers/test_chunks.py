@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ def test_plan_keeps_every_frame_exactly_once_and_overlaps_neighbours(n, chunk, o
     chunks = plan_chunks(n, chunk, overlap)
     kept = np.concatenate([np.arange(c.keep_from, c.keep_to) for c in chunks])
     assert np.array_equal(kept, np.arange(n))
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert b.start == a.stop - overlap  # the later chunk re-tracks the earlier one's last frames
         assert a.stop - overlap <= b.keep_from < a.stop or overlap == 0  # the cut lies inside the overlap
         assert b.keep_from - b.start >= overlap // 2  # the later tracker ran half the overlap before its boxes count

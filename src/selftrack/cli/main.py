@@ -8,6 +8,7 @@ with exit code 1; anything else is a bug and shows its traceback.
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -195,6 +196,8 @@ def items(
             summary = f"{meta['width']}x{meta['height']}"
         else:
             summary = meta.get("filename", "")
+        if not it.path.is_file():
+            summary = f"[red]file missing ({it.path.name}): run `selftrack check`[/]"
         table.add_row(it.key, it.format, _size(it.size), summary)
     console.print(table)
 
@@ -247,7 +250,7 @@ def demo(
 
 
 # Commands defined in sibling modules register themselves on `app` when imported.
-from selftrack.cli import pipeline_cmds, reid_cmds, tracking_cmds, vision_cmds  # noqa: E402,F401
+from selftrack.cli import check_cmds, pipeline_cmds, reid_cmds, tracking_cmds, vision_cmds  # noqa: E402,F401
 
 
 def main() -> None:
@@ -256,6 +259,13 @@ def main() -> None:
         app()
     except SelftrackError as e:
         err_console.print(f"[bold red]error:[/] {e}", highlight=False)
+        sys.exit(1)
+    except sqlite3.DatabaseError as e:  # a catalog damaged in a page only a query reaches
+        err_console.print(
+            f"[bold red]error:[/] the workspace catalog cannot be read ({e}); run `selftrack check` "
+            "(and `selftrack check --repair` to rebuild it from the item files)",
+            highlight=False,
+        )
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -135,8 +135,7 @@ def run(
 
             result = run_node(ws, name, partial=spec, executor=runner, on_progress=update, raise_on_error=False)
         for node, nr in result.nodes.items():
-            status = f"computed {len(nr.computed)}" if nr.computed else "up to date"
-            console.print(f"  {node}: {status}, outputs {', '.join(nr.outputs.values())}")
+            console.print(f"  {node}: {nr.status}, outputs {', '.join(nr.outputs.values())}")
         if result.state != JobState.DONE:
             raise SelftrackError(f"job {result.job_id} {result.state.value}: {result.error}")
         console.print(f"job {result.job_id} done")
@@ -221,14 +220,32 @@ def stop(
 @app.command()
 def gc(
     dry_run: Annotated[bool, typer.Option(help="Only list what would be deleted.")] = False,
+    grace: Annotated[
+        float, typer.Option(help="Seconds an unreferenced file must be old before it is removed (default 1 hour).")
+    ] = 3600.0,
     workspace: WorkspaceOpt = Path(DEFAULT_WORKSPACE),
 ) -> None:
-    """Delete computed datasets no node uses any more (outputs of old params or removed nodes)."""
+    """Delete computed datasets no node uses any more, then unreferenced files older than --grace.
+
+    Runs under the workspace lock: imports and runs writing at the same time are never robbed.
+    """
     from selftrack.pipeline import garbage_collect
 
-    doomed = garbage_collect(_open(workspace), dry_run=dry_run)
+    result = garbage_collect(_open(workspace), dry_run=dry_run, grace=grace)
     verb = "would delete" if dry_run else "deleted"
-    console.print(f"{verb} {len(doomed)} dataset(s)" + (": " + ", ".join(doomed) if doomed else ""))
+    console.print(
+        f"{verb} {len(result.datasets)} dataset(s)" + (": " + ", ".join(result.datasets) if result.datasets else "")
+    )
+    files = result.files
+    freed = f", {files.bytes_freed / 1e6:.1f} MB freed" if files.bytes_freed else ""
+    console.print(f"{verb} {len(files.removed)} unreferenced file(s){freed}")
+    if files.kept_young:
+        console.print(f"kept {files.kept_young} unreferenced file(s) younger than {grace:g} s (--grace)")
+    if files.kept_vouched:
+        console.print(
+            f"kept {len(files.kept_vouched)} file(s) the catalog lacks but a dataset journal vouches for: "
+            "`selftrack check --repair` re-registers them"
+        )
 
 
 @app.command("pipeline")

@@ -27,6 +27,14 @@ from selftrack.core.errors import ValidationError
 NO_TRACK = -1
 """Value of ``track_id`` for a box that belongs to no track."""
 
+MAX_FRAMES = 100_000_000
+"""Largest frame count (and frame index + 1) accepted: 38 days at 30 fps, 11 days at 100 fps. A file naming
+frame 10^9 is a typo or an attack, and code that sizes anything by the frame count must not see it."""
+
+MAX_COORDINATE = 1e7
+"""Largest absolute box coordinate accepted, in pixels (canvases are at most tens of thousands wide); beyond
+it, ``x + w`` loses precision and IoU arithmetic overflows."""
+
 
 def _as_1d(values: Any, n: int, dtype: Any, name: str, default: Any) -> np.ndarray:
     if values is None:
@@ -217,10 +225,12 @@ class Detections:
             "are inverted (x2 < x1 or y2 < y1)",
         )
         fail(self.frame < 0, "have a negative frame index")
+        fail(self.frame >= MAX_FRAMES, f"have a frame index of {MAX_FRAMES} or more (the most supported)")
+        fail((np.abs(self.xyxy) > MAX_COORDINATE).any(axis=1), f"have a coordinate beyond ±{MAX_COORDINATE:.0e} pixels")
         fail(self.track_id < NO_TRACK, "have a track_id below -1")
         if self.num_frames is not None:
-            if self.num_frames < 0:
-                raise ValidationError(f"num_frames{where} is negative ({self.num_frames})")
+            if not 0 <= self.num_frames <= MAX_FRAMES:
+                raise ValidationError(f"num_frames{where} must be in [0, {MAX_FRAMES}], got {self.num_frames}")
             fail(self.frame >= self.num_frames, f"have a frame index past the video's {self.num_frames} frames")
         if self.canvas is not None:
             w, h = self.canvas
@@ -231,14 +241,14 @@ class Detections:
             # coordinates refer to a larger canvas: scaling never makes a coordinate negative.
             outside = (self.xyxy[:, 0] > w) | (self.xyxy[:, 1] > h)
             fail(outside, f"start past the right or bottom edge of the {w}x{h} canvas (wrong canvas size?)")
-        tracked = self.track_id >= 0
-        if tracked.any():
-            pairs = self.frame[tracked] * (int(self.track_id.max()) + 1) + self.track_id[tracked]
-            uniq, counts = np.unique(pairs, return_counts=True)
-            if (counts > 1).any():
-                dup = int(uniq[counts > 1][0])
-                fr, tid = divmod(dup, int(self.track_id.max()) + 1)
-                raise ValidationError(f"track_id {tid} appears twice in frame {fr}{where}")
+        tracked = np.flatnonzero(self.track_id >= 0)
+        if len(tracked) > 1:  # sort by (frame, track): no product of the two that could overflow
+            frame, track = self.frame[tracked], self.track_id[tracked]
+            order = np.lexsort((track, frame))
+            same = (frame[order[1:]] == frame[order[:-1]]) & (track[order[1:]] == track[order[:-1]])
+            if same.any():
+                k = int(order[int(np.flatnonzero(same)[0])])
+                raise ValidationError(f"track_id {int(track[k])} appears twice in frame {int(frame[k])}{where}")
 
     # ------------------------------------------------------------------ basic views
     def __len__(self) -> int:

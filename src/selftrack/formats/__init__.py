@@ -11,6 +11,7 @@ Every reader raises :class:`~selftrack.core.FormatError` naming the file and the
 item) and the problem; every writer replaces its file atomically.
 """
 
+from selftrack.formats._text import parse_json, parse_yaml
 from selftrack.formats.coco import read_coco, write_coco
 from selftrack.formats.detrac import (
     DETRAC_CANVAS,
@@ -34,7 +35,9 @@ __all__ = [
     "LabelledImages",
     "detect_format",
     "parse_detrac_xml",
+    "parse_json",
     "parse_seqinfo",
+    "parse_yaml",
     "read_coco",
     "read_detections",
     "read_detrac_xml",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import secrets
@@ -39,13 +40,138 @@ def read_text(path: PathLike) -> str:
         raise FormatError(f"{path}, line {line}: not UTF-8 text (byte {exc.start})") from exc
 
 
+MAX_NESTING = 64
+"""Deepest nesting of YAML lists and mappings accepted (pipeline files nest 4 or 5 levels)."""
+
+MAX_YAML_VALUES = 100_000
+"""Most values a YAML document may expand to once its aliases are followed (a 373-byte "billion laughs"
+document expands to 10^9; a pipeline file has hundreds)."""
+
+
 def load_json(path: PathLike) -> Any:
     """Parse a JSON file; syntax errors become :class:`FormatError` with the line and column."""
-    text = read_text(path)
+    return parse_json(read_text(path), str(path))
+
+
+def parse_json(text: str, where: str) -> Any:
+    """Parse JSON text; a file nested deeper than the parser's recursion allows is refused in one line."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise FormatError(f"{path}, line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg})") from exc
+        raise FormatError(f"{where}, line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg})") from exc
+    except RecursionError:
+        raise FormatError(f"{where}: JSON nested too deeply (thousands of levels); refused") from None
+
+
+def parse_yaml(text: str, where: str, *, plain: bool = True) -> Any:
+    """``yaml.safe_load`` with limits: nesting, values after aliases, and with ``plain`` JSON types only.
+
+    Dates stay strings (``2024-01-01`` is a name here, not a date).
+
+    Aliases are how YAML shares a value; a document of nested aliases ("billion laughs") loads quickly as
+    shared references but expands to 10^9 values as soon as anything walks it (printing an error, saving it
+    as JSON). The expanded size is counted on the composed node graph before anything is built.
+    """
+    import yaml
+
+    loader = _YamlLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except RecursionError:
+            raise FormatError(f"{where}: YAML nested too deeply; refused") from None
+        except yaml.YAMLError as exc:
+            raise FormatError(f"{where}: not valid YAML ({str(exc).splitlines()[0]}{_yaml_mark(exc)})") from None
+        if node is None:
+            return None
+        _check_yaml_size(node, where)
+        try:
+            value = loader.construct_document(node)
+        except yaml.YAMLError as exc:
+            raise FormatError(f"{where}: not valid YAML ({str(exc).splitlines()[0]}{_yaml_mark(exc)})") from None
+    finally:
+        loader.dispose()
+    if plain:
+        _check_plain(value, where)
+    return value
+
+
+def _yaml_mark(exc: Exception) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    return f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+
+def _check_yaml_size(root: Any, where: str) -> None:
+    import yaml
+
+    size: dict[int, int] = {}
+    stack: list[tuple[Any, int]] = [(root, 0)]
+    while stack:  # iterative post-order with memo: shared (aliased) nodes are counted once per use
+        node, depth = stack.pop()
+        if id(node) in size:
+            continue
+        if depth > MAX_NESTING:
+            raise FormatError(f"{where}: YAML nested more than {MAX_NESTING} levels deep; refused")
+        if isinstance(node, yaml.ScalarNode):
+            size[id(node)] = 1
+            continue
+        children = [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else node.value
+        pending = [c for c in children if id(c) not in size]
+        if pending:
+            stack.append((node, depth))
+            stack.extend((c, depth + 1) for c in pending if c is not node)
+            if any(c is node for c in pending):
+                raise FormatError(f"{where}: YAML value refers to itself; refused")
+            continue
+        size[id(node)] = 1 + sum(size[id(c)] for c in children)
+        if size[id(node)] > MAX_YAML_VALUES:
+            raise FormatError(
+                f"{where}: YAML expands to more than {MAX_YAML_VALUES} values through its aliases "
+                "(a 'billion laughs' document?); refused"
+            )
+
+
+def _check_plain(value: Any, where: str) -> None:
+    """Only what JSON can hold: the pipeline is saved as JSON (no sets, bytes, dates, non-string keys)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            bad = [k for k in v if not isinstance(k, str)]
+            if bad:
+                raise FormatError(f"{where}: YAML mapping keys must be text, got {bad[0]!r}")
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif not (v is None or isinstance(v, (str, int, float, bool))):
+            raise FormatError(f"{where}: YAML value of type {type(v).__name__} is not supported (use plain values)")
+        elif isinstance(v, float) and not math.isfinite(v):
+            raise FormatError(f"{where}: YAML number {v} is not finite")
+
+
+def _yaml_loader_class() -> type:
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """SafeLoader whose timestamps stay strings (``2024-01-01`` is a name, not a date, here)."""
+
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return Loader
+
+
+class _LazyLoader:
+    _cls: type | None = None
+
+    def __call__(self, text: str) -> Any:
+        if _LazyLoader._cls is None:
+            _LazyLoader._cls = _yaml_loader_class()
+        return _LazyLoader._cls(text)
+
+
+_YamlLoader = _LazyLoader()
 
 
 def atomic_write_text(path: PathLike, text: str) -> None:

@@ -43,10 +43,12 @@ def read_coco(path: PathLike) -> LabelledImages:
     for i, image in enumerate(obj["images"]):
         where = f"{path}: images[{i}]"
         try:
-            image_id, file_name = image["id"], image["file_name"]
+            image_id, file_name = _whole(image["id"]), image["file_name"]
             size = (_whole(image["width"]), _whole(image["height"]))
         except (KeyError, TypeError) as exc:
             raise FormatError(f"{where}: needs 'id', 'file_name', 'width' and 'height' ({exc})") from None
+        except ValueError as exc:
+            raise FormatError(f"{where}: {exc}") from None
         if not isinstance(file_name, str) or not file_name:
             raise FormatError(f"{where}: 'file_name' must be a non-empty string")
         if size[0] <= 0 or size[1] <= 0:
@@ -73,13 +75,13 @@ def read_coco(path: PathLike) -> LabelledImages:
     for j, ann in enumerate(annotations):
         where = f"{path}: annotations[{j}]" + (f" (id {ann.get('id')})" if isinstance(ann, dict) else "")
         try:
-            image_index[j] = index_of_id[ann["image_id"]]
+            image_index[j] = index_of_id[_whole(ann["image_id"])]
             box = ann["bbox"]
             if not isinstance(box, list) or len(box) != 4:
                 raise FormatError(f"{where}: 'bbox' must be [x, y, width, height], got {box!r}")
             bbox[j] = [_finite(v) for v in box]
-            category[j] = ann["category_id"]
-            iscrowd[j] = int(ann.get("iscrowd", 0))
+            category[j] = _whole(ann["category_id"], 2**31 - 1)
+            iscrowd[j] = _whole(ann.get("iscrowd", 0), 1)
             score[j] = _finite(ann.get("score", 1.0))
         except KeyError as exc:
             missing = exc.args[0]
@@ -176,7 +178,7 @@ def _categories(categories: Any, path: PathLike) -> dict[int, str]:
     classes: dict[int, str] = {}
     for k, cat in enumerate(categories):
         try:
-            cid, name = int(cat["id"]), str(cat["name"])
+            cid, name = _whole(cat["id"], 2**31 - 1), str(cat["name"])
         except (KeyError, TypeError, ValueError) as exc:
             raise FormatError(f"{path}: categories[{k}] needs an integer 'id' and a 'name' ({exc})") from None
         if cid in classes:
@@ -191,8 +193,9 @@ def _finite(value: Any) -> float:
     return float(value)
 
 
-def _whole(value: Any) -> int:
+def _whole(value: Any, limit: float = 2**53) -> int:
+    """A whole number in ``[-limit, limit]`` (ids, sizes, flags); anything else is a ValueError naming it."""
     number = _finite(value)
-    if number != int(number):
-        raise ValueError(f"expected a whole number of pixels, got {value!r}")
+    if number != int(number) or abs(number) > limit:
+        raise ValueError(f"expected a whole number up to {limit:.0f}, got {value!r}")
     return int(number)

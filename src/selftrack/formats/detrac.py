@@ -35,7 +35,7 @@ from xml.parsers import expat
 
 import numpy as np
 
-from selftrack.core.detections import Detections
+from selftrack.core.detections import MAX_COORDINATE, MAX_FRAMES, Detections
 from selftrack.core.errors import FormatError, ValidationError
 from selftrack.formats._text import PathLike
 
@@ -194,14 +194,18 @@ class _Parser:
             raise self.fail(f"<{element}> {key}={attrs[key]!r} is not finite")
         return value
 
-    def whole(self, attrs: dict[str, str], key: str, element: str) -> int:
+    def whole(self, attrs: dict[str, str], key: str, element: str, limit: float = 2**53) -> int:
         value = self.number(attrs, key, element)
         if value != int(value):
             raise self.fail(f"<{element}> {key}={attrs[key]!r} is not a whole number")
+        if abs(value) > limit:
+            raise self.fail(f"<{element}> {key}={attrs[key]!r} is out of range (at most {limit:.0f})")
         return int(value)
 
     def box(self, attrs: dict[str, str]) -> list[float]:
         box = [self.number(attrs, k, "box") for k in ("left", "top", "width", "height")]
+        if max(abs(v) for v in box) > MAX_COORDINATE:
+            raise self.fail(f"<box> has a coordinate beyond ±{MAX_COORDINATE:.0e} pixels: {attrs}")
         if box[2] < 0 or box[3] < 0:
             raise self.fail(f"<box> has a negative width or height: {attrs}")
         return box
@@ -216,7 +220,7 @@ class _Parser:
         elif tag == "box" and parent == "ignored_region":
             self.ignored.append(self.box(attrs))
         elif tag == "frame":
-            num = self.whole(attrs, "num", "frame")
+            num = self.whole(attrs, "num", "frame", MAX_FRAMES)
             if num < 1:
                 raise self.fail(f"<frame num={num}>: frames are numbered from 1")
             self.frame, self.seen = num - 1, {}

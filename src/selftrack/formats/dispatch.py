@@ -93,7 +93,7 @@ def _json_format(path: Path, head: str) -> str:
             return "coco"
         try:  # keys may come after a long first value: look at the whole object
             obj = json.loads(path.read_text(encoding="utf-8-sig"))
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             obj = None
         if isinstance(obj, dict) and "Detections" in obj:
             return "skyhook-json"

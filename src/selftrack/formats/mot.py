@@ -29,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 
-from selftrack.core.detections import Detections
+from selftrack.core.detections import MAX_COORDINATE, MAX_FRAMES, Detections
 from selftrack.core.errors import FormatError, ValidationError
 from selftrack.formats._text import PathLike, Table, atomic_write_text, format_table, load_table
 
@@ -90,12 +90,18 @@ def read_mot(
         return Detections.empty(canvas=canvas, num_frames=num_frames, classes=classes, source=source)
     v = table.values
     ncol = table.num_columns
+    # ranges before any cast to integers: 1e20 must not wrap around to a negative frame
+    table.check(v[:, 0] > MAX_FRAMES, f"frame number past {MAX_FRAMES}, the most supported (a typo?)")
+    table.check(v[:, 0] < 1, "MOTChallenge frame numbers start at 1")
+    table.check(np.abs(v[:, 1]) > 2**53, "id too large (at most 2^53)")
+    table.check((np.abs(v[:, 2:6]) > MAX_COORDINATE).any(axis=1), f"coordinate beyond ±{MAX_COORDINATE:.0e} pixels")
     frame = _integer_column(table, 0, "frame number")
-    table.check(frame < 1, "MOTChallenge frame numbers start at 1")
     track_id = _integer_column(table, 1, "id")
     table.check(track_id < -1, "an id must be -1 (no track) or >= 0")
     table.check(v[:, 4] < 0, "negative width")
     table.check(v[:, 5] < 0, "negative height")
+    if ncol == 9:
+        table.check(np.abs(v[:, 7]) > 2**31 - 1, "class number out of range")
     if kind == "auto":
         kind = _guess_kind(Path(path), ncol, track_id)
 
@@ -240,18 +246,26 @@ def read_gmc(path: PathLike, *, num_frames: int | None = None) -> np.ndarray:
     motion for 0-based frame ``f``. Frames missing from the file get the identity. ``num_frames``
     defaults to the last index + 1.
     """
+    if num_frames is not None and not 0 <= num_frames <= MAX_FRAMES:
+        raise ValidationError(f"{path}: num_frames must be in [0, {MAX_FRAMES}], got {num_frames}")
     table = load_table(path, allowed_columns=(7,), what="GMC")
     if len(table) == 0:
         count = num_frames or 0
         return np.tile(np.eye(2, 3), (count, 1, 1))
+    table.check(table.values[:, 0] >= MAX_FRAMES, f"frame index past {MAX_FRAMES}, the most supported")
+    table.check(table.values[:, 0] < 0, "frame index must be >= 0 (GMC files count frames from 0)")
     index = _integer_column(table, 0, "frame index")
-    table.check(index < 0, "frame index must be >= 0 (GMC files count frames from 0)")
     order = np.argsort(index, kind="stable")
     repeated = np.zeros(len(index), dtype=bool)
     repeated[order[1:]] = index[order[1:]] == index[order[:-1]]
     table.check(repeated, "frame index repeated")
     count = int(index.max()) + 1 if num_frames is None else int(num_frames)
     table.check(index >= count, f"frame index past the video's {count} frames")
+    if count > 2 * len(table) + 1000:  # the array is sized by frames: refuse before allocating it
+        raise FormatError(
+            f"{path}: a GMC file has a line per frame, but this one has {len(table)} lines for {count} frames "
+            "(a file for another video?)"
+        )
     out = np.tile(np.eye(2, 3), (count, 1, 1))
     out[index] = table.values[:, 1:7].reshape(-1, 2, 3)
     return out

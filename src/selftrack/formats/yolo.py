@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from selftrack.core.boxes import clip_to_canvas
 from selftrack.core.detections import Detections
 from selftrack.core.errors import FormatError, ValidationError
 from selftrack.formats._images import IMAGE_SUFFIXES, image_size
-from selftrack.formats._text import PathLike, atomic_write_text, format_table, load_table, read_text
+from selftrack.formats._text import PathLike, atomic_write_text, format_table, load_table, parse_yaml, read_text
 from selftrack.formats.labelled import LabelledImages, image_detections, safe_key_path
 
 NAMES_FILES = ("obj.names", "classes.txt", "data.yaml", "data.yml")
@@ -189,10 +188,7 @@ def _names_file(path: Path) -> dict[int, str]:
     text = read_text(path)
     if path.suffix.lower() not in (".yaml", ".yml"):
         return dict(enumerate(line.strip() for line in text.split("\n") if line.strip()))
-    try:
-        doc: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise FormatError(f"{path}: invalid YAML ({exc})") from exc
+    doc: Any = parse_yaml(text, str(path), plain=False)
     listed = doc.get("names") if isinstance(doc, dict) else None
     if isinstance(listed, list):
         return dict(enumerate(str(n) for n in listed))

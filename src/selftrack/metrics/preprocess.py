@@ -58,7 +58,8 @@ class PreparedSequence:
     """The scored boxes of one sequence, grouped by timestep, with the IoU of every overlapping pair.
 
     Rows of gt (and tracker) boxes are sorted by timestep; timestep ``t``'s rows are
-    ``gt_bounds[t]:gt_bounds[t + 1]``. Ids are relabelled ``0..num_*_ids - 1``.
+    ``gt_bounds[t]:gt_bounds[t + 1]``. Timesteps are the frames where gt or tracker has a box, in order
+    (frames with neither change no metric); ``num_frames`` is the length of the scored range. Ids are relabelled ``0..num_*_ids - 1``.
 
     Pairs (a gt box and a tracker box of the same timestep) are stored only where they overlap
     (IoU > 0): ``pair_gt``/``pair_tracker`` are rows, ``similarity`` the IoU, ordered by timestep
@@ -79,6 +80,12 @@ class PreparedSequence:
     num_gt_ids: int
     num_tracker_ids: int
     benchmark: str
+    timestep_frames: np.ndarray | None = None
+    """Frame of each timestep, counted from the start of the scored range."""
+
+    @property
+    def num_timesteps(self) -> int:
+        return len(self.gt_bounds) - 1
 
     @property
     def num_gt_dets(self) -> int:
@@ -195,9 +202,12 @@ def prepare_sequence(
     _check_unique_ids(gt, "ground truth")
     _check_unique_ids(tracks, "tracks")
     steps = stop - start
-
-    gt_bounds = np.searchsorted(gt.frame, np.arange(start, stop + 1))
-    tr_bounds = np.searchsorted(tracks.frame, np.arange(start, stop + 1))
+    # Timesteps are the frames where either side has a box: frames with neither add nothing to any
+    # metric (TrackEval carries no state across them), and sizing arrays by them would make memory grow
+    # with frame numbers instead of boxes (a gt file naming frame 10^8 would need gigabytes).
+    marks = np.append(np.union1d(gt.frame, tracks.frame), stop)
+    gt_bounds = np.searchsorted(gt.frame, marks)
+    tr_bounds = np.searchsorted(tracks.frame, marks)
     gt_keep = _gt_to_score(gt, benchmark)
     tr_keep = np.ones(len(tracks), dtype=bool)
     distractor = _distractors(gt, benchmark)
@@ -222,10 +232,10 @@ def prepare_sequence(
 
     gt = gt[gt_keep]
     tracks = tracks[tr_keep]
-    gt_bounds = np.searchsorted(gt.frame, np.arange(start, stop + 1))
-    tr_bounds = np.searchsorted(tracks.frame, np.arange(start, stop + 1))
+    gt_bounds = np.searchsorted(gt.frame, marks)
+    tr_bounds = np.searchsorted(tracks.frame, marks)
     frame_of_pair = np.concatenate(pair_frame) if pair_frame else np.zeros(0, dtype=np.int64)
-    pair_bounds = np.searchsorted(frame_of_pair, np.arange(steps + 1))
+    pair_bounds = np.searchsorted(frame_of_pair, np.arange(len(marks)))
     gt_ids, gt_id = np.unique(gt.track_id, return_inverse=True)
     tr_ids, tr_id = np.unique(tracks.track_id, return_inverse=True)
     return PreparedSequence(
@@ -241,6 +251,7 @@ def prepare_sequence(
         num_gt_ids=len(gt_ids),
         num_tracker_ids=len(tr_ids),
         benchmark=benchmark,
+        timestep_frames=marks[:-1] - start,
     )
 
 

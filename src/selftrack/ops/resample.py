@@ -23,11 +23,15 @@ class ResampleParams(OpParams):
         default=None, description="Target frame rate for videos, e.g. 10 or 30000/1001 (instead of a fraction)."
     )
 
-    @field_validator("fraction", "fps")
+    @field_validator("fraction", "fps", mode="before")
     @classmethod
-    def _positive_fraction(cls, v: str | None) -> str | None:
+    def _positive_fraction(cls, v: object) -> str | None:
         if v is None:
             return v
+        if isinstance(v, (int, float)) and not isinstance(v, bool):  # YAML's `fraction: 0.5` is a number
+            v = str(Fraction(str(v)))
+        if not isinstance(v, str):
+            raise ValueError(f"{v!r} is not a number or a fraction like 1/3")
         try:
             f = Fraction(v)
         except (ValueError, ZeroDivisionError):

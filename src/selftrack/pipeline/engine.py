@@ -1,13 +1,13 @@
 """Running nodes: planning, caching, incremental and partial runs, jobs.
 
-Caching, and why it is right where SkyhookML's was not:
+Caching, and why it is right where SkyhookML's was not (the keys themselves: ``cache_key.py``):
 
-* A node's **config hash** covers its op, the op's code ``version`` and its params with defaults filled in.
 * A **per-item** node writes into one output dataset per config hash. Each output item records a **cache
-  key**: the config hash plus the sha256 of every input item of that key. A rerun recomputes exactly the
-  keys whose cache key changed (an edited or added input item) and nothing else; changing a param gives
-  a new config hash, so everything of that node (and below) is recomputed into new datasets, while the
-  old ones stay until ``selftrack gc``.
+  key**: the config hash plus the fingerprint (file sha256 and metadata) of every input item of that key. A
+  rerun recomputes exactly the keys whose cache key changed (an edited or added input item, a metadata-only
+  change such as a new decode rate) or whose output file is gone, and nothing else; changing a param gives
+  a new config hash, so everything of that node (and below) is recomputed into new datasets, while the old
+  ones stay until ``selftrack gc``.
 * A **whole-dataset** node (training) is keyed by its config hash plus the content hashes of its input
   datasets; its outputs are recomputed when any input changes.
 
@@ -19,9 +19,6 @@ already finished.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import random
 import time
 import traceback
 from collections.abc import Callable
@@ -30,30 +27,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from selftrack.core.errors import SelftrackError
+from selftrack.pipeline.cache_key import config_hash, item_cache_key, whole_identity
 from selftrack.pipeline.executors import Executor, ItemTask, LocalExecutor, TaskFailed
 from selftrack.pipeline.graph import Node, Pipeline, PipelineError
 from selftrack.pipeline.jobs import JobProgress, JobState, JobStore
 from selftrack.pipeline.op import DatasetContext, Op, Reporter, StopRequested
-from selftrack.workspace.store import DatasetKind, DataType, Workspace
-
-
-@dataclass(frozen=True)
-class Partial:
-    """A partial run: compute only some keys, through the per-item ancestors (fast previews).
-
-    Exactly one of: ``count`` random keys not computed yet, the ``keys`` given, or the keys of ``dataset``.
-    """
-
-    count: int | None = None
-    keys: tuple[str, ...] | None = None
-    dataset: str | None = None
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        if sum(x is not None for x in (self.count, self.keys, self.dataset)) != 1:
-            raise SelftrackError("a partial run takes exactly one of: count, keys, dataset")
-        if self.count is not None and self.count < 1:
-            raise SelftrackError(f"a partial run needs a positive count, got {self.count}")
+from selftrack.pipeline.planning import Partial, Planner, ensure_output
+from selftrack.workspace.store import Item, Workspace
 
 
 @dataclass
@@ -65,6 +45,15 @@ class NodeRun:
     skipped: int = 0
     missing_keys: dict[str, list[str]] = field(default_factory=dict)
     done: bool = False
+    state: str = "running"
+    """``running``, then ``done`` (all keys current), ``partial`` (a partial run), ``failed`` or ``stopped``."""
+
+    @property
+    def status(self) -> str:
+        """One phrase for the CLI: what happened to this node in the run."""
+        if self.state in ("failed", "stopped"):
+            return f"{self.state} after computing {len(self.computed)}" if self.computed else self.state
+        return f"computed {len(self.computed)}" if self.computed else "up to date"
 
 
 @dataclass
@@ -83,56 +72,7 @@ class RunResult:
         return self.nodes[node].outputs
 
 
-def _sha(*parts: Any) -> str:
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(json.dumps(p, sort_keys=True, default=str).encode())
-        h.update(b"\0")
-    return h.hexdigest()
-
-
-def config_hash(node: Node) -> str:
-    op = node.op_class
-    params = node.parsed_params().model_dump(mode="json")
-    return _sha("op", op.name, "version", op.version, "params", params)
-
-
-def _ensure_output(ws: Workspace, node: Node, output: str, data_type: DataType, identity: str) -> str:
-    """The computed dataset for (node, output, identity), created on first use."""
-    row = ws.db.execute(
-        "SELECT dataset_id FROM node_outputs WHERE node = ? AND output = ? AND config_hash = ?",
-        (node.name, output, identity),
-    ).fetchone()
-    now = time.time()
-    if row is not None:
-        try:
-            ds = ws.dataset_by_id(row[0])
-            with ws.transaction() as db:
-                db.execute(
-                    "UPDATE node_outputs SET last_used_at = ? WHERE node = ? AND output = ? AND config_hash = ?",
-                    (now, node.name, output, identity),
-                )
-            return ds.name
-        except SelftrackError:
-            pass
-    name = f"{node.name}.{output}@{identity[:8]}"
-    ds = ws.create_dataset(
-        name,
-        data_type,
-        kind=DatasetKind.COMPUTED,
-        metadata={"node": node.name, "op": node.op, "output": output, "identity": identity, "params": node.params},
-        exist_ok=True,
-    )
-    ws.set_done(name, False)
-    with ws.transaction() as db:
-        db.execute(
-            "INSERT OR REPLACE INTO node_outputs(node, output, config_hash, dataset_id, created_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (node.name, output, identity, ds.id, now, now),
-        )
-    return name
-
-
-class _Runner:
+class _Runner(Planner):
     def __init__(
         self,
         ws: Workspace,
@@ -174,141 +114,60 @@ class _Runner:
         self.report()
         return self.jobs.stop_requested(self.job_id)
 
-    def input_datasets(self, node: Node) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for port, refs in node.inputs.items():
-            names = []
-            for ref in refs:
-                if ref.dataset is not None:
-                    names.append(ref.dataset)
-                else:
-                    parent = self.nodes[ref.node]
-                    output = ref.output or parent.op_class.outputs[0].name
-                    names.append(self.resolved[(ref.node, output)])
-            out[port] = names
-        return out
-
-    def output_types(self, node: Node) -> dict[str, DataType]:
-        return self.pipeline.output_types(self.nodes, node.name)
-
-    # -- planning ------------------------------------------------------------------------------------
-    def full_nodes(self, order: list[str]) -> set[str]:
-        """Nodes that must run completely even in a partial run: whole-dataset nodes and their ancestors."""
-        full: set[str] = set()
-        for name in order:
-            if not self.nodes[name].op_class.per_item:
-                full |= {name} | self.pipeline.ancestors(self.nodes, name)
-        return full
-
-    def joined_keys(
-        self, node: Node, inputs: dict[str, list[str]], keys_of: Callable[[str], set[str]]
-    ) -> tuple[set[str], dict[str, list[str]]]:
-        op = node.op_class
-        sets: list[tuple[str, set[str]]] = []
-        for port in op.inputs:
-            if not port.joined:
-                continue
-            for ds in inputs.get(port.name, []):
-                sets.append((f"{port.name} ({ds})", keys_of(ds)))
-        if not sets:
-            return set(), {}
-        common = set.intersection(*(s for _, s in sets))
-        missing = {}
-        for label, s in sets:
-            extra = sorted(s - common)
-            if extra:
-                missing[label] = extra
-        return common, missing
-
-    def choose_partial_keys(self, candidates: set[str], done: set[str]) -> set[str]:
-        assert self.partial is not None
-        if self.partial.keys is not None:
-            unknown = sorted(set(self.partial.keys) - candidates)
-            if unknown:
-                raise PipelineError(f"partial run of {self.target!r}: keys not available: {', '.join(unknown)}")
-            return set(self.partial.keys)
-        if self.partial.dataset is not None:
-            wanted = set(self.ws.keys(self.partial.dataset))
-            return wanted & candidates
-        assert self.partial.count is not None
-        todo = sorted(candidates - done) or sorted(candidates)
-        rng = random.Random(self.partial.seed)
-        return set(rng.sample(todo, min(self.partial.count, len(todo))))
-
     # -- execution -----------------------------------------------------------------------------------
     def run(self) -> None:
         order = self.pipeline.validate(self.target)
         full = self.full_nodes(order) if self.partial else set(order)
-        plan = [{"node": n, "op": self.nodes[n].op, "state": "pending", "partial": n not in full} for n in order]
-        self.jobs.start(self.job_id, plan, 0)
+        self.plan = [{"node": n, "op": self.nodes[n].op, "state": "pending", "partial": n not in full} for n in order]
+        self.jobs.start(self.job_id, self.plan, 0)
         self.log(f"plan: {' -> '.join(order)}" + (f" (partial run of {self.target})" if self.partial else ""))
         selected: set[str] | None = None
         for i, name in enumerate(order):
             node = self.nodes[name]
-            plan[i]["state"] = "running"
-            self.jobs.set_plan(self.job_id, plan)
+            self.plan[i]["state"] = "running"
+            self.jobs.set_plan(self.job_id, self.plan)
             self.jobs.set_current(self.job_id, name)
-            if node.op_class.per_item:
-                restrict = None
-                if name not in full:
-                    if selected is None:
-                        selected = self.select_partial(order, full)
-                    restrict = selected
-                self.run_per_item(node, restrict)
-            else:
-                self.run_whole(node)
-            plan[i]["state"] = "done"
-            self.jobs.set_plan(self.job_id, plan)
+            try:
+                if node.op_class.per_item:
+                    restrict = None
+                    if name not in full:
+                        if selected is None:
+                            selected = self.select_partial(order, full)
+                        restrict = selected
+                    self.run_per_item(node, restrict)
+                else:
+                    self.run_whole(node)
+            except BaseException as exc:
+                state = "stopped" if isinstance(exc, StopRequested) else "failed"
+                self.plan[i]["state"] = state
+                if name in self.runs:
+                    self.runs[name].state = state
+                raise
+            self.plan[i]["state"] = "done"
+            self.runs[name].state = "done" if self.runs[name].done else "partial"
+            self.jobs.set_plan(self.job_id, self.plan)
             self.report(force=True)
 
-    def select_partial(self, order: list[str], full: set[str]) -> set[str]:
-        """Potential keys of each partial node, from its inputs, up to the target; then the selection."""
-        potential: dict[str, set[str]] = {}
+    def claim_outputs(self, node: Node, outputs: dict[str, str]) -> None:
+        """Record the datasets this job writes in its plan, so ``gc`` keeps them while the job runs.
 
-        def keys_of_dataset(ds: str) -> set[str]:
-            return set(self.ws.keys(ds))
+        Called with the workspace lock's shared side held around resolving the outputs: ``gc`` (exclusive
+        side) either ran before (and a missing dataset was just created again) or sees the claim.
+        """
+        for step in self.plan:
+            if step["node"] == node.name:
+                step["outputs"] = dict(outputs)
+        self.jobs.set_plan(self.job_id, self.plan)
 
-        for name in order:
-            if name in full:
-                continue
-            node = self.nodes[name]
-
-            # inputs from partial parents: their potential keys; others: actual keys
-            def keys_of(ds: str, node: Node = node) -> set[str]:
-                for (pnode, _out), dname in self.resolved.items():
-                    if dname == ds and pnode in potential:
-                        return potential[pnode]
-                return keys_of_dataset(ds)
-
-            inputs = self.input_datasets_planned(node, potential)
-            potential[name], _ = self.joined_keys(node, inputs, keys_of)
-        self.potential_keys = potential
-        target = self.nodes[self.target]
-        target_outputs = self.planned_outputs(target)
-        first = next(iter(target_outputs.values()))
-        done = {it.key for it in self.ws.items(first)} if first else set()
-        chosen = self.choose_partial_keys(potential[self.target], done)
-        self.log(f"partial run: {len(chosen)} key(s): {', '.join(sorted(chosen))}")
-        return chosen
-
-    def planned_outputs(self, node: Node) -> dict[str, str]:
-        identity = config_hash(node)
-        types = self.output_types(node)
-        return {o.name: _ensure_output(self.ws, node, o.name, types[o.name], identity) for o in node.op_class.outputs}
-
-    def input_datasets_planned(self, node: Node, potential: dict[str, set[str]]) -> dict[str, list[str]]:
-        for _port, refs in node.inputs.items():
-            for ref in refs:
-                if ref.node and ref.node in potential:
-                    parent = self.nodes[ref.node]
-                    for out, ds in self.planned_outputs(parent).items():
-                        self.resolved[(parent.name, out)] = ds
-        return self.input_datasets(node)
+    @staticmethod
+    def missing_files(items: list[Item]) -> list[str]:
+        return [f"{it.dataset}/{it.key} ({it.path})" for it in items if not it.path.is_file()]
 
     def run_per_item(self, node: Node, restrict: set[str] | None) -> None:
         op = node.op_class
-        identity = config_hash(node)
-        outputs = self.planned_outputs(node)
+        with self.ws.lock.shared(what="run"):
+            outputs = self.planned_outputs(node)
+            self.claim_outputs(node, outputs)
         for out, ds in outputs.items():
             self.resolved[(node.name, out)] = ds
         inputs = self.input_datasets(node)
@@ -337,6 +196,7 @@ class _Runner:
                 refs.append((ds, its[0].key))
             broadcast[port.name] = refs
         # each key's input items and cache key, computed once: used to plan tasks and to judge "done"
+        identity = config_hash(node)
         refs_of: dict[str, dict[str, list[tuple[str, str]]]] = {}
         cache_of: dict[str, str] = {}
         for key in keys:
@@ -344,16 +204,20 @@ class _Runner:
                 p.name: [(ds, key) for ds in inputs.get(p.name, [])] if p.joined else broadcast.get(p.name, [])
                 for p in op.inputs
             }
-            hashes = [[port, [items_by_ds[ds][k].sha256 for ds, k in refs]] for port, refs in refs_of[key].items()]
-            cache_of[key] = _sha(identity, hashes)
+            items = {port: [items_by_ds[ds][k] for ds, k in refs] for port, refs in refs_of[key].items()}
+            cache_of[key] = item_cache_key(identity, items)
         wanted = keys if restrict is None else keys & restrict
         existing = {name: {it.key: it for it in self.ws.items(ds)} for name, ds in outputs.items()}
         tasks: list[ItemTask] = []
+        missing_inputs: list[str] = []
         for key in sorted(wanted):
             task_inputs, cache = refs_of[key], cache_of[key]
-            if all((it := existing[o].get(key)) is not None and it.metadata.get("cache") == cache for o in outputs):
+            if all(_current(existing[o].get(key), cache) for o in outputs):
                 run.skipped += 1
                 continue
+            missing_inputs += self.missing_files(
+                [items_by_ds[ds][k] for refs in task_inputs.values() for ds, k in refs]
+            )
             tasks.append(
                 ItemTask(
                     ws_root=str(self.ws.root),
@@ -367,6 +231,11 @@ class _Runner:
                     outputs=outputs,
                     cache_key=cache,
                 )
+            )
+        if missing_inputs:
+            raise PipelineError(
+                f"node {node.name!r}: input item files are missing (deleted outside selftrack?): "
+                f"{', '.join(sorted(set(missing_inputs))[:5])}; run `selftrack check` (and `--repair`)"
             )
         if restrict is None:  # a full run drops outputs of keys that left the inputs
             for o, ds in outputs.items():
@@ -398,14 +267,17 @@ class _Runner:
                         self._traceback = result.traceback
                         self.jobs.request_stop(self.job_id)  # stop scheduling the rest
                 self.report()
-        except BrokenProcessPool as e:
-            raise TaskFailed(f"node {node.name!r}: a worker process died ({e}); finished items are kept") from None
+        except BrokenProcessPool:
+            raise TaskFailed(
+                f"node {node.name!r}: a worker process died (killed, or out of memory); finished items are kept "
+                "and the next run resumes from them"
+            ) from None
         if failure is not None:
             raise failure
         if stopped or self.jobs.stop_requested(self.job_id):
             raise StopRequested("stopped on request")
-        written = [{it.key: it.metadata.get("cache") for it in self.ws.items(ds)} for ds in outputs.values()]
-        complete = all(caches.get(key) == cache_of[key] for caches in written for key in keys)
+        written = [{it.key: it for it in self.ws.items(ds)} for ds in outputs.values()]
+        complete = all(_current(items.get(key), cache_of[key]) for items in written for key in keys)
         if restrict is not None:  # a partial run: done only if it happened to cover every key there is
             complete = complete and self.potential_keys.get(node.name, keys) <= restrict
         for ds in outputs.values():
@@ -419,18 +291,25 @@ class _Runner:
             for ds in names:
                 if not self.ws.dataset(ds).done:
                     raise PipelineError(f"node {node.name!r}: input {port!r} dataset {ds!r} is not complete")
-        identity = _sha(
-            config_hash(node),
-            {port: [self.ws.dataset(ds).content_hash for ds in names] for port, names in sorted(inputs.items())},
-        )
+        missing = self.missing_files([it for names in inputs.values() for ds in names for it in self.ws.items(ds)])
+        if missing:
+            raise PipelineError(
+                f"node {node.name!r}: input item files are missing (deleted outside selftrack?): "
+                f"{', '.join(missing[:5])}; run `selftrack check` (and `--repair`)"
+            )
+        identity = whole_identity(self.ws, node, inputs)
         types = self.output_types(node)
-        outputs = {o.name: _ensure_output(self.ws, node, o.name, types[o.name], identity) for o in op_cls.outputs}
+        with self.ws.lock.shared(what="run"):
+            outputs = {o.name: ensure_output(self.ws, node, o.name, types[o.name], identity) for o in op_cls.outputs}
+            self.claim_outputs(node, outputs)
         for out, ds in outputs.items():
             self.resolved[(node.name, out)] = ds
         run = NodeRun(node.name, node.op, outputs)
         self.runs[node.name] = run
         if all(
-            self.ws.dataset(ds).done and self.ws.dataset(ds).metadata.get("cache") == identity
+            self.ws.dataset(ds).done
+            and self.ws.dataset(ds).metadata.get("cache") == identity
+            and not self.missing_files(self.ws.items(ds))
             for ds in outputs.values()
         ):
             self.log(f"node {node.name}: up to date")
@@ -540,19 +419,13 @@ def current_outputs(ws: Workspace, name: str) -> dict[str, str | None]:
     return out
 
 
-def garbage_collect(ws: Workspace, *, dry_run: bool = False) -> list[str]:
-    """Delete computed datasets that no node's current outputs use (old params, removed nodes)."""
-    pipeline = Pipeline(ws)
-    nodes = pipeline.nodes()
-    keep: set[str] = set()
-    for name in nodes:
-        try:
-            keep |= {ds for ds in current_outputs(ws, name).values() if ds}
-        except SelftrackError:
-            continue
-    doomed = [ds.name for ds in ws.datasets() if ds.kind == DatasetKind.COMPUTED and ds.name not in keep]
-    if not dry_run:
-        for ds in doomed:
-            ws.delete_dataset(ds)
-        ws.gc_files()
-    return doomed
+def _current(item: Item | None, cache: str) -> bool:
+    """An output item is current when it was made from these inputs (cache key) and its file is still there."""
+    return item is not None and item.metadata.get("cache") == cache and item.path.is_file()
+
+
+def garbage_collect(ws: Workspace, **kwargs: Any):  # -> GcResult
+    """See :func:`selftrack.pipeline.gc.garbage_collect` (kept here for the public API)."""
+    from selftrack.pipeline.gc import garbage_collect as collect
+
+    return collect(ws, **kwargs)

@@ -4,13 +4,27 @@ A task (:class:`ItemTask`) is plain data: the workspace path, the op name and pa
 of every input item and the output dataset names. A worker opens the workspace itself and writes its
 outputs through the store, so a task needs no state of the process that planned it. That is what lets
 the same tasks run in a local process pool today and on Ray workers over a shared workspace later.
+
+Workers never outlive the run that started them (issue 13: after ``kill -9`` of ``selftrack run``, pool
+workers kept committing items for minutes after the job showed "interrupted", then hung). Two mechanisms:
+
+* a pool worker asks the kernel to kill it when its parent dies (Linux ``PR_SET_PDEATHSIG``), and a thread
+  checks the parent every second where that is not available;
+* every commit of a task's outputs runs a guard inside the catalog's write transaction: the job must still
+  be running and the worker's parent alive. ``mark_interrupted`` writes in a transaction too, and SQLite
+  serialises them, so an item is either committed while its job runs or not at all.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import ctypes
 import multiprocessing
 import os
+import signal
+import sqlite3
+import sys
+import threading
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -66,14 +80,60 @@ class TaskRuntime:
     ``jobs``: where progress, logs and events go (an object with JobStore's ``item_started``,
     ``item_progress``, ``log``, ``event`` and ``stop_requested``); default: the job tables.
     ``inputs``: the input items, resolved by the driver, per port; default: read from the catalog.
-    ``stage``: write outputs to a staging folder for the driver to commit; the catalog is not opened.
+    ``stage``: write outputs under this folder of the workspace (the driver's staging folder) for the
+    driver to commit; the catalog is not opened.
     ``mapper``: runs the pieces an op splits an item into (``ctx.map``); default: serially here.
     """
 
     jobs: Any = None
     inputs: dict[str, list[Any]] | None = None
-    stage: bool = False
+    stage: str | None = None
     mapper: Any = None
+
+
+class JobNotRunning(SelftrackError):
+    """A worker refused to commit: its job is no longer running or its parent process is gone."""
+
+
+_PARENT_PID: int | None = None
+"""In a pool worker: the pid of the process that owns the pool (``None`` in the planning process)."""
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Pool worker initializer: die when the parent dies, by the kernel's hand where it can, else by polling."""
+    global _PARENT_PID
+    _PARENT_PID = parent_pid
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="selftrack-parent-watch", daemon=True).start()
+
+
+def _commit_guard(job_id: int | None) -> Callable[[sqlite3.Connection], None]:
+    """Checked inside each output commit: the parent lives and the job is still queued or running."""
+
+    def guard(db: sqlite3.Connection) -> None:
+        if _PARENT_PID is not None and os.getppid() != _PARENT_PID:
+            raise JobNotRunning("the process running this job is gone; not committing")
+        if job_id is None:
+            return
+        row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None or row[0] not in ("queued", "running"):
+            raise JobNotRunning(f"job {job_id} is {row[0] if row else 'gone'}; not committing")
+
+    return guard
 
 
 def execute_item_task(task: ItemTask, runtime: TaskRuntime | None = None) -> ItemResult:
@@ -84,6 +144,8 @@ def execute_item_task(task: ItemTask, runtime: TaskRuntime | None = None) -> Ite
     rt = runtime or TaskRuntime()
     t0 = time.perf_counter()
     ws = None if (rt.stage and rt.inputs is not None) else Workspace(task.ws_root)
+    if ws is not None:
+        ws.commit_guard = _commit_guard(task.job_id)
     jobs = rt.jobs
     if jobs is None and task.job_id is not None and ws is not None:
         from selftrack.pipeline.jobs import JobStore
@@ -119,7 +181,7 @@ def execute_item_task(task: ItemTask, runtime: TaskRuntime | None = None) -> Ite
         if rt.stage:
             from selftrack.pipeline.staged import StagedOutputs
 
-            stage = StagedOutputs(Path(task.ws_root), task.node, task.key, task.cache_key)
+            stage = StagedOutputs(Path(task.ws_root), rt.stage, task.node, task.key, task.cache_key)
         ctx = ItemContext(
             ws=ws,
             key=task.key,
@@ -198,7 +260,8 @@ class LocalExecutor(Executor):
     """A process pool on this machine (default: one worker per core).
 
     Workers are started with ``spawn``: forking a process that already runs torch or OpenCV threads can
-    deadlock. A single task, or ``max_workers=1``, runs in-process, which is what training and tests want.
+    deadlock. They die with the process that owns the pool (see the module docstring). A single task, or
+    ``max_workers=1``, runs in-process, which is what training and tests want.
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
@@ -219,7 +282,9 @@ class LocalExecutor(Executor):
             return
         runtime = TaskRuntime(mapper=ProcessMapper(max(1, self.max_workers // workers)))
         ctx = multiprocessing.get_context("spawn")
-        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        pool = cf.ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_die_with_parent, initargs=(os.getpid(),)
+        )
         try:
             pending = list(tasks)
             running: set[cf.Future[ItemResult]] = set()

@@ -31,6 +31,7 @@ import yaml
 from pydantic import ValidationError as PydanticValidationError
 
 from selftrack.core.errors import SelftrackError
+from selftrack.formats import parse_yaml
 from selftrack.pipeline.op import Op, get_op
 from selftrack.workspace.store import DataType, Workspace
 
@@ -136,10 +137,7 @@ class Pipeline:
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
-        with ws.transaction() as db:
-            for stmt in _SCHEMA.strip().split(";"):
-                if stmt.strip():
-                    db.execute(stmt)
+        ws.ensure_schema(_SCHEMA)  # writes only when a table is missing (read-only workspaces stay browsable)
 
     # -- CRUD ----------------------------------------------------------------------------------------
     def nodes(self) -> dict[str, Node]:
@@ -372,9 +370,9 @@ class Pipeline:
         )
         where = str(source) if isinstance(source, Path) else "pipeline YAML"
         try:
-            doc = yaml.safe_load(text) or {}
-        except yaml.YAMLError as e:
-            raise PipelineError(f"{where}: not valid YAML ({e})") from None
+            doc = parse_yaml(text, where) or {}
+        except SelftrackError as e:
+            raise PipelineError(str(e)) from None
         if not isinstance(doc, dict) or not isinstance(doc.get("nodes"), dict):
             raise PipelineError(f"{where}: expected a mapping with a 'nodes' mapping")
         existing = self.nodes()

@@ -87,10 +87,7 @@ CREATE INDEX IF NOT EXISTS job_events_job ON job_events(job_id, kind, id);
 
 
 def ensure_job_schema(ws: Workspace) -> None:
-    with ws.transaction() as db:
-        for stmt in _SCHEMA.strip().split(";"):
-            if stmt.strip():
-                db.execute(stmt)
+    ws.ensure_schema(_SCHEMA)  # writes only when a table is missing (read-only workspaces stay browsable)
 
 
 @dataclass
@@ -230,6 +227,8 @@ class JobStore:
 
     def mark_interrupted(self) -> list[int]:
         """Jobs left ``running`` by a process that no longer exists (crash, reboot) become ``interrupted``."""
+        if self.ws.read_only:
+            return []
         host = socket.gethostname()
         rows = self.ws.db.execute(
             "SELECT id, pid, host FROM jobs WHERE state IN (?, ?)", (JobState.RUNNING.value, JobState.QUEUED.value)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -96,8 +97,15 @@ class ProcessMapper(Mapper):
         workers = min(self.max_workers, len(pieces))
         if workers <= 1:
             return SerialMapper().map(fn, pieces, on_done=on_done, should_stop=should_stop)
+        from selftrack.pipeline.executors import _die_with_parent
+
         results: list[Any] = [None] * len(pieces)
-        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        pool = cf.ProcessPoolExecutor(  # like the item pool's workers, these die with the process that started them
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_die_with_parent,
+            initargs=(os.getpid(),),
+        )
         try:
             index = {pool.submit(fn, piece): i for i, piece in enumerate(pieces)}
             running = set(index)

@@ -25,6 +25,7 @@ runs each as a Ray task. What it adds to Ray, and why:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -173,7 +174,13 @@ class RayMapper(Mapper):
 
 # ------------------------------------------------------------------------------------------------ tasks
 def _run_on_worker(
-    task: ItemTask, inputs: dict[str, list[Any]], channel: Any, piece_cpus: float, piece_gpus: float, retries: int
+    task: ItemTask,
+    inputs: dict[str, list[Any]],
+    stage: str,
+    channel: Any,
+    piece_cpus: float,
+    piece_gpus: float,
+    retries: int,
 ) -> ItemResult:
     """The body of one Ray task: reuse a finished attempt's outputs, else run the op with staged outputs."""
     from selftrack.pipeline.staged import load_manifest
@@ -185,7 +192,7 @@ def _run_on_worker(
     runtime = TaskRuntime(
         jobs=ChannelJobs(channel),
         inputs=inputs,
-        stage=True,
+        stage=stage,
         mapper=RayMapper(piece_cpus, piece_gpus, retries),
     )
     result = execute_item_task(task, runtime)
@@ -285,6 +292,7 @@ class RayExecutor(Executor):
         self.connect()
         ws = Workspace(tasks[0].ws_root)
         jobs = JobStore(ws)
+        stage = f"tmp/{ws.staging_name('staged')}"  # <host>.<pid>.staged: gc keeps it while this driver runs
         channel = job_channel()
         has_gpu = ray.cluster_resources().get("GPU", 0) > 0
         piece_gpus = self.gpus_per_task if has_gpu else 0
@@ -300,7 +308,7 @@ class RayExecutor(Executor):
                     task = pending.pop(0)
                     inputs = {port: [ws.item(ds, key) for ds, key in refs] for port, refs in task.inputs.items()}
                     ref = remote.options(**self._options(task, has_gpu)).remote(
-                        task, inputs, channel, self.cpus_per_task, piece_gpus, self.max_retries
+                        task, inputs, stage, channel, self.cpus_per_task, piece_gpus, self.max_retries
                     )
                     running[ref] = task
                 ready: list[Any] = []
@@ -314,7 +322,7 @@ class RayExecutor(Executor):
                     result = self._result(ref, task)
                     if result.ok and result.staged:
                         try:
-                            commit_staged(ws, task.node, task.key, task.cache_key, result.staged)
+                            commit_staged(ws, result.staged)
                         except Exception as e:
                             result = ItemResult(task.key, task.node, result.seconds, ok=False, error=f"commit: {e}")
                     yield result
@@ -333,6 +341,8 @@ class RayExecutor(Executor):
                 self._drain(channel, jobs, tasks[0].job_id)
             finally:
                 ray.kill(channel)
+                with contextlib.suppress(OSError):
+                    (ws.root / stage).rmdir()  # empty unless a task was cut short: a rerun may reuse its outputs
                 ws.close()
 
     def _result(self, ref: Any, task: ItemTask) -> ItemResult:

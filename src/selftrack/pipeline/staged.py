@@ -2,7 +2,7 @@
 
 On a cluster, workers on other machines reach the workspace through a shared filesystem (NFS and the
 like), where SQLite's locking cannot be trusted. So a remote task never opens the catalog: it writes
-its payload files under ``<workspace>/tmp/staged/<cache key>/`` and returns a list of
+its payload files under ``<workspace>/tmp/<driver host>.<driver pid>.staged/<task>/`` and returns a list of
 :class:`StagedItem` (what the catalog row would say). The driver, the one process that writes the
 catalog, moves them into place with :func:`commit_staged` once the task has succeeded, through the
 store's ordinary atomic ``put_file``.
@@ -50,10 +50,14 @@ class StagedItem:
     """The payload is an input item's file, hard-linked unchanged (``ctx.link_item``)."""
 
 
-def staging_dir(root: str | os.PathLike[str], node: str, key: str, cache_key: str) -> Path:
-    """The task's folder: named by node, key and cache key (two keys may have equal inputs, hence equal cache keys)."""
+STAGED_SUFFIX = ".staged"
+
+
+def staging_dir(root: str | os.PathLike[str], base: str, node: str, key: str, cache_key: str) -> Path:
+    """A task's folder under ``base`` (the driver's ``tmp/<host>.<pid>.staged``, which gc keeps while the
+    driver runs), named by node, key and cache key (two keys may have equal inputs, hence equal cache keys)."""
     name = hashlib.sha256(f"{node}\0{key}\0{cache_key}".encode()).hexdigest()[:40]
-    return Path(root) / "tmp" / "staged" / name
+    return Path(root) / base / name
 
 
 @dataclass
@@ -61,6 +65,8 @@ class StagedOutputs:
     """Writes one task's outputs under its staging folder, recording the rows for the driver."""
 
     root: Path
+    base: str
+    """The staging folder of the run, relative to the workspace root."""
     node: str
     key: str
     cache_key: str
@@ -68,7 +74,7 @@ class StagedOutputs:
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
-        self.dir = staging_dir(self.root, self.node, self.key, self.cache_key)
+        self.dir = staging_dir(self.root, self.base, self.node, self.key, self.cache_key)
         if self.dir.exists():  # an earlier attempt that did not finish (or a manifest nobody committed)
             shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -134,49 +140,49 @@ class StagedOutputs:
 
 
 def load_manifest(root: str | os.PathLike[str], node: str, key: str, cache_key: str) -> list[StagedItem] | None:
-    """The staged items of a task that finished earlier with the same cache key, if all its files are there."""
-    path = staging_dir(root, node, key, cache_key) / MANIFEST
+    """The staged items of a task that finished earlier with the same cache key (under any run's staging
+    folder: the driver that ran it may have died), if all its files are there."""
+    name = staging_dir(root, "", node, key, cache_key).name
+    for path in sorted(Path(root, "tmp").glob(f"*{STAGED_SUFFIX}/{name}/{MANIFEST}")):
+        found = _read_manifest(Path(root), path)
+        if found is not None:
+            return found
+    return None
+
+
+def _read_manifest(root: Path, path: Path) -> list[StagedItem] | None:
     try:
         items = [StagedItem(**row) for row in json.loads(path.read_text())]
     except (OSError, ValueError, TypeError):
         return None
     for it in items:
-        f = Path(root) / it.file
+        f = root / it.file
         if not f.is_file() or f.stat().st_size != it.size:
             return None
     return items
 
 
-def commit_staged(ws: Workspace, node: str, key: str, cache_key: str, items: list[StagedItem]) -> list[Item]:
-    """Move staged payloads into the workspace and write their catalog rows (driver only); then drop the folder."""
+def commit_staged(ws: Workspace, items: list[StagedItem]) -> list[Item]:
+    """Move staged payloads into the workspace and write their catalog rows (driver only); then drop their folder."""
     out = []
+    folders = set()
     for it in items:
         src = ws.root / it.file
-        if it.link:
-            out.append(
-                ws.put_file(
-                    it.dataset,
-                    it.key,
-                    src,
-                    format=it.format,
-                    metadata=it.metadata,
-                    link=True,
-                    overwrite=True,
-                    sha256=it.sha256,
-                )
+        if not it.link:
+            folders.add(src.parent)
+        out.append(
+            ws.put_file(
+                it.dataset,
+                it.key,
+                src,
+                format=it.format,
+                metadata=it.metadata,
+                move=not it.link,
+                link=it.link,
+                overwrite=True,
+                sha256=it.sha256,
             )
-        else:
-            out.append(
-                ws.put_file(
-                    it.dataset,
-                    it.key,
-                    src,
-                    format=it.format,
-                    metadata=it.metadata,
-                    move=True,
-                    overwrite=True,
-                    sha256=it.sha256,
-                )
-            )
-    shutil.rmtree(staging_dir(ws.root, node, key, cache_key), ignore_errors=True)
+        )
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
     return out

@@ -214,28 +214,57 @@ class Tracker(ABC):
         total = detections.frame_count
         affines = None if transforms is None else check_transforms(transforms, total, detections.source)
         self.reset()
-        bounds = detections.frame_bounds()
         xyxy, score, class_id = detections.xyxy, detections.score, detections.class_id
-        every = max(1, total // 100)
+        # Only frames with boxes, and the empty frames a live track ages on, are stepped: time and memory
+        # grow with the boxes, not with the frame numbers (a 2-line file naming frame 10^8 is instant).
+        frame = detections.frame
+        starts = np.flatnonzero(np.diff(frame, prepend=-1))
+        ends = np.append(starts[1:], len(frame)) if len(starts) else starts
+        every = max(1, len(starts) // 100)
+        empty_xyxy, empty_score, empty_class = np.zeros((0, 4)), np.zeros(0, np.float32), np.zeros(0, np.int32)
         rows: list[np.ndarray] = []
         boxes: list[np.ndarray] = []
         ids: list[np.ndarray] = []
-        for f in range(total):
-            lo, hi = int(bounds[f]), int(bounds[f + 1])
+        f = 0  # next frame to step
+        for i, (lo, hi) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+            present = int(frame[lo])
+            while f < present:  # the empty frames before this one
+                if self._idle():
+                    self._skip_empty(present - f)
+                    f = present
+                    break
+                self._step(empty_xyxy, empty_score, empty_class, None if affines is None else affines[f])
+                f += 1
             step = self._step(xyxy[lo:hi], score[lo:hi], class_id[lo:hi], None if affines is None else affines[f])
+            f += 1
             if len(step.rows):
                 order = np.argsort(step.rows, kind="stable")
                 rows.append(step.rows[order] + lo)
                 boxes.append(step.xyxy[order])
                 ids.append(step.track_id[order])
-            if progress is not None and ((f + 1) % every == 0 or f + 1 == total):
-                progress(f + 1, total)
+            if progress is not None and ((i + 1) % every == 0 or i + 1 == len(starts)):
+                progress(f if i + 1 < len(starts) else total, total)
+        if progress is not None and not len(starts):
+            progress(total, total)
         self._last_frame = total - 1 if total else None
         self._frames_stepped = total
         if not rows:
             return dataclasses.replace(detections[np.zeros(0, dtype=np.int64)])
         index = np.concatenate(rows)
         return dataclasses.replace(detections[index], xyxy=np.concatenate(boxes), track_id=np.concatenate(ids))
+
+    def _idle(self) -> bool:
+        """Whether an empty frame would change nothing but the frame counter: no track in any state.
+
+        True only for trackers that keep every track in ``self._tracks`` and count frames in ``self._count``
+        (all the classic ones here); any other tracker steps every frame.
+        """
+        tracks = getattr(self, "_tracks", None)
+        return tracks is not None and len(tracks) == 0 and isinstance(getattr(self, "_count", None), int)
+
+    def _skip_empty(self, count: int) -> None:
+        """Advance over ``count`` empty frames while idle (see :meth:`_idle`): only the frame counter moves."""
+        self._count += count
 
     # ------------------------------------------------------------------ for subclasses
     @abstractmethod
@@ -257,7 +286,11 @@ class Tracker(ABC):
                     "increase (call reset() before another video)"
                 )
             empty = np.zeros((0, 4))
-            for _ in range(self._last_frame + 1, frame):
+            for f in range(self._last_frame + 1, frame):
+                if self._idle():
+                    self._skip_empty(frame - f)
+                    self._frames_stepped += frame - f
+                    break
                 self._step(empty, np.zeros(0, np.float32), np.zeros(0, np.int32), None)
                 self._frames_stepped += 1
 

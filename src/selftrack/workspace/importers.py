@@ -12,6 +12,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -25,51 +26,110 @@ from selftrack.workspace.store import DataType, Item, Workspace, check_key
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv"})
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 DEFAULT_MAX_ARCHIVE_BYTES = 32 * 1024**3
-"""Refuse archives that would unpack to more than this (zip bombs); override per call."""
+"""Refuse archives that would unpack to more than this (zip bombs); override per call. Also refused: more
+than the free space of the workspace's disk, a compression ratio past :data:`MAX_COMPRESSION_RATIO`."""
+MAX_COMPRESSION_RATIO = 200
+"""Videos and images barely compress in a zip (ratio about 1); a detection text file about 5-10. An entry
+unpacking to 200 times its compressed size is a bomb (the classic ones reach 1000 and more)."""
+MAX_ARCHIVE_ENTRIES = 100_000
 
 Progress = Callable[[int, int, str], None]
 """``progress(done, total, what)`` callback used by the CLI's progress bars and by jobs."""
 
 
 # ---------------------------------------------------------------------------------------------- archives
-def safe_extract_zip(archive: Path, dest: Path, *, max_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES) -> list[Path]:
-    """Extract a zip, refusing path traversal, absolute paths, links and oversized content.
+def _check_entries(archive: Path, infos: list[zipfile.ZipInfo], max_bytes: int, free: int | None) -> None:
+    """Refuse a zip before anything is written: traversal, links, clashes, nested archives, bombs."""
+    if len(infos) > MAX_ARCHIVE_ENTRIES:
+        raise UnsafeArchiveError(f"{archive}: {len(infos)} entries, more than the {MAX_ARCHIVE_ENTRIES} allowed")
+    declared = 0
+    files: set[PurePosixPath] = set()
+    folders: set[PurePosixPath] = set()
+    for info in infos:
+        name = info.filename
+        path = PurePosixPath(name.replace("\\", "/"))
+        if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in path.parts:
+            raise UnsafeArchiveError(f"{archive}: entry {name!r} escapes the extraction folder (path traversal)")
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise UnsafeArchiveError(f"{archive}: entry {name!r} is a symbolic link; links are not allowed")
+        folders.update(path.parents)
+        if info.is_dir():
+            folders.add(path)
+            continue
+        if path in files:
+            raise UnsafeArchiveError(f"{archive}: entry {name!r} appears twice")
+        files.add(path)
+        if path.suffix.lower() in (".zip", ".7z", ".rar", ".tar", ".gz", ".tgz"):
+            raise UnsafeArchiveError(
+                f"{archive}: entry {name!r} is itself an archive; nested archives are not imported "
+                "(unpack it and import its content, or import it on its own)"
+            )
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > (1 << 20) and ratio > MAX_COMPRESSION_RATIO:
+            raise UnsafeArchiveError(
+                f"{archive}: entry {name!r} unpacks to {ratio:.0f} times its compressed size (a zip bomb?); refused"
+            )
+        declared += info.file_size
+        if declared > max_bytes:
+            raise UnsafeArchiveError(f"{archive}: unpacks to more than {max_bytes} bytes; refused")
+    if free is not None and declared > free:
+        raise UnsafeArchiveError(
+            f"{archive}: unpacks to {declared} bytes but the workspace's disk has {free} bytes free; refused"
+        )
+    clash = sorted(files & folders)
+    if clash:
+        raise UnsafeArchiveError(
+            f"{archive}: {str(clash[0])!r} is both a file and a folder of other entries; cannot unpack it"
+        )
 
-    Checks every entry before extracting anything, then counts the bytes actually written (a header's
-    declared size can lie), so a refused archive leaves nothing behind.
+
+def safe_extract_zip(
+    archive: Path,
+    dest: Path,
+    *,
+    max_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
+    extensions: frozenset[str] | None = None,
+) -> list[Path]:
+    """Extract a zip, refusing path traversal, absolute paths, links, nested archives and zip bombs.
+
+    Checks every entry before extracting anything (sizes, compression ratio, free disk space), then counts
+    the bytes actually written against each entry's declared size (a header can lie), so a refused archive
+    leaves nothing behind. With ``extensions``, only entries with those suffixes are written.
     """
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as e:
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
         raise UnsafeArchiveError(f"{archive}: not a readable zip archive ({e})") from e
     with zf:
         infos = zf.infolist()
-        declared = 0
-        for info in infos:
-            name = info.filename
-            parts = PurePosixPath(name.replace("\\", "/")).parts
-            if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts:
-                raise UnsafeArchiveError(f"{archive}: entry {name!r} escapes the extraction folder (path traversal)")
-            mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                raise UnsafeArchiveError(f"{archive}: entry {name!r} is a symbolic link; links are not allowed")
-            declared += info.file_size
-            if declared > max_bytes:
-                raise UnsafeArchiveError(f"{archive}: unpacks to more than {max_bytes} bytes; refused")
+        dest.mkdir(parents=True, exist_ok=True)
+        _check_entries(archive, infos, max_bytes, shutil.disk_usage(dest).free)
         out: list[Path] = []
         written = 0
-        for info in infos:
-            if info.is_dir():
-                continue
-            target = dest / PurePosixPath(info.filename.replace("\\", "/"))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as dst:
-                while block := src.read(1 << 20):
-                    written += len(block)
-                    if written > max_bytes:
-                        raise UnsafeArchiveError(f"{archive}: unpacks to more than {max_bytes} bytes; refused")
-                    dst.write(block)
-            out.append(target)
+        try:
+            for info in infos:
+                path = PurePosixPath(info.filename.replace("\\", "/"))
+                if info.is_dir() or (extensions is not None and path.suffix.lower() not in extensions):
+                    continue
+                target = dest / path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                entry_bytes = 0
+                with zf.open(info) as src, open(target, "wb") as dst:
+                    while block := src.read(1 << 20):
+                        entry_bytes += len(block)
+                        written += len(block)
+                        if entry_bytes > info.file_size or written > max_bytes:
+                            raise UnsafeArchiveError(
+                                f"{archive}: entry {info.filename!r} unpacks to more than it declares; refused"
+                            )
+                        dst.write(block)
+                out.append(target)
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as e:
+            raise UnsafeArchiveError(f"{archive}: entry cannot be unpacked ({e})") from None
+        except UnsafeArchiveError:
+            for path in out:
+                path.unlink(missing_ok=True)
+            raise
         return out
 
 
@@ -83,9 +143,7 @@ def _collect(paths: Iterable[str | Path], extensions: frozenset[str], tmp: Path,
             found.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in extensions))
         elif p.suffix.lower() == ".zip":
             sub = Path(tempfile.mkdtemp(dir=tmp))
-            found.extend(
-                sorted(f for f in safe_extract_zip(p, sub, max_bytes=max_bytes) if f.suffix.lower() in extensions)
-            )
+            found.extend(sorted(safe_extract_zip(p, sub, max_bytes=max_bytes, extensions=extensions)))
         elif p.suffix.lower() in extensions:
             found.append(p)
         else:
@@ -101,6 +159,21 @@ def _keys_for(files: list[Path]) -> dict[str, Path]:
             raise StoreError(f"two files give the same item key {key!r}: {keys[key]} and {f}")
         keys[key] = f
     return keys
+
+
+def _check_target(ws: Workspace, dataset: str, data_type: DataType) -> None:
+    """Refuse early (before any file is read) an existing dataset of another type."""
+    ds = ws.find_dataset(dataset)
+    if ds is not None and ds.data_type != data_type:
+        raise StoreError(f"dataset {dataset!r} holds {ds.data_type}, not {data_type}; import into another dataset")
+
+
+def _check_clash(ws: Workspace, dataset: str, keys: Iterable[str], overwrite: bool) -> None:
+    if overwrite or ws.find_dataset(dataset) is None:
+        return
+    clash = [k for k in keys if ws.find_item(dataset, k) is not None]
+    if clash:
+        raise StoreError(f"dataset {dataset!r} already has items {clash} (use overwrite)")
 
 
 # ---------------------------------------------------------------------------------------------- videos
@@ -121,16 +194,14 @@ def import_videos(
     """
     from selftrack.video import probe
 
-    ws.create_dataset(dataset, DataType.VIDEO, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=ws.root / "tmp") as tmp:
+    _check_target(ws, dataset, DataType.VIDEO)
+    with ws.staging_dir("import-") as tmp, ws.batch(done=[dataset]):
         files = _keys_for(_collect(paths, VIDEO_EXTENSIONS, Path(tmp), max_archive_bytes))
         if not files:
             raise StoreError(f"no video files found in {', '.join(map(str, paths))}")
         infos = {key: probe(path) for key, path in files.items()}
-        if not overwrite:
-            clash = [k for k in files if ws.find_item(dataset, k) is not None]
-            if clash:
-                raise StoreError(f"dataset {dataset!r} already has items {clash} (use overwrite)")
+        _check_clash(ws, dataset, files, overwrite)
+        ws.create_dataset(dataset, DataType.VIDEO, exist_ok=True, done=False)
         items = []
         for i, (key, path) in enumerate(files.items()):
             meta = {"video": {**infos[key].to_dict(), "path": ""}, "filename": path.name}
@@ -150,8 +221,8 @@ def import_images(
     max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
 ) -> list[Item]:
     """Import an image folder (or zip, or files) into an image dataset; each image is decoded once to check it."""
-    ws.create_dataset(dataset, DataType.IMAGE, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=ws.root / "tmp") as tmp:
+    _check_target(ws, dataset, DataType.IMAGE)
+    with ws.staging_dir("import-") as tmp, ws.batch(done=[dataset]):
         files = _keys_for(_collect(paths, IMAGE_EXTENSIONS, Path(tmp), max_archive_bytes))
         if not files:
             raise StoreError(f"no image files found in {', '.join(map(str, paths))}")
@@ -161,6 +232,8 @@ def import_images(
             if img is None:
                 raise FormatError(f"{path}: not a readable image")
             sizes[key] = (int(img.shape[1]), int(img.shape[0]))
+        _check_clash(ws, dataset, files, overwrite)
+        ws.create_dataset(dataset, DataType.IMAGE, exist_ok=True, done=False)
         items = []
         for i, (key, path) in enumerate(files.items()):
             meta = {"width": sizes[key][0], "height": sizes[key][1], "filename": path.name}
@@ -179,15 +252,16 @@ def import_files(
     overwrite: bool = False,
 ) -> list[Item]:
     """Import arbitrary files (e.g. model weights) as a file or model dataset, keyed by file stem."""
-    ws.create_dataset(dataset, data_type, exist_ok=True)
-    items = []
-    for path in map(Path, paths):
+    files = list(map(Path, paths))
+    for path in files:
         if not path.is_file():
-            raise StoreError(f"{path}: no such file")
-        items.append(
+            raise StoreError(f"{path}: no such file" + (" (a folder: name the files)" if path.is_dir() else ""))
+    ws.create_dataset(dataset, data_type, exist_ok=True, done=False)
+    with ws.batch(done=[dataset]):
+        return [
             ws.put_file(dataset, check_key(path.stem), path, metadata={"filename": path.name}, overwrite=overwrite)
-        )
-    return items
+            for path in files
+        ]
 
 
 # ---------------------------------------------------------------------------------------------- detections
@@ -270,12 +344,13 @@ def import_detections(
         parsed[key] = attach_to_video(dets, video, key=key)
     if data_type is None:
         data_type = DataType.TRACKS if all(d.has_tracks for d in parsed.values() if len(d)) else DataType.DETECTIONS
-    ws.create_dataset(dataset, DataType(data_type), exist_ok=True)
+    ws.create_dataset(dataset, DataType(data_type), exist_ok=True, done=False)
     items = []
-    for i, (key, dets) in enumerate(parsed.items()):
-        items.append(ws.put_detections(dataset, key, dets, overwrite=overwrite))
-        if progress:
-            progress(i + 1, len(parsed), key)
+    with ws.batch(done=[dataset]):  # all or nothing: a killed import leaves no half dataset
+        for i, (key, dets) in enumerate(parsed.items()):
+            items.append(ws.put_detections(dataset, key, dets, overwrite=overwrite))
+            if progress:
+                progress(i + 1, len(parsed), key)
     return items
 
 
