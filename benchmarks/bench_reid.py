@@ -117,7 +117,7 @@ def ablation_rows(final: dict[str, Any]) -> list[tuple[str, bool, dict[str, Any]
     relink = {**final, **NO_STITCH}
     cost = {**relink, "relink_max_age": 0}
     motion = {k: v for k, v in cost.items() if k not in ("reid_weight", "clean_crop_iou")}
-    high = final.get("high_score", ReidTrackerParams().high_score)
+    high = final.get("high_score", ReidTrackerParams().association.high_score)
     return [
         (
             "motion only (Kalman, two-stage), no post-processing",
@@ -354,7 +354,7 @@ def resolved_settings() -> dict[str, Any]:
     """The re-id tracker's settings in full (defaults with ``OURS`` applied)."""
     from selftrack.reid import ReidTrackerParams
 
-    return ReidTrackerParams(**OURS).model_dump(mode="json")
+    return ReidTrackerParams(**OURS).flat()
 
 
 def rank1(model: Any, det: Detections, feats: np.ndarray, gt: Detections, gap: int, frames: int) -> float:
@@ -398,7 +398,7 @@ def section_variants(work: Path, args: argparse.Namespace, results: dict[str, An
     fps = pets_fps()
     uns20_kw = {
         "motion": "uns20",
-        "high_score": ReidTrackerParams(**OURS).high_score,
+        "high_score": ReidTrackerParams(**OURS).association.high_score,
         "clean_crop_iou": None,
         **NO_STITCH,
     }

@@ -145,8 +145,14 @@ def test_uns20_inference_produces_valid_tracks() -> None:
 
 
 def test_parameters_are_checked() -> None:
-    assert ReidTrackerParams().min_iou == 0.1 and ReidTrackerParams().velocity_steps == 5
-    assert ReidTrackerParams().max_age == 10 and ReidTrackerParams().reid_weight == 1.0
+    defaults = ReidTrackerParams()  # SkyhookML's four keep their defaults, by group and by flat name
+    assert defaults.association.min_iou == 0.1 and defaults.motion.velocity_steps == 5
+    assert defaults.motion.max_age == 10 and defaults.association.reid_weight == 1.0
+    flat = ReidTrackerParams(min_iou=0.3, max_age=4, stitch_max_seconds=2.0, **{"relink.max_age": 7})
+    assert (flat.association.min_iou, flat.motion.max_age, flat.stitch.max_seconds) == (0.3, 4, 2.0)
+    assert flat.relink.max_age == 7 and flat.flat()["relink_max_age"] == 7
+    motion = ReidTracker(None, flat, motion="velocity").params  # a flat override keeps the group's other fields
+    assert motion.motion.model == "velocity" and motion.motion.max_age == 4 and motion.stitch.max_seconds == 2.0
     with pytest.raises(ValidationError, match="min_iou"):
         ReidTracker(None, min_iou=1.5)
     with pytest.raises(ValidationError, match="unknown_knob"):
@@ -327,8 +333,7 @@ def test_a_box_the_matcher_rejects_does_not_join_the_track_history() -> None:
         tracker.reset((640, 360), 10.0)
         ids = []
         for f in frames:
-            _, out_ids, _ = tracker.step(f, np.array([boxes[f]]), np.array([0.9]), feats[f : f + 1])
-            ids += out_ids.tolist()
+            ids += tracker.step(f, np.array([boxes[f]]), np.array([0.9]), feats[f : f + 1]).track_id.tolist()
         return tracker, ids
 
     logits = {}
@@ -337,10 +342,31 @@ def test_a_box_the_matcher_rejects_does_not_join_the_track_history() -> None:
         assert set(ids) == {1}  # one track throughout: the intruding boxes are matched on overlap either way
         assert tracker.heads is not None
         # the matcher preferred "no match" for the look-1 boxes (the premise of the rule)
-        p = tracker._app_matrix(np.array([[-5.0]], dtype=np.float32))
+        p = tracker.appearance_matrix(np.array([[-5.0]], dtype=np.float32))
         assert p[0, 0] < p[0, 1]
         target = tracker.heads.target(_features([0]))
-        logits[rule] = float(tracker._app_logits(np.arange(1), target)[0, 0])
+        logits[rule] = float(tracker.appearance_logits(np.arange(1), target)[0, 0])
     # queried 1, 2, 4, 8 matches back at frame 9: off, the 4th is frame 6's look-1 crop (mean logit about 2.5)
     assert logits[True] > 4.0
     assert logits[False] < logits[True] - 2.0
+
+
+def test_camera_motion_moves_the_track_state() -> None:
+    """The swap scene filmed by a camera panning 30 px per frame: with the pan's transforms the tracker
+    gives the same tracks as on the still scene (boxes moved back), without them it loses everyone."""
+    det, feats, _ = _swap_scene()
+    pan = 30.0
+    transforms = np.tile(np.array([[1.0, 0.0, -pan], [0.0, 1.0, 0.0]]), (det.frame_count, 1, 1))
+    shift = (500.0 - pan * det.frame)[:, None] * np.array([1.0, 0.0, 1.0, 0.0])  # stays inside the 1200 px frame
+    moved = det.replace(xyxy=det.xyxy + shift, canvas=(1200, 360))
+    kw = {"max_interpolation_gap": 0, "min_track_length": 0, "output_box": "detection", "stitch_max_seconds": 0}
+    for model in (None, _cosine_model()):
+        still = ReidTracker(model, **kw).track(
+            det.replace(xyxy=det.xyxy + np.array([500.0, 0, 500, 0]), canvas=(1200, 360)), feats if model else None
+        )
+        with_cmc = ReidTracker(model, **kw).track(moved, feats if model else None, transforms=transforms)
+        without = ReidTracker(model, **kw).track(moved, feats if model else None)
+        assert np.array_equal(with_cmc.track_id, still.track_id)
+        assert len(without.track_ids) > 2 * len(still.track_ids)
+    with pytest.raises(ValidationError, match="transforms"):
+        ReidTracker(None).track(det, transforms=transforms[:3])

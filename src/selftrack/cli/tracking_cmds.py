@@ -64,10 +64,19 @@ def validate_params(model: type[BaseModel], values: dict[str, Any], what: str) -
 
 def params_table(model: type[BaseModel]) -> Table:
     """A table of a parameter model's fields: name, default and help text (``--show-params``)."""
+    from pydantic import BaseModel
+
     table = Table("parameter", "default", "description")
-    for name, f in model.model_fields.items():
-        default = f.default_factory() if f.default_factory is not None else f.default  # type: ignore[call-arg]
-        table.add_row(name, repr(default), f.description or "")
+
+    def rows(m: type[BaseModel], prefix: str) -> None:
+        for name, f in m.model_fields.items():
+            default = f.default_factory() if f.default_factory is not None else f.default  # type: ignore[call-arg]
+            if isinstance(default, BaseModel):  # a group of parameters (the re-id tracker's): one row per field
+                rows(type(default), f"{prefix}{name}.")
+            else:
+                table.add_row(f"{prefix}{name}", repr(default), f.description or "")
+
+    rows(model, "")
     return table
 
 

@@ -165,13 +165,13 @@ class SpatialMatcher(nn.Module):
             _init_linear(layer)
 
     def forward(
-        self, hidden: torch.Tensor, prev_box: torch.Tensor, next_box: torch.Tensor, with_hidden: bool = True
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        self, hidden: torch.Tensor, prev_box: torch.Tensor, next_box: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         row = self.row(torch.cat([hidden, prev_box], dim=-1))
         h = torch.relu(row[..., :, None, :] + self.col(next_box)[..., None, :, :])
         h = torch.relu(self.l3(torch.relu(self.l2(h))))
         logits = self.logit(h)[..., 0]
-        return logits, (self.hidden(h) if with_hidden else None)
+        return logits, self.hidden(h)
 
 
 class Member(nn.Module):
@@ -206,13 +206,6 @@ class ReidNet(nn.Module):
         if x.shape[0] == 0:
             return x.new_zeros((len(self.members), 0, self.arch.embed_dim))
         return torch.stack([m.encoder(x) for m in self.members])
-
-    def appearance_logits(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """``(members, n, m)`` logits between vectors ``a (members, n, d)`` and ``b (members, m, d)``."""
-        return torch.stack([m.appearance(a[k], b[k]) for k, m in enumerate(self.members)])
-
-    def terminal_logits(self) -> torch.Tensor:
-        return torch.stack([m.terminal for m in self.members])
 
 
 def box_features(xyxy: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:

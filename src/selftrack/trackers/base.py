@@ -11,8 +11,10 @@ and ``reset()`` starts again at 1 (SORT and roboflow/trackers keep class-level c
 
 Subclasses implement ``_reset_state`` and ``_step``; ``_step`` sees one frame as plain arrays and
 answers which input rows are output this frame, with which box and which track id. ``update`` and
-``track`` wrap that into :class:`~selftrack.core.Detections`, so the per-frame hot path never builds
-objects per box.
+``track`` wrap that into :class:`~selftrack.core.Detections` (one :class:`OutputBuilder` for every
+tracker, the re-id tracker's included), so the per-frame hot path never builds objects per box.
+Boxes may come with per-box appearance vectors (``features``); motion-only trackers ignore them,
+as they ignore the frame's pixels.
 """
 
 from __future__ import annotations
@@ -76,6 +78,38 @@ class IdCounter:
         return self._next - 1
 
 
+class OutputBuilder:
+    """Gathers each frame's output rows, boxes and ids, then builds the tracked :class:`Detections` once.
+
+    Rows are indices into the whole video's detections; a frame's rows are kept in input order.
+    """
+
+    def __init__(self) -> None:
+        self._rows: list[np.ndarray] = []
+        self._boxes: list[np.ndarray] = []
+        self._ids: list[np.ndarray] = []
+
+    def add(self, step: StepResult, offset: int = 0) -> None:
+        """Add one frame's result; ``offset`` turns the frame's row indices into the video's."""
+        if len(step.rows):
+            order = np.argsort(step.rows, kind="stable")
+            self._rows.append(np.asarray(step.rows[order], dtype=np.int64) + offset)
+            self._boxes.append(np.asarray(step.xyxy[order], dtype=np.float64))
+            self._ids.append(np.asarray(step.track_id[order], dtype=np.int64))
+
+    def build(self, detections: Detections) -> Detections:
+        """The output rows of ``detections`` (scores, classes, ``data`` kept) with their boxes and ids."""
+        if not self._rows:
+            return dataclasses.replace(detections[np.zeros(0, dtype=np.int64)])
+        index = np.concatenate(self._rows)
+        order = np.argsort(index, kind="stable")  # frames were added in order; this only guards misuse
+        return dataclasses.replace(
+            detections[index[order]],
+            xyxy=np.concatenate(self._boxes)[order],
+            track_id=np.concatenate(self._ids)[order],
+        )
+
+
 _REGISTRY: dict[str, type[Tracker]] = {}
 
 
@@ -83,7 +117,8 @@ class Tracker(ABC):
     """A multi-object tracker that links per-frame detections into tracks.
 
     Subclasses set ``name`` (the registry key) and ``Params`` (a :class:`TrackerParams` model) as
-    class attributes and are registered when the class is defined.
+    class attributes and are registered when the class is defined, unless declared with
+    ``register=False`` (a tracker that needs more than detections, e.g. a trained model).
 
     Call :meth:`update` once per frame, in frame order, with that frame's boxes (empty frames too:
     tracks age on them), or :meth:`track` with a whole video. Output rows are input rows (their
@@ -94,7 +129,7 @@ class Tracker(ABC):
     name: ClassVar[str]
     Params: ClassVar[type[TrackerParams]]
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         name = cls.__dict__.get("name")
         if name is None:
@@ -107,6 +142,8 @@ class Tracker(ABC):
         for field_name, field in params.model_fields.items():
             if not field.description:
                 raise TypeError(f"tracker {name!r}: parameter {field_name!r} has no description")
+        if not register:
+            return
         existing = _REGISTRY.get(name)
         if existing is not None and existing.__qualname__ != cls.__qualname__:
             raise TypeError(f"tracker name {name!r} is taken by {existing.__qualname__}")
@@ -119,22 +156,23 @@ class Tracker(ABC):
             ValidationError: an unknown parameter, or a value of the wrong type or out of range;
                 the message names the tracker and the parameter.
         """
+        self.params = self._resolve_params(params, overrides)
+        self.reset()
+
+    @classmethod
+    def _resolve_params(cls, params: TrackerParams | None, overrides: dict[str, Any]) -> Any:
+        """``params`` (or the defaults) with ``overrides`` applied, validated; one error naming each bad value."""
         try:
             if params is None:
-                resolved = self.Params(**overrides)
-            else:
-                if not isinstance(params, self.Params):
-                    raise ValidationError(
-                        f"tracker {self.name!r} takes {self.Params.__name__}, got {type(params).__name__}"
-                    )
-                resolved = self.Params.model_validate({**params.model_dump(), **overrides}) if overrides else params
+                return cls.Params(**overrides)
+            if not isinstance(params, cls.Params):
+                raise ValidationError(f"tracker {cls.name!r} takes {cls.Params.__name__}, got {type(params).__name__}")
+            return cls.Params.model_validate({**params.model_dump(), **overrides}) if overrides else params
         except pydantic.ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or '(params)'}: {err['msg']}" for err in exc.errors()
             )
-            raise ValidationError(f"invalid parameters for tracker {self.name!r}: {problems}") from exc
-        self.params = resolved
-        self.reset()
+            raise ValidationError(f"invalid parameters for tracker {cls.name!r}: {problems}") from exc
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.model_dump().items())
@@ -155,6 +193,7 @@ class Tracker(ABC):
         *,
         image: np.ndarray | None = None,
         transform: np.ndarray | None = None,
+        features: np.ndarray | None = None,
     ) -> Detections:
         """Track one frame.
 
@@ -168,6 +207,8 @@ class Tracker(ABC):
             transform: optional ``(2, 3)`` affine that maps pixel coordinates of the previous frame
                 to this frame (camera-motion compensation, e.g. one row of a ``gmc.txt``); track
                 predictions are moved by it before association.
+            features: optional per-box appearance vectors ``(n, ...)`` for trackers that use
+                appearance (unused by the motion-only trackers).
 
         Returns:
             The boxes output this frame: a subset of ``detections`` (scores, classes and ``data``
@@ -184,8 +225,12 @@ class Tracker(ABC):
                 f"{np.unique(detections.frame).tolist()[:5]}; pass one frame's boxes at a time"
             )
         affine = None if transform is None else check_affine(transform, f"tracker {self.name!r} transform")
+        if features is not None and len(features) != len(detections):
+            raise ValidationError(
+                f"tracker {self.name!r}: frame {frame} has {len(detections)} boxes but {len(features)} appearance vectors"
+            )
         self._advance_to(frame)
-        step = self._step(detections.xyxy, detections.score, detections.class_id, affine)
+        step = self._step(detections.xyxy, detections.score, detections.class_id, affine, features)
         self._last_frame = frame
         self._frames_stepped += 1
         return self._output_frame(detections, step, frame)
@@ -211,20 +256,33 @@ class Tracker(ABC):
         """
         if not isinstance(detections, Detections):
             raise ValidationError(f"tracker {self.name!r}: track() takes Detections, got {type(detections).__name__}")
-        total = detections.frame_count
-        affines = None if transforms is None else check_transforms(transforms, total, detections.source)
+        affines = (
+            None if transforms is None else check_transforms(transforms, detections.frame_count, detections.source)
+        )
         self.reset()
+        return self._track_frames(detections, affines, progress)
+
+    def _track_frames(
+        self,
+        detections: Detections,
+        affines: np.ndarray | None,
+        progress: ProgressCallback | None,
+        features: np.ndarray | None = None,
+    ) -> Detections:
+        """Step the frames of ``detections`` from a fresh state and build the output (no checks).
+
+        Only frames with boxes, and the empty frames a live track ages on, are stepped: time and memory
+        grow with the boxes, not with the frame numbers (a 2-line file naming frame 10^8 is instant).
+        """
+        total = detections.frame_count
         xyxy, score, class_id = detections.xyxy, detections.score, detections.class_id
-        # Only frames with boxes, and the empty frames a live track ages on, are stepped: time and memory
-        # grow with the boxes, not with the frame numbers (a 2-line file naming frame 10^8 is instant).
         frame = detections.frame
         starts = np.flatnonzero(np.diff(frame, prepend=-1))
         ends = np.append(starts[1:], len(frame)) if len(starts) else starts
         every = max(1, len(starts) // 100)
         empty_xyxy, empty_score, empty_class = np.zeros((0, 4)), np.zeros(0, np.float32), np.zeros(0, np.int32)
-        rows: list[np.ndarray] = []
-        boxes: list[np.ndarray] = []
-        ids: list[np.ndarray] = []
+        empty_features = None if features is None else features[:0]
+        out = OutputBuilder()
         f = 0  # next frame to step
         for i, (lo, hi) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
             present = int(frame[lo])
@@ -233,25 +291,26 @@ class Tracker(ABC):
                     self._skip_empty(present - f)
                     f = present
                     break
-                self._step(empty_xyxy, empty_score, empty_class, None if affines is None else affines[f])
+                self._step(
+                    empty_xyxy, empty_score, empty_class, None if affines is None else affines[f], empty_features
+                )
                 f += 1
-            step = self._step(xyxy[lo:hi], score[lo:hi], class_id[lo:hi], None if affines is None else affines[f])
+            step = self._step(
+                xyxy[lo:hi],
+                score[lo:hi],
+                class_id[lo:hi],
+                None if affines is None else affines[f],
+                None if features is None else features[lo:hi],
+            )
             f += 1
-            if len(step.rows):
-                order = np.argsort(step.rows, kind="stable")
-                rows.append(step.rows[order] + lo)
-                boxes.append(step.xyxy[order])
-                ids.append(step.track_id[order])
+            out.add(step, lo)
             if progress is not None and ((i + 1) % every == 0 or i + 1 == len(starts)):
                 progress(f if i + 1 < len(starts) else total, total)
         if progress is not None and not len(starts):
             progress(total, total)
         self._last_frame = total - 1 if total else None
         self._frames_stepped = total
-        if not rows:
-            return dataclasses.replace(detections[np.zeros(0, dtype=np.int64)])
-        index = np.concatenate(rows)
-        return dataclasses.replace(detections[index], xyxy=np.concatenate(boxes), track_id=np.concatenate(ids))
+        return out.build(detections)
 
     def _idle(self) -> bool:
         """Whether an empty frame would change nothing but the frame counter: no track in any state.
@@ -272,8 +331,19 @@ class Tracker(ABC):
         """Drop all tracks (ids are reset by :meth:`reset`)."""
 
     @abstractmethod
-    def _step(self, xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarray, affine: np.ndarray | None) -> StepResult:
-        """Advance one frame with its boxes; ``affine`` maps the previous frame to this one."""
+    def _step(
+        self,
+        xyxy: np.ndarray,
+        score: np.ndarray,
+        class_id: np.ndarray,
+        affine: np.ndarray | None,
+        features: np.ndarray | None = None,
+    ) -> StepResult:
+        """Advance one frame with its boxes; ``affine`` maps the previous frame to this one.
+
+        ``features`` are the boxes' appearance vectors when the caller has them (ignored by
+        motion-only trackers).
+        """
 
     # ------------------------------------------------------------------ helpers
     def _advance_to(self, frame: int) -> None:
@@ -291,7 +361,7 @@ class Tracker(ABC):
                     self._skip_empty(frame - f)
                     self._frames_stepped += frame - f
                     break
-                self._step(empty, np.zeros(0, np.float32), np.zeros(0, np.int32), None)
+                self._step(empty, np.zeros(0, np.float32), np.zeros(0, np.int32), None, None)
                 self._frames_stepped += 1
 
     @staticmethod

@@ -152,7 +152,14 @@ class ByteTrackTracker(Tracker):
     def _max_time_lost(self) -> int:
         return int(self.params.frame_rate / 30.0 * self.params.track_buffer)
 
-    def _step(self, xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarray, affine: np.ndarray | None) -> StepResult:
+    def _step(
+        self,
+        xyxy: np.ndarray,
+        score: np.ndarray,
+        class_id: np.ndarray,
+        affine: np.ndarray | None,
+        features: np.ndarray | None = None,
+    ) -> StepResult:
         p, t, model = self.params, self._tracks, self._model
         self._count += 1
         frame_id = self._count

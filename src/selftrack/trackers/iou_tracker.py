@@ -1,8 +1,9 @@
 """Greedy IoU tracker with a velocity guess: SkyhookML's "simple tracker", parameters honoured.
 
-For each live track the box is extrapolated to the current frame from the track's recent motion:
-the displacement of the box centre between the track's last detection and its detection nearest
-to ``velocity_steps`` frames before that, scaled to the frames elapsed (box size unchanged). Each
+For each live track the box is extrapolated to the current frame from the track's recent motion
+(:mod:`~selftrack.trackers.velocity`: the displacement of the box centre between the track's last
+detection and its detection nearest to ``velocity_steps`` frames before that, scaled to the frames
+elapsed, box size unchanged). Each
 track proposes the detection it overlaps most, above ``min_iou``; a detection proposed by several
 tracks goes to the largest overlap and the others get nothing this frame (no second choice, no
 Hungarian matching, as in SkyhookML). Every detection left over starts a track, and every output
@@ -24,8 +25,7 @@ from selftrack.trackers.base import StepResult, Tracker, TrackerParams
 from selftrack.trackers.cmc import warp_boxes
 from selftrack.trackers.lifecycle import TrackTable
 from selftrack.trackers.matching import greedy_best_match
-
-_NEVER = -(2**40)
+from selftrack.trackers.velocity import NEVER, extrapolate
 
 
 class IouTrackerParams(TrackerParams):
@@ -51,19 +51,26 @@ class IouTracker(Tracker):
 
     def _reset_state(self) -> None:
         # The last velocity_steps + 1 detections of each track hold the one nearest to any target
-        # frame used for the velocity (see _extrapolate).
+        # frame used for the velocity (see trackers.velocity).
         k = self.params.velocity_steps + 1
         self._tracks = TrackTable(
             {
                 "track_id": ((), np.int64, 0),
                 "last": ((), np.int64, 0),
                 "history": ((k, 4), np.float64, 0.0),
-                "history_at": ((k,), np.int64, _NEVER),
+                "history_at": ((k,), np.int64, NEVER),
             }
         )
         self._count = -1
 
-    def _step(self, xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarray, affine: np.ndarray | None) -> StepResult:
+    def _step(
+        self,
+        xyxy: np.ndarray,
+        score: np.ndarray,
+        class_id: np.ndarray,
+        affine: np.ndarray | None,
+        features: np.ndarray | None = None,
+    ) -> StepResult:
         p, t = self.params, self._tracks
         self._count += 1
         now = self._count
@@ -72,7 +79,7 @@ class IouTracker(Tracker):
         if affine is not None and len(t):
             t.history = warp_boxes(t.history.reshape(-1, 4), affine).reshape(t.history.shape)
 
-        predicted = self._extrapolate(now)
+        predicted = extrapolate(t.history, t.history_at, t.last, now, p.velocity_steps)
         matches, _, free_dets = greedy_best_match(iou_matrix(predicted, dets), p.min_iou)
         ti, di = matches[:, 0], matches[:, 1]
         new = t.add(len(free_dets), track_id=self._ids.take(len(free_dets)))
@@ -86,27 +93,3 @@ class IouTracker(Tracker):
         ids = t.track_id[ti]
         t.keep(now - t.last < p.max_age)
         return StepResult(det_rows[di], dets[di], ids)
-
-    def _extrapolate(self, now: int) -> np.ndarray:
-        """Each track's box moved to frame ``now`` by its recent velocity."""
-        t = self._tracks
-        n = len(t)
-        if n == 0:
-            return np.zeros((0, 4))
-        rows = np.arange(n)
-        latest = np.argmax(t.history_at, axis=1)
-        last_box = t.history[rows, latest]
-        # The earlier detection nearest to (last - velocity_steps); on a tie the older one.
-        target = t.last - self.params.velocity_steps
-        at = t.history_at
-        key = 2 * np.abs(at - target[:, None]) + (at > target[:, None])
-        key[(at == _NEVER) | (at == t.last[:, None])] = np.iinfo(np.int64).max
-        ref = np.argmin(key, axis=1)
-        has_ref = key[rows, ref] != np.iinfo(np.int64).max
-        ref_at = at[rows, ref]
-        ref_box = t.history[rows, ref]
-        elapsed = now - t.last
-        span = np.where(has_ref, t.last - ref_at, 1)
-        shift = ((last_box[:, :2] + last_box[:, 2:]) - (ref_box[:, :2] + ref_box[:, 2:])) / 2.0
-        shift *= (elapsed / span * has_ref)[:, None]
-        return last_box + np.concatenate([shift, shift], axis=1)

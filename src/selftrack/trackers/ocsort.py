@@ -107,7 +107,14 @@ class OcSortTracker(Tracker):
         self._count = 0
 
     # ------------------------------------------------------------------ per frame
-    def _step(self, xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarray, affine: np.ndarray | None) -> StepResult:
+    def _step(
+        self,
+        xyxy: np.ndarray,
+        score: np.ndarray,
+        class_id: np.ndarray,
+        affine: np.ndarray | None,
+        features: np.ndarray | None = None,
+    ) -> StepResult:
         p, t, model = self.params, self._tracks, self._model
         self._count += 1
         now = self._count

@@ -61,7 +61,14 @@ class SortTracker(Tracker):
         )
         self._count = 0
 
-    def _step(self, xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarray, affine: np.ndarray | None) -> StepResult:
+    def _step(
+        self,
+        xyxy: np.ndarray,
+        score: np.ndarray,
+        class_id: np.ndarray,
+        affine: np.ndarray | None,
+        features: np.ndarray | None = None,
+    ) -> StepResult:
         p, t, model = self.params, self._tracks, self._model
         self._count += 1
         det_rows = np.flatnonzero(score >= p.min_score) if p.min_score > 0 else np.arange(len(xyxy))

@@ -1,180 +1,27 @@
-"""Self-supervised training of the UNS20 re-id model from videos and their detections (no track ids).
-
-Two stages, as in UNS20 (Bastani et al., NeurIPS 2021):
-
-1. **Appearance** ("longim"): the encoder and appearance matcher score frame 0 against a frame
-   ``L / 4`` or ``L`` frames later. The loss is UNS20's self-sharpening pair loss restricted to the
-   IoU-chain candidates (:mod:`~selftrack.reid.candidates`), with negatives inside the softmax:
-   the other objects of frame 0 itself, and crops of a frame of another video.
-2. **Spatial** ("finesp"): the recurrent box-only matcher runs over every step of the sequence and
-   is trained to agree with the frozen appearance matrices from frame 0 to each step
-   (cross-input consistency). Appearance vectors are computed once after stage 1 and kept in a
-   memory-mapped file, so stage 2 costs no CNN passes at all.
-
-What differs from the original (each is a parameter; ``benchmarks/bench_reid.py`` measures them):
-
-- the appearance matcher is a scaled cosine similarity by default (UNS20's pair MLP is
-  ``matcher="mlp"``): it leaves the initial plateau in tens of steps instead of hundreds;
-- a narrower encoder at the high-resolution end (16, 32, then 64 channels; UNS20: 64 everywhere),
-  about 10x cheaper on a CPU;
-- a batch of sequences per step (UNS20: one), and one appearance gap per sequence per step;
-- optional photometric and flip augmentation of crops (``augment``; off by default, as in UNS20:
-  it did not help when training on the video that is tracked);
-- box coordinates divided by each video's own frame size (UNS20: a fixed 1920x1080);
-- one ensemble member by default (UNS20: four; ``ensemble``), step budgets in thousands instead
-  of 1.2 million per stage, and a learning rate dropped 10x at 60 % and 85 % of each stage;
-- the terminal logit is frozen in stage 2 (it is shared with the frozen appearance matrices);
-- the best-validation bookkeeping is reset between the stages (a bug in the original), and the
-  validation set is held-out blocks of time of the same videos (the original held out videos).
-
-Memory stays flat in video length: crops live in the on-disk cache and are read per step, the
-pages read are released every 10 steps (and every 1024 crops when computing appearance vectors),
-and only per-box index arrays are in RAM.
-
-Determinism: on CPU, the same inputs, parameters and seed give the same model file (sampling,
-augmentation and initialisation all come from seeded generators, whose states are saved with the
-resume checkpoint so a resumed run continues the same sequence).
-"""
+"""The two-stage UNS20 trainer: sampling, stage-1 and stage-2 losses, validation, checkpoints, resume."""
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
-import selftrack
-from selftrack.core.detections import Detections
-from selftrack.core.errors import ValidationError
 from selftrack.reid.candidates import candidate_mask
-from selftrack.reid.checkpoint import atomic_save, cpu_state, model_payload, resolve_device
-from selftrack.reid.crops import build_crop_store, detections_digest, frame_boxes
+from selftrack.reid.checkpoint import atomic_save, cpu_state, model_payload
 from selftrack.reid.losses import assignment_matrix, pair_loss, stage1_loss, with_terminal
 from selftrack.reid.model import ReidArch, ReidNet, box_features
 from selftrack.reid.sampling import Sequence as TrainSequence
 from selftrack.reid.sampling import SequenceSampler, VideoData
-from selftrack.video import probe
+from selftrack.reid.train.augment import augment_crops, content_widths
+from selftrack.reid.train.params import ReidTrainParams
 
 EventFn = Callable[[str, dict[str, Any]], None]
-
-
-class ReidTrainParams(BaseModel):
-    """Parameters of :func:`train_reid`; every field is described for forms and CLI flags."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    track_duration: float = Field(
-        4.0, gt=0.0, le=600.0, description="Average time in seconds objects stay visible; sets the frame gaps trained."
-    )
-    crop_size: int = Field(64, ge=16, le=256, description="Side of the square appearance crops, in pixels.")
-    stage1_steps: int = Field(2000, ge=0, description="Optimizer steps of stage 1 (appearance).")
-    stage2_steps: int = Field(400, ge=0, description="Optimizer steps of stage 2 (recurrent box matcher).")
-    max_minutes: float | None = Field(
-        None,
-        gt=0.0,
-        description="Stop after this many minutes in all (split between stages by their steps); unset: no limit.",
-    )
-    batch_size: int = Field(8, ge=1, le=256, description="Sequences per optimizer step.")
-    lr: float = Field(1e-3, gt=0.0, le=1.0, description="Adam learning rate at the start of each stage.")
-    lr_milestones: tuple[float, float] = Field(
-        (0.6, 0.85), description="Fractions of each stage after which the learning rate drops 10x (twice)."
-    )
-    seed: int = Field(0, ge=0, description="Seed of initialisation, sampling and augmentation.")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to train: 'auto' uses CUDA when present.")
-    num_threads: int | None = Field(
-        1,
-        ge=1,
-        description="CPU threads for torch while training (unset: torch's default). One is the robust choice: the "
-        "model's many small operations slow down badly when threads compete for busy cores.",
-    )
-    ensemble: int = Field(1, ge=1, le=8, description="Independent models trained together, logits averaged (UNS20: 4).")
-    encoder_widths: tuple[int, ...] = Field(
-        (16, 32, 64, 64, 64, 64), description="Channels of the six stride-2 convolutions (UNS20: 64 each)."
-    )
-    matcher: Literal["mlp", "cosine"] = Field(
-        "cosine",
-        description="Appearance matcher: a scaled cosine similarity of the vectors, or UNS20's pair MLP (which needs "
-        "many more steps to leave its initial plateau).",
-    )
-    augment: bool = Field(
-        False,
-        description="Random flips and brightness/contrast/colour changes of crops (stage 1). Off by default: on "
-        "PETS09 (training on the video that is tracked) it lowered re-identification accuracy.",
-    )
-    same_frame_negatives: bool = Field(True, description="Use the other objects of frame 0 as negatives (stage 1).")
-    other_video_negatives: bool = Field(True, description="Use crops of another video as negatives (stage 1).")
-    terminal_reweight: bool = Field(True, description="UNS20's terminal reweighting in the pair loss.")
-    steps_per_sequence: int = Field(16, ge=2, le=64, description="Steps a training sequence is cut into (UNS20: 16).")
-    min_detections: int = Field(2, ge=1, description="Least boxes every frame of a training sequence must have.")
-    match_iou: float = Field(0.1, ge=0.0, le=1.0, description="Least IoU (of padded boxes) to chain two detections.")
-    match_padding: float = Field(10.0, ge=0.0, description="Pixels added on every side of boxes before chaining.")
-    match_max_gap: int = Field(10, ge=1, description="Longest chain link, in frames (bridges missed detections).")
-    val_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="Share of time held out for validation.")
-    val_sequences: int = Field(48, ge=0, description="Most validation sequences evaluated.")
-    eval_every: int = Field(250, ge=1, description="Steps between validations (and checkpoints).")
-    log_every: int = Field(10, ge=1, description="Steps between 'step' progress events.")
-
-
-@dataclass
-class TrainResult:
-    """What :func:`train_reid` did."""
-
-    path: Path
-    stages: list[str]
-    stopped: bool
-    steps: dict[str, int]
-    best_val_loss: dict[str, float | None]
-    history: list[dict[str, Any]] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-# ---------------------------------------------------------------------------------------------- helpers
-def _content_sizes(boxes: np.ndarray, frame_size: tuple[int, int], crop_size: int) -> np.ndarray:
-    """Width of the pasted (non-padding) part of each crop, as :func:`crop_boxes` makes it."""
-    w, h = frame_size
-    x1 = np.clip(np.floor(boxes[:, 0]), 0, w)
-    y1 = np.clip(np.floor(boxes[:, 1]), 0, h)
-    x2 = np.clip(np.ceil(boxes[:, 2]), 0, w)
-    y2 = np.clip(np.ceil(boxes[:, 3]), 0, h)
-    bw, bh = x2 - x1, y2 - y1
-    scale = crop_size / np.maximum(np.maximum(bw, bh), 1)
-    return np.clip(np.rint(bw * scale), 1, crop_size).astype(np.int64)
-
-
-def augment_crops(x: torch.Tensor, widths: np.ndarray, gen: np.random.Generator) -> torch.Tensor:
-    """Random horizontal flip of each crop's content and photometric jitter, in place-free ops.
-
-    Flips mirror only the pasted part (``widths[i]`` columns) so the zero padding stays on the
-    right, as at inference. Jitter: brightness +-0.1, contrast x[0.75, 1.25], per-channel gain
-    x[0.9, 1.1]; padding stays zero.
-    """
-    b, _, _, s = x.shape
-    if b == 0:
-        return x
-    dev = x.device
-    w = torch.as_tensor(widths, device=dev).view(b, 1)
-    cols = torch.arange(s, device=dev).view(1, s)
-    flip = torch.as_tensor(gen.random(b) < 0.5, device=dev).view(b, 1)
-    src = torch.where(flip & (cols < w), w - 1 - cols, cols)  # (b, s)
-    x = torch.gather(x, 3, src.view(b, 1, 1, s).expand_as(x))
-    inside = (cols < w).view(b, 1, 1, s).to(x.dtype)
-    bright = torch.as_tensor(gen.uniform(-0.1, 0.1, (b, 1, 1, 1)), dtype=x.dtype, device=dev)
-    contrast = torch.as_tensor(gen.uniform(0.75, 1.25, (b, 1, 1, 1)), dtype=x.dtype, device=dev)
-    gain = torch.as_tensor(gen.uniform(0.9, 1.1, (b, 3, 1, 1)), dtype=x.dtype, device=dev)
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    y = ((x - mean) * contrast + mean + bright) * gain
-    y = y.clamp(0.0, 1.0) * inside
-    return y.contiguous(memory_format=torch.channels_last)
 
 
 def recurrent_selection(p: np.ndarray) -> np.ndarray:
@@ -205,7 +52,7 @@ def _lr_at(step: int, total: int, base: float, milestones: tuple[float, float]) 
 
 
 # ---------------------------------------------------------------------------------------------- trainer
-class _Trainer:
+class Trainer:
     def __init__(
         self,
         data: list[VideoData],
@@ -245,7 +92,7 @@ class _Trainer:
         self.optimizer = self._make_optimizer()
         self.embeddings: list[np.ndarray] | None = None
         self._mask_cache: dict[tuple[int, int, int], np.ndarray] = {}
-        self._content = [_content_sizes(v.boxes, v.frame_size, params.crop_size) for v in data]
+        self._content = [content_widths(v.boxes, v.frame_size, params.crop_size) for v in data]
 
     # -------------------------------------------------------------------------------- bookkeeping
     def _emit(self, kind: str, **info: Any) -> None:
@@ -605,165 +452,3 @@ class _Trainer:
             self._finish_stage()
             self.save_state()
         return False
-
-
-# ---------------------------------------------------------------------------------------------- entry point
-def _provenance(
-    videos: list[Path], detections: list[Detections], infos: list[Any], params: ReidTrainParams
-) -> dict[str, Any]:
-    return {
-        "videos": [
-            {
-                "path": str(p),
-                "frames": int(info.frame_count),
-                "fps": float(info.fps),
-                "size": [int(info.width), int(info.height)],
-                "detections": str(d.source) if d.source else None,
-                "boxes": len(d),
-                "detections_sha256": detections_digest(d),
-            }
-            for p, d, info in zip(videos, detections, infos, strict=True)
-        ],
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "selftrack": getattr(selftrack, "__version__", "unknown"),
-        "torch": str(torch.__version__),
-        "seed": params.seed,
-        "method": "UNS20 (Bastani et al., NeurIPS 2021), self-supervised from detections",
-    }
-
-
-def _run_key(videos: list[Path], detections: list[Detections], params: ReidTrainParams) -> str:
-    h = hashlib.sha256()
-    for p, d in zip(videos, detections, strict=True):
-        h.update(str(p.resolve()).encode())
-        h.update(detections_digest(d).encode())
-    h.update(params.model_dump_json().encode())
-    return h.hexdigest()[:20]
-
-
-def train_reid(
-    videos: Sequence[str | os.PathLike[str]],
-    detections: Sequence[Detections],
-    *,
-    params: ReidTrainParams | None = None,
-    cache_dir: str | os.PathLike[str],
-    out_path: str | os.PathLike[str],
-    on_event: EventFn | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    resume: bool = False,
-) -> TrainResult:
-    """Train a UNS20 re-id model on ``videos`` with their ``detections`` (no track ids needed).
-
-    Args:
-        videos: video files, one per item of ``detections``.
-        detections: each video's boxes (``canvas`` may differ from the frame size; boxes are scaled).
-        params: training parameters (defaults: :class:`ReidTrainParams`).
-        cache_dir: folder for the crop cache, the stage-2 appearance vectors and the resume state;
-            reused across runs.
-        out_path: the model file; rewritten each time the validation loss improves, so it always
-            holds the best model so far.
-        on_event: ``on_event(kind, info)``; kinds ``"crops"`` (video, done, total), ``"stage"``,
-            ``"step"`` (stage, step, steps, loss, lr, seconds), ``"validation"`` (stage, step, loss,
-            val_loss, best_val_loss, improved), ``"checkpoint"``, ``"time_limit"``, ``"stopped"``,
-            ``"resumed"``, ``"done"``.
-        should_stop: polled every step (and every batch of crop extraction); when it returns True
-            the state is saved and training returns (``TrainResult.stopped``), leaving the best
-            model so far at ``out_path`` (no file yet when it stopped during crop extraction:
-            ``TrainResult.stages`` is then empty).
-        resume: continue from the state saved in ``cache_dir`` by an earlier run with the same
-            videos, detections and parameters (a fresh start when there is none).
-
-    Raises:
-        ValidationError: mismatched inputs, a video without usable sequences, or no model written
-            (stopped before the first checkpoint).
-    """
-    started = time.perf_counter()
-    params = params or ReidTrainParams()
-    paths = [Path(v) for v in videos]
-    dets = list(detections)
-    if len(paths) != len(dets):
-        raise ValidationError(f"train_reid: {len(paths)} videos but {len(dets)} detection sets; pass one per video")
-    for p, d in zip(paths, dets, strict=True):
-        if not isinstance(d, Detections):
-            raise ValidationError(f"train_reid: detections for {p} must be Detections, got {type(d).__name__}")
-    device = resolve_device(params.device)
-    cache = Path(cache_dir)
-    cache.mkdir(parents=True, exist_ok=True)
-    out = Path(out_path)
-    old_threads = torch.get_num_threads()
-    if params.num_threads is not None:
-        torch.set_num_threads(params.num_threads)
-
-    def emit(kind: str, info: dict[str, Any]) -> None:
-        if on_event is not None:
-            on_event(kind, info)
-
-    try:
-        infos, data = [], []
-        for i, (p, d) in enumerate(zip(paths, dets, strict=True)):
-            info = probe(p)
-            infos.append(info)
-            try:
-                store = build_crop_store(
-                    p,
-                    d,
-                    cache,
-                    crop_size=params.crop_size,
-                    progress=lambda done, total, _p=p: emit("crops", {"video": str(_p), "done": done, "total": total}),
-                    should_stop=should_stop,
-                )
-            except InterruptedError:  # stopped while extracting crops: nothing trained, nothing written
-                emit("stopped", {"stage": 0, "step": 0})
-                return TrainResult(
-                    path=out,
-                    stages=[],
-                    stopped=True,
-                    steps={"stage1": 0, "stage2": 0},
-                    best_val_loss={"stage1": None, "stage2": None},
-                    seconds=time.perf_counter() - started,
-                )
-            boxes = frame_boxes(d, store.frame_size)
-            d_full = d if d.num_frames is not None else d.replace(num_frames=info.frame_count)
-            data.append(VideoData.build(f"{i}:{p.name}", d_full, boxes, store, float(info.fps)))
-        sampler = SequenceSampler(
-            data,
-            track_duration=params.track_duration,
-            steps=params.steps_per_sequence,
-            min_detections=params.min_detections,
-            val_fraction=params.val_fraction,
-        )
-        key = _run_key(paths, dets, params)
-        trainer = _Trainer(
-            data,
-            sampler,
-            params,
-            device,
-            out,
-            cache / f"train-state-{key}.pt",
-            cache / f"embeddings-{key}.npy",
-            _provenance(paths, dets, infos, params),
-            on_event,
-            should_stop,
-        )
-        if resume:
-            trainer.load_state()
-        stopped = trainer.run()
-        if not out.is_file():
-            raise ValidationError(f"re-id training stopped before any model was saved to {out}")
-        result = TrainResult(
-            path=out,
-            stages=list(trainer.stages_done),
-            stopped=stopped,
-            steps={"stage1": params.stage1_steps, "stage2": params.stage2_steps},
-            best_val_loss=copy.deepcopy(trainer.best),
-            history=list(trainer.history),
-            seconds=time.perf_counter() - started,
-        )
-        emit(
-            "done",
-            {"path": str(out), "stopped": stopped, "best_val_loss": result.best_val_loss, "seconds": result.seconds},
-        )
-        return result
-    finally:
-        if params.num_threads is not None:
-            torch.set_num_threads(old_threads)

@@ -1,0 +1,42 @@
+"""The re-identification tracker: motion association plus the learned appearance model.
+
+Where each part lives:
+
+- :mod:`.params`: :class:`ReidTrackerParams`, grouped as motion, association, appearance,
+  re-linking and stitching sub-models (flat names such as ``high_score`` still work);
+- :mod:`.online`: :class:`ReidTracker`, the per-frame pass (Kalman or SkyhookML's velocity
+  motion, ByteTrack's two stages with an appearance term, online re-linking of lost tracks);
+- :mod:`.appearance`: UNS20's appearance scores of tracks against boxes;
+- :mod:`.stitching`: offline joining of track fragments by appearance, gated by geometry;
+- :mod:`.uns20`: UNS20's own inference (recurrent box matcher, greedy votes), as published;
+- :mod:`.stream`: :func:`track_with_reid`, which decodes the video once and tracks as it goes.
+
+SkyhookML's parameters keep their meaning and defaults (``velocity_steps`` 5, ``min_iou`` 0.1,
+``max_age`` 10, ``reid_weight`` 1), and ``min_iou`` is honoured (SkyhookML's tracker ignored it and
+always used 0.1): ``min_iou=0`` lets appearance link boxes that do not overlap the prediction.
+After the online pass, tracks shorter than ``min_track_length`` boxes are dropped and gaps of up
+to ``max_interpolation_gap`` frames are filled by linear interpolation (UNS20's post-processing).
+How the defaults were chosen, and on which sets, is in BENCHMARKS.md.
+"""
+
+from selftrack.reid.tracker.online import ReidTracker
+from selftrack.reid.tracker.params import (
+    AppearanceParams,
+    AssociationParams,
+    MotionParams,
+    ReidTrackerParams,
+    RelinkParams,
+    StitchParams,
+)
+from selftrack.reid.tracker.stream import track_with_reid
+
+__all__ = [
+    "AppearanceParams",
+    "AssociationParams",
+    "MotionParams",
+    "ReidTracker",
+    "ReidTrackerParams",
+    "RelinkParams",
+    "StitchParams",
+    "track_with_reid",
+]

@@ -1,0 +1,263 @@
+"""Parameters of the re-id tracker, grouped by the part of the tracker that reads them.
+
+- :class:`MotionParams`: how a track is predicted and how long it lives without a match;
+- :class:`AssociationParams`: the online matching of tracks and boxes (scores, thresholds, costs);
+- :class:`AppearanceParams`: which crops a track remembers and queries with;
+- :class:`RelinkParams`: online re-linking of lost tracks by appearance;
+- :class:`StitchParams`: offline stitching of track fragments.
+
+Every field can also be given by its flat name (SkyhookML's ``velocity_steps``, ``min_iou``,
+``max_age``, ``reid_weight``; ``high_score``, ``relink_max_age``, ``stitch_max_seconds``...) or by a
+dotted path (``stitch.max_seconds``), so pipeline files, ``--param KEY=VALUE`` and keyword overrides
+keep one spelling per knob.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+from selftrack.core.errors import ValidationError
+from selftrack.trackers.base import TrackerParams
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MotionParams(_Group):
+    """How tracks move and age."""
+
+    model: Literal["kalman", "velocity", "uns20"] = Field(
+        "kalman",
+        description="Motion model: Kalman filter, SkyhookML's velocity heuristic, or UNS20's recurrent matcher.",
+    )
+    velocity_steps: int = Field(
+        5, ge=1, description="Frames over which velocity is measured (motion='velocity', SkyhookML's heuristic)."
+    )
+    max_age: int = Field(10, ge=0, description="Frames a track may go unmatched and still be matched by motion.")
+    output_box: Literal["kalman", "detection"] = Field(
+        "kalman", description="Box output for a matched track: the Kalman estimate (motion='kalman') or the detection."
+    )
+
+
+class AssociationParams(_Group):
+    """Online association of tracks and the frame's boxes."""
+
+    min_iou: float = Field(
+        0.1, ge=0.0, le=1.0, description="Least IoU between a track's predicted box and a detection to match them."
+    )
+    reid_weight: float = Field(
+        1.0, ge=0.0, description="Weight of the appearance probability added to the IoU; 0 turns appearance off."
+    )
+    matching: Literal["hungarian", "greedy"] = Field(
+        "hungarian", description="Assignment: optimal (Hungarian) or greedy best-match (SkyhookML, UNS20)."
+    )
+    high_score: float = Field(
+        0.8,
+        ge=0.0,
+        description="Detections scoring at least this are matched first (with appearance) and may start tracks; "
+        "lower it for a detector whose true boxes often score below 0.8.",
+    )
+    low_score: float = Field(
+        0.1, ge=0.0, description="Detections scoring at least this (below high_score) only extend tracks (ByteTrack)."
+    )
+    low_min_iou: float = Field(0.5, ge=0.0, le=1.0, description="Least IoU to match a low-score detection.")
+    new_track_score: float | None = Field(
+        None, ge=0.0, description="Least score for a detection to start a track; unset: high_score."
+    )
+    appearance_veto: float | None = Field(
+        None, description="Forbid motion matches whose appearance logit is below this (UNS20 gates at 0); unset: never."
+    )
+    appearance_score: Literal["prob", "sigmoid"] = Field(
+        "prob",
+        description="Appearance term of the matching score: UNS20's min-softmax probability, or sigmoid of the logit.",
+    )
+
+
+class AppearanceParams(_Group):
+    """What a track remembers of its look."""
+
+    offsets: tuple[int, ...] = Field(
+        (1, 2, 4, 8, 16), description="Past crops (matches back) each track is queried with (UNS20: 1, 2, 4, 8, 16)."
+    )
+    clean_crop_iou: float | None = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="A crop whose box overlaps another box of its frame by more IoU than this is not added to its "
+        "track's appearance history (it shows two objects); unset: every crop is added.",
+    )
+    needs_agreement: bool = Field(
+        True,
+        description="A high-score box matched to a track joins the track's appearance history only when the "
+        "appearance matcher prefers that match to 'no match' (P(track, box) > P(track, terminal)): a box taken on "
+        "overlap alone, in a crowd, does not teach the track someone else's look. Off: every clean crop is added.",
+    )
+
+    @pydantic.field_validator("offsets")
+    @classmethod
+    def _offsets(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or min(v) < 1 or max(v) > 256:
+            raise ValueError("history offsets must be between 1 and 256")
+        return tuple(sorted(set(v)))
+
+
+class RelinkParams(_Group):
+    """Online re-linking of lost tracks to new boxes by appearance."""
+
+    max_age: int = Field(
+        30, ge=0, description="Frames a lost track may be re-linked to a new detection by appearance; 0: never."
+    )
+    min_prob: float = Field(0.5, ge=0.0, le=1.0, description="Least appearance probability to re-link a lost track.")
+    at_border: bool = Field(
+        False,
+        description="Re-link a lost track to a box at the image border (someone entering) online; off: leave "
+        "re-entries to offline stitching, which compares every exit with every entry.",
+    )
+    speed: float = Field(
+        0.35,
+        ge=0.0,
+        description="Re-linking gate: a lost track may have moved this many box heights per frame lost (plus one).",
+    )
+
+
+class StitchParams(_Group):
+    """Offline stitching of track fragments, after the online pass."""
+
+    max_seconds: float = Field(
+        6.0,
+        ge=0.0,
+        description="Join a track's end to another track starting up to this many seconds later (needs the frame "
+        "rate); 0: no stitching.",
+    )
+    max_gap: int = Field(0, ge=0, description="The same limit in frames, used instead of max_seconds when above 0.")
+    reentry: bool = Field(
+        True,
+        description="Join a track that left the view to one entering later (the same object came back); off: an "
+        "object that comes back is a new track (the convention of some ground truths, e.g. PETS09's).",
+    )
+    speed: float = Field(
+        1.0,
+        ge=0.0,
+        description="A track lost inside the view may continue this many box heights per second away (plus one).",
+    )
+    min_prob: float = Field(0.3, ge=0.0, le=1.0, description="Least appearance probability to join two tracks.")
+    window: int = Field(
+        16,
+        ge=1,
+        description="Crops at each track end compared when joining tracks (a track's last ones: at most "
+        "max(appearance.offsets)).",
+    )
+
+
+GROUPS: dict[str, type[_Group]] = {
+    "motion": MotionParams,
+    "association": AssociationParams,
+    "appearance": AppearanceParams,
+    "relink": RelinkParams,
+    "stitch": StitchParams,
+}
+
+FLAT_NAMES: dict[str, tuple[str, str]] = {
+    "motion": ("motion", "model"),
+    "velocity_steps": ("motion", "velocity_steps"),
+    "max_age": ("motion", "max_age"),
+    "output_box": ("motion", "output_box"),
+    **{name: ("association", name) for name in AssociationParams.model_fields},
+    "history_offsets": ("appearance", "offsets"),
+    "clean_crop_iou": ("appearance", "clean_crop_iou"),
+    "history_needs_appearance": ("appearance", "needs_agreement"),
+    **{f"relink_{name}": ("relink", name) for name in RelinkParams.model_fields},
+    **{f"stitch_{name}": ("stitch", name) for name in StitchParams.model_fields},
+}
+"""Flat name -> (group, field): the names the tracker's knobs had before they were grouped."""
+
+
+class ReidTrackerParams(TrackerParams):
+    """Parameters of :class:`~selftrack.reid.tracker.ReidTracker`, grouped (see module doc)."""
+
+    motion: MotionParams = Field(default_factory=MotionParams, description="Motion model and track ageing.")
+    association: AssociationParams = Field(
+        default_factory=AssociationParams, description="Online association: scores, thresholds, assignment."
+    )
+    appearance: AppearanceParams = Field(
+        default_factory=AppearanceParams, description="Which crops a track remembers and queries with."
+    )
+    relink: RelinkParams = Field(default_factory=RelinkParams, description="Online re-linking of lost tracks.")
+    stitch: StitchParams = Field(default_factory=StitchParams, description="Offline stitching of track fragments.")
+    border_margin: float | None = Field(
+        0.25,
+        ge=0.0,
+        description="A box this many of its heights or less from the image border is at the border (entering or "
+        "leaving the view); stitching joins a track that left at the border only to one entering at the border, "
+        "and online re-linking skips boxes at the border. Unset: no border rules.",
+    )
+    min_track_length: int = Field(
+        4, ge=0, description="Tracks with fewer boxes are dropped after tracking (UNS20 drops 3 or fewer)."
+    )
+    max_interpolation_gap: int = Field(
+        20, ge=0, description="Gaps up to this many frames inside a track are filled by interpolation; 0: none."
+    )
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _flat_names(cls, data: Any) -> Any:
+        """Accept flat (``stitch_max_seconds``) and dotted (``stitch.max_seconds``) names next to the groups."""
+        return nest(data) if isinstance(data, dict) else data
+
+    def flat(self) -> dict[str, Any]:
+        """Every knob by its flat name (the spelling of pipeline files and ``--param``)."""
+        out: dict[str, Any] = {}
+        for flat, (group, name) in FLAT_NAMES.items():
+            out[flat] = getattr(getattr(self, group), name)
+        for name in ("border_margin", "min_track_length", "max_interpolation_gap"):
+            out[name] = getattr(self, name)
+        return out
+
+
+def nest(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` by flat, dotted or group name, as ``{group: {field: value}, top-level field: value}``.
+
+    A flat or dotted name wins over the same field inside a group dict, whatever the order.
+    """
+    out: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    named: dict[str, dict[str, Any]] = {}
+    for key, value in values.items():
+        if key in GROUPS and isinstance(value, dict | BaseModel):
+            nested.setdefault(key, {}).update(value.model_dump() if isinstance(value, BaseModel) else value)
+        elif key in FLAT_NAMES:
+            group, name = FLAT_NAMES[key]
+            named.setdefault(group, {})[name] = value
+        elif "." in key and key.split(".", 1)[0] in GROUPS:
+            group, name = key.split(".", 1)
+            named.setdefault(group, {})[name] = value
+        else:
+            out[key] = value
+    for group in {*nested, *named}:
+        out[group] = {**nested.get(group, {}), **named.get(group, {})}
+    return out
+
+
+def validated(params: ReidTrackerParams | None, overrides: dict[str, Any]) -> ReidTrackerParams:
+    """``params`` (or the defaults) with ``overrides`` by flat, dotted or group name; one error per bad value."""
+    try:
+        if params is None:
+            return ReidTrackerParams(**overrides)
+        if not isinstance(params, ReidTrackerParams):
+            raise ValidationError(f"the re-id tracker takes ReidTrackerParams, got {type(params).__name__}")
+        if not overrides:
+            return params
+        merged = params.model_dump()
+        for key, value in nest(overrides).items():
+            if key in GROUPS:
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+        return ReidTrackerParams.model_validate(merged)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(params)'}: {e['msg']}" for e in exc.errors())
+        raise ValidationError(f"invalid re-id tracker parameters: {problems}") from exc

@@ -1,0 +1,77 @@
+"""The streaming entry point: decode a video once, encode each batch's crops, track frame by frame."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+
+from selftrack.core.detections import Detections
+from selftrack.reid.checkpoint import ReidModel, load_reid_model, resolve_device
+from selftrack.reid.tracker.online import ReidTracker
+from selftrack.reid.tracker.params import ReidTrackerParams
+from selftrack.trackers.base import OutputBuilder
+from selftrack.trackers.cmc import check_transforms
+
+
+def track_with_reid(
+    model_path: str | os.PathLike[str] | ReidModel,
+    video_path: str | os.PathLike[str],
+    detections: Detections,
+    params: ReidTrackerParams | None = None,
+    *,
+    transforms: np.ndarray | None = None,
+    device: str = "auto",
+    batch_frames: int = 32,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    postprocess: bool | Literal["stitch"] = True,
+) -> Detections:
+    """Track ``detections`` of ``video_path`` with the re-id model at ``model_path`` (streaming).
+
+    The video is decoded in batches of ``batch_frames``; each batch's boxes are cropped and encoded
+    together, then the tracker steps through the batch's frames. Memory does not grow with video
+    length beyond the output itself; frames after the last box are not decoded. ``transforms`` is the camera motion (``(num_frames, 2, 3)``,
+    ``transforms[f]`` mapping frame ``f - 1`` coordinates to frame ``f``, in the detections'
+    canvas coordinates).
+
+    Decoding starts at the first frame with a box, so the detections of one chunk of a long video
+    (frame numbers unchanged) are tracked without reading the frames before it; ``postprocess`` as in
+    :meth:`ReidTracker.finish`.
+
+    Raises:
+        ValidationError: a bad model file, parameters, transforms, or boxes past the end of the video.
+        VideoError: the video cannot be read.
+    """
+    from selftrack.reid.embed import iter_video_features  # local: embed imports the video layer
+    from selftrack.video import probe
+
+    model = model_path if isinstance(model_path, ReidModel) else load_reid_model(model_path, resolve_device(device))
+    tracker = ReidTracker(model, params)
+    total = detections.frame_count
+    affines = None if transforms is None else check_transforms(transforms, total, detections.source)
+    info = probe(video_path)
+    # the tracker works in the detections' coordinates (their canvas); crops are cut from the frames
+    tracker.reset(detections.canvas or (info.width, info.height), float(info.fps))
+    out = OutputBuilder()
+    bounds = detections.frame_bounds()
+    boxes, score = detections.xyxy, detections.score
+    if affines is not None and len(detections):  # decoding starts at the first box; camera motion from frame 0
+        for f in range(int(detections.frame[0])):
+            tracker.step(f, boxes[:0], score[:0], None, affines[f])
+    for batch in iter_video_features(model, video_path, detections, batch_frames=batch_frames, should_stop=should_stop):
+        for f in range(batch.start, batch.stop):
+            lo, hi = int(bounds[f]), int(bounds[f + 1])
+            step = tracker.step(
+                f, boxes[lo:hi], score[lo:hi], batch.features[lo - batch.lo : hi - batch.lo], _at(affines, f)
+            )
+            out.add(step, lo)
+        if progress is not None:
+            progress(batch.stop, total)
+    return tracker.finish(out.build(detections), postprocess)
+
+
+def _at(affines: np.ndarray | None, frame: int) -> np.ndarray | None:
+    return None if affines is None else affines[frame]

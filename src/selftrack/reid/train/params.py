@@ -1,0 +1,64 @@
+"""Parameters of re-id training (:func:`~selftrack.reid.train.train_reid`); every field is described for forms and CLI flags."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ReidTrainParams(BaseModel):
+    """Parameters of :func:`train_reid`; every field is described for forms and CLI flags."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    track_duration: float = Field(
+        4.0, gt=0.0, le=600.0, description="Average time in seconds objects stay visible; sets the frame gaps trained."
+    )
+    crop_size: int = Field(64, ge=16, le=256, description="Side of the square appearance crops, in pixels.")
+    stage1_steps: int = Field(2000, ge=0, description="Optimizer steps of stage 1 (appearance).")
+    stage2_steps: int = Field(400, ge=0, description="Optimizer steps of stage 2 (recurrent box matcher).")
+    max_minutes: float | None = Field(
+        None,
+        gt=0.0,
+        description="Stop after this many minutes in all (split between stages by their steps); unset: no limit.",
+    )
+    batch_size: int = Field(8, ge=1, le=256, description="Sequences per optimizer step.")
+    lr: float = Field(1e-3, gt=0.0, le=1.0, description="Adam learning rate at the start of each stage.")
+    lr_milestones: tuple[float, float] = Field(
+        (0.6, 0.85), description="Fractions of each stage after which the learning rate drops 10x (twice)."
+    )
+    seed: int = Field(0, ge=0, description="Seed of initialisation, sampling and augmentation.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to train: 'auto' uses CUDA when present.")
+    num_threads: int | None = Field(
+        1,
+        ge=1,
+        description="CPU threads for torch while training (unset: torch's default). One is the robust choice: the "
+        "model's many small operations slow down badly when threads compete for busy cores.",
+    )
+    ensemble: int = Field(1, ge=1, le=8, description="Independent models trained together, logits averaged (UNS20: 4).")
+    encoder_widths: tuple[int, ...] = Field(
+        (16, 32, 64, 64, 64, 64), description="Channels of the six stride-2 convolutions (UNS20: 64 each)."
+    )
+    matcher: Literal["mlp", "cosine"] = Field(
+        "cosine",
+        description="Appearance matcher: a scaled cosine similarity of the vectors, or UNS20's pair MLP (which needs "
+        "many more steps to leave its initial plateau).",
+    )
+    augment: bool = Field(
+        False,
+        description="Random flips and brightness/contrast/colour changes of crops (stage 1). Off by default: on "
+        "PETS09 (training on the video that is tracked) it lowered re-identification accuracy.",
+    )
+    same_frame_negatives: bool = Field(True, description="Use the other objects of frame 0 as negatives (stage 1).")
+    other_video_negatives: bool = Field(True, description="Use crops of another video as negatives (stage 1).")
+    terminal_reweight: bool = Field(True, description="UNS20's terminal reweighting in the pair loss.")
+    steps_per_sequence: int = Field(16, ge=2, le=64, description="Steps a training sequence is cut into (UNS20: 16).")
+    min_detections: int = Field(2, ge=1, description="Least boxes every frame of a training sequence must have.")
+    match_iou: float = Field(0.1, ge=0.0, le=1.0, description="Least IoU (of padded boxes) to chain two detections.")
+    match_padding: float = Field(10.0, ge=0.0, description="Pixels added on every side of boxes before chaining.")
+    match_max_gap: int = Field(10, ge=1, description="Longest chain link, in frames (bridges missed detections).")
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="Share of time held out for validation.")
+    val_sequences: int = Field(48, ge=0, description="Most validation sequences evaluated.")
+    eval_every: int = Field(250, ge=1, description="Steps between validations (and checkpoints).")
+    log_every: int = Field(10, ge=1, description="Steps between 'step' progress events.")
