@@ -205,3 +205,26 @@ def test_a_rerun_after_the_driver_died_commits_finished_work_without_computing_i
     assert computed_items(ws, {"track-bytetrack"}) == {
         k: v for k, v in local.items() if k.startswith("track-bytetrack.")
     }
+
+
+def test_reid_training_data_parallel_on_ray_train_reports_to_the_job(local_ray, demo):
+    """unsupervised_reid with workers=2: Ray Train + torch DDP (gloo); the workers end with equal weights
+    (checked inside, else the job fails), the loss falls, and loss events reach the job live."""
+    from selftrack.reid.checkpoint import load_reid_model
+
+    root, _ = demo
+    ws = Workspace(root)
+    params = {"track_duration": 4.0, "stage1_steps": 40, "stage2_steps": 8, "eval_every": 20, "workers": 2}
+    node = {"op": "unsupervised_reid", "inputs": {"video": "demo-videos", "detections": "detect"}, "params": params}
+    Pipeline(ws).load_yaml(yaml.safe_dump({"nodes": {"train-reid-ddp": node}}))
+    result = run_node(ws, "train-reid-ddp", executor=RayExecutor())
+    assert result.computed["train-reid-ddp"] == ["*"]
+    model = ws.item(result.outputs("train-reid-ddp")["model"], "model")
+    loaded = load_reid_model(model.path)
+    assert loaded.stages == ["appearance", "spatial"]
+    jobs = JobStore(ws)
+    assert len(jobs.events(result.job_id, "loss")) >= 4  # steps of both stages, from rank 0 through the driver
+    # the 100-frame video holds no validation block: checkpoints score the smoothed training loss, which falls
+    checked = [e["loss"] for e in jobs.events(result.job_id, "val_loss") if e["stage"] == 1 and "loss" in e]
+    assert len(checked) == 2 and checked[1] < checked[0]  # at steps 20 and 40
+    assert any("2 data-parallel Ray Train workers" in line for line in jobs.log_tail(result.job_id, 50))

@@ -10,13 +10,29 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from pydantic import ConfigDict, Field
+
 from selftrack.core.errors import SelftrackError
 from selftrack.pipeline.op import DatasetContext, Op, Port
 from selftrack.reid import ReidTrainParams, train_reid
 from selftrack.workspace.store import DataType
 
-UnsupervisedReidParams = ReidTrainParams
-"""The op's parameters are the training parameters (TrackDuration, crop size, budget, lr, seed, device...)."""
+
+class UnsupervisedReidParams(ReidTrainParams):
+    """The training parameters (TrackDuration, crop size, budget, lr, seed, device...) and where to train."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    workers: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="Data-parallel training processes on the Ray cluster (Ray Train + torch DDP; the selftrack[ray] "
+        "extra): each step's batch is shared out between them. 1: train in this process.",
+    )
+
+    def train_params(self) -> ReidTrainParams:
+        return ReidTrainParams(**self.model_dump(exclude={"workers"}))
 
 
 class UnsupervisedReid(Op):
@@ -29,7 +45,8 @@ class UnsupervisedReid(Op):
         Port("detections", (DataType.DETECTIONS,), "Detections of the videos (track ids not needed)."),
     )
     outputs = (Port("model", (DataType.MODEL,), "The re-identification model (key 'model')."),)
-    Params = ReidTrainParams
+    Params = UnsupervisedReidParams
+    uses_gpu = True
     per_item = False
 
     def run(self, ctx: DatasetContext) -> None:
@@ -56,16 +73,22 @@ class UnsupervisedReid(Op):
             elif kind in ("crops", "stage", "stopped", "resumed", "time_limit", "done"):
                 ctx.log(f"{kind}: {info}")
 
-        result = train_reid(
-            [videos[k].path for k in keys],
-            [dets[k].load_detections() for k in keys],
-            params=self.params,
-            cache_dir=cache,
-            out_path=out,
-            on_event=on_event,
-            should_stop=ctx.reporter.stop_requested,
-            resume=True,
-        )
+        params: UnsupervisedReidParams = self.params  # type: ignore[assignment]
+        common: dict[str, Any] = {
+            "params": params.train_params(),
+            "cache_dir": cache,
+            "out_path": out,
+            "on_event": on_event,
+            "should_stop": ctx.reporter.stop_requested,
+        }
+        paths, detections = [videos[k].path for k in keys], [dets[k].load_detections() for k in keys]
+        if params.workers > 1:
+            from selftrack.reid.train.distributed import train_reid_distributed
+
+            ctx.log(f"training on {params.workers} data-parallel Ray Train workers")
+            result = train_reid_distributed(paths, detections, workers=params.workers, **common)
+        else:
+            result = train_reid(paths, detections, resume=True, **common)
         if getattr(result, "stopped", False):
             ctx.check_stop()
         with ctx.staging_path(".pt") as staged:
