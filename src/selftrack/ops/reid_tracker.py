@@ -7,6 +7,7 @@ tracked in overlapping pieces in parallel (``chunk_frames``), stitched like the 
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 from typing import Any
 
@@ -14,11 +15,11 @@ from pydantic import ConfigDict, Field
 
 from selftrack.core.detections import Detections
 from selftrack.core.errors import SelftrackError
-from selftrack.ops.track import CHUNK_OVERLAP
+from selftrack.ops.track import CHUNK_OVERLAP, MapPieces
 from selftrack.pipeline.op import ItemContext, Op, Port
 from selftrack.reid import ReidTrackerParams, track_with_reid
 from selftrack.trackers import drop_short_tracks, interpolate_tracks
-from selftrack.trackers.chunks import plan_chunks, stitch_chunks
+from selftrack.trackers.chunks import BoundaryReport, plan_chunks, stitch_chunks
 from selftrack.workspace.store import DataType
 
 CHUNK_FIELDS = {"chunk_frames", "overlap_frames"}
@@ -52,6 +53,31 @@ def _track_piece(piece: tuple[Any, ...]) -> Detections:
     return track_with_reid(model_path, video_path, detections, params, postprocess="stitch")
 
 
+def track_reid_chunked(
+    model_path: str | os.PathLike[str],
+    video_path: str | os.PathLike[str],
+    detections: Detections,
+    params: ReidTrackerParams,
+    *,
+    chunk_frames: int,
+    overlap_frames: int = CHUNK_OVERLAP,
+    map_pieces: MapPieces | None = None,
+) -> tuple[Detections, list[BoundaryReport]]:
+    """The re-id tracker over overlapping chunks of a long video, run by ``map_pieces`` (``ctx.map``; default:
+    one after the other here) and stitched; short tracks are dropped and gaps filled on the joined result."""
+    chunks = plan_chunks(detections.frame_count, chunk_frames, overlap_frames)
+    pieces = [(model_path, video_path, detections.frames_range(c.start, c.stop), params) for c in chunks]
+    if map_pieces is None:
+        parts = [_track_piece(p) for p in pieces]
+    else:
+        parts = map_pieces(_track_piece, pieces, frames=[c.frames for c in chunks], gpu=True)
+    tracks, boundaries = stitch_chunks(parts, chunks)
+    tracks = drop_short_tracks(tracks.replace(num_frames=detections.num_frames), params.min_track_length)
+    if params.max_interpolation_gap > 0:
+        tracks = interpolate_tracks(tracks, params.max_interpolation_gap)
+    return tracks, boundaries
+
+
 class ReidTrackerOp(Op):
     name = "reid_tracker"
     title = "Re-identification Tracker"
@@ -79,17 +105,19 @@ class ReidTrackerOp(Op):
         tracker_params = params.tracker_params()
         model = ctx.item("model").path
         if params.chunk_frames:
-            chunks = plan_chunks(dets.frame_count, params.chunk_frames, params.overlap_frames)
-            pieces = [(model, video.path, dets.frames_range(c.start, c.stop), tracker_params) for c in chunks]
-            parts = ctx.map(_track_piece, pieces, frames=[c.frames for c in chunks], gpu=True)
-            tracks, boundaries = stitch_chunks(parts, chunks)
+            tracks, boundaries = track_reid_chunked(
+                model,
+                video.path,
+                dets,
+                tracker_params,
+                chunk_frames=params.chunk_frames,
+                overlap_frames=params.overlap_frames,
+                map_pieces=ctx.map,
+            )
             breaks = sum(b.ended + b.started for b in boundaries)
             ctx.log(
-                f"{len(chunks)} chunks stitched; {breaks} track end(s)/start(s) at the cuts no other chunk continues"
+                f"{len(boundaries) + 1} chunks stitched; {breaks} track end(s)/start(s) at the cuts no other chunk continues"
             )
-            tracks = drop_short_tracks(tracks.replace(num_frames=dets.num_frames), tracker_params.min_track_length)
-            if tracker_params.max_interpolation_gap > 0:
-                tracks = interpolate_tracks(tracks, tracker_params.max_interpolation_gap)
         else:
             tracks = track_with_reid(
                 model,

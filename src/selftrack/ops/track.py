@@ -23,7 +23,9 @@ CHUNK_OVERLAP = 100
 class MapPieces(Protocol):
     """``ctx.map``'s signature: ``[fn(p) for p in pieces]`` on parallel workers, in order."""
 
-    def __call__(self, fn: Callable[[Any], Any], pieces: Sequence[Any], *, frames: Sequence[int]) -> list[Any]: ...
+    def __call__(
+        self, fn: Callable[[Any], Any], pieces: Sequence[Any], *, frames: Sequence[int], gpu: bool = False
+    ) -> list[Any]: ...
 
 
 class TrackParams(OpParams):

@@ -122,6 +122,12 @@ def _call_piece(fn: Callable[[Any], Any], piece: Any) -> Any:
     return fn(piece)
 
 
+@cache
+def _remote(fn: Callable[..., Any]) -> Any:
+    """``fn`` as a Ray remote function, made once per process (Ray ships a function's code once)."""
+    return ray.remote(fn)
+
+
 class RayMapper(Mapper):
     """Runs the pieces of one item as nested Ray tasks (used inside a task on the cluster)."""
 
@@ -143,7 +149,7 @@ class RayMapper(Mapper):
     ) -> list[Any]:
         from selftrack.pipeline.op import StopRequested
 
-        remote = ray.remote(_call_piece).options(
+        remote = _remote(_call_piece).options(
             num_cpus=self.num_cpus, num_gpus=self.num_gpus if gpu else 0, max_retries=self.max_retries
         )
         refs = [remote.remote(fn, piece) for piece in pieces]
@@ -296,7 +302,7 @@ class RayExecutor(Executor):
         channel = job_channel()
         has_gpu = ray.cluster_resources().get("GPU", 0) > 0
         piece_gpus = self.gpus_per_task if has_gpu else 0
-        remote = ray.remote(_run_on_worker)
+        remote = _remote(_run_on_worker)
         limit = max(2, 2 * int(ray.cluster_resources().get("CPU", 1) / max(self.cpus_per_task, 0.01)))
         pending = list(tasks)
         running: dict[Any, ItemTask] = {}
