@@ -90,3 +90,79 @@ def test_track_op_chunks_on_the_local_pool_equal_the_serial_chunks(shared_data: 
     serial = run_tracker(dets, params)
     pooled = run_tracker(dets, params, map_pieces=lambda fn, pieces, frames: ProcessMapper(2).map(fn, pieces))
     assert pooled.equals(serial) and np.array_equal(pooled.track_id, serial.track_id)
+
+
+class _TinyYolo:
+    """A fixed random network with YOLOv8's output layout (4 box values + 2 class scores per anchor)."""
+
+    @staticmethod
+    def export(path: Path) -> None:
+        import warnings
+
+        import torch
+
+        class Net(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                torch.manual_seed(0)
+                self.conv = torch.nn.Conv2d(3, 6, 16, stride=16)
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                y = torch.sigmoid(self.conv(x)).flatten(2)  # B, 6, anchors
+                size = torch.tensor([x.shape[3], x.shape[2], x.shape[3] / 4, x.shape[2] / 4]).view(1, 4, 1)
+                return torch.cat([y[:, :4] * size, y[:, 4:]], dim=1)
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                Net(),
+                (torch.zeros(1, 3, 128, 160),),
+                str(path),
+                input_names=["images"],
+                output_names=["output0"],
+                dynamic_axes={"images": {0: "b"}},
+                dynamo=False,
+                opset_version=17,
+            )
+
+
+@pytest.mark.realdata
+def test_detection_in_frame_ranges_on_the_local_pool_equals_one_pass(shared_data: Path, tmp_path: Path):
+    """A stateless detector (YOLO layout) over ranges of 20 frames (rounded to whole batches of 8: 24) in two
+    processes gives the very boxes of one pass over the video."""
+    import yaml
+
+    from selftrack.pipeline import JobState, LocalExecutor, Pipeline, run_node
+    from selftrack.workspace import import_videos
+
+    pytest.importorskip("onnx")
+    from selftrack.video import VideoReader, VideoWriter
+
+    clip = tmp_path / "highway.mp4"  # the first 200 frames of a real motorway camera
+    with VideoReader(shared_data / "videos" / "highway_cctv.avi") as reader, VideoWriter(clip, reader.output_fps) as w:
+        for frame in reader.frames(0, 200):
+            w.write(frame)
+    ws = Workspace.init(tmp_path / "ws")
+    import_videos(ws, "videos", [clip])
+    _TinyYolo.export(tmp_path / "tiny.onnx")
+    ws.create_dataset("yolo", DataType.MODEL)
+    ws.put_file("yolo", "model", tmp_path / "tiny.onnx", format="onnx")
+    params = {"detector": "yolo", "resize": {"mode": "fixed", "width": 160, "height": 128}, "batch_size": 8}
+    nodes = {
+        "whole": {"op": "object_detection", "inputs": {"video": "videos", "model": "yolo"}, "params": params},
+        "ranges": {
+            "op": "object_detection",
+            "inputs": {"video": "videos", "model": "yolo"},
+            "params": {**params, "chunk_frames": 20},
+        },
+    }
+    Pipeline(ws).load_yaml(yaml.safe_dump({"nodes": nodes}))
+    out = {}
+    for name in nodes:
+        result = run_node(ws, name, executor=LocalExecutor(2))
+        assert result.state == JobState.DONE
+        (item,) = ws.items(result.outputs(name)["detections"])
+        out[name] = item.load_detections()
+    whole, ranges = out["whole"], out["ranges"]
+    assert len(whole) > 200 and whole.num_frames == ranges.num_frames == 200
+    assert ranges.equals(whole, atol=0) and ranges.classes == whole.classes
