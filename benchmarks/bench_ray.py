@@ -316,7 +316,7 @@ def section_scaling(work: Path, results: dict[str, Any]) -> None:
 def child_scaling(spec: dict[str, Any]) -> dict[str, Any]:
     """In a child process: run the scaling workspace's tracking node with one executor; wall time and load."""
     from selftrack.pipeline import JobState, run_node
-    from selftrack.pipeline.executors import make_executor
+    from selftrack.pipeline.choose import make_executor
     from selftrack.workspace import Workspace
 
     ws = Workspace(spec["root"])

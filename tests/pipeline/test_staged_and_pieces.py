@@ -10,8 +10,7 @@ import pytest
 
 from selftrack.core import Detections
 from selftrack.formats.mot import read_mot
-from selftrack.pipeline.op import StopRequested
-from selftrack.pipeline.parallel import PieceFailed, ProcessMapper, SerialMapper
+from selftrack.pipeline.parallel import PieceFailed, PiecesStopped, ProcessMapper, SerialMapper
 from selftrack.pipeline.staged import StagedOutputs, commit_staged, load_manifest, staging_dir
 from selftrack.workspace import DataType, Workspace
 
@@ -76,7 +75,7 @@ def test_process_mapper_gives_results_in_order_and_names_a_failed_piece():
 
 def test_process_mapper_stops_without_waiting_for_running_pieces():
     t0 = time.monotonic()
-    with pytest.raises(StopRequested):
+    with pytest.raises(PiecesStopped):
         ProcessMapper(2).map(_slow, [0, 1, 1, 1], should_stop=lambda: time.monotonic() - t0 > 1)
     assert time.monotonic() - t0 < 4.5  # the 5 s pieces were ended, not awaited
 

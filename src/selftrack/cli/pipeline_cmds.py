@@ -92,7 +92,7 @@ def run(
     node of the cluster mounts at the same path.
     """
     from selftrack.pipeline import JobState, Partial, Pipeline, run_node
-    from selftrack.pipeline.executors import make_executor
+    from selftrack.pipeline.choose import make_executor
 
     ws = _open(workspace)
     pipe = Pipeline(ws)

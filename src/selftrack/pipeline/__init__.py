@@ -3,6 +3,7 @@
 Imports ``workspace`` and the bottom layer; never ``cli`` or ``server``.
 """
 
+from selftrack.pipeline.choose import EXECUTORS, make_executor
 from selftrack.pipeline.engine import Partial, RunResult, current_outputs, garbage_collect, run_node
 from selftrack.pipeline.executors import Executor, ItemTask, LocalExecutor
 from selftrack.pipeline.graph import InputRef, Node, NodeHandle, Pipeline, PipelineError
@@ -10,6 +11,7 @@ from selftrack.pipeline.jobs import Job, JobProgress, JobState, JobStore
 from selftrack.pipeline.op import DatasetContext, ItemContext, Op, OpParams, Port, get_op, list_ops
 
 __all__ = [
+    "EXECUTORS",
     "DatasetContext",
     "Executor",
     "InputRef",
@@ -33,5 +35,6 @@ __all__ = [
     "garbage_collect",
     "get_op",
     "list_ops",
+    "make_executor",
     "run_node",
 ]

@@ -274,13 +274,15 @@ class LocalExecutor(Executor):
 
         workers = min(self.max_workers, len(tasks))
         if workers <= 1:  # the pieces of a split item (ctx.map) still use every worker
-            runtime = TaskRuntime(mapper=ProcessMapper(self.max_workers))
+            runtime = TaskRuntime(mapper=ProcessMapper(self.max_workers, _die_with_parent, (os.getpid(),)))
             for task in tasks:
                 if poll is not None and poll():
                     return
                 yield execute_item_task(task, runtime)
             return
-        runtime = TaskRuntime(mapper=ProcessMapper(max(1, self.max_workers // workers)))
+        runtime = TaskRuntime(
+            mapper=ProcessMapper(max(1, self.max_workers // workers), _die_with_parent, (os.getpid(),))
+        )
         ctx = multiprocessing.get_context("spawn")
         pool = cf.ProcessPoolExecutor(
             max_workers=workers, mp_context=ctx, initializer=_die_with_parent, initargs=(os.getpid(),)
@@ -300,24 +302,3 @@ class LocalExecutor(Executor):
                     pending.clear()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-
-
-EXECUTORS = ("local", "ray")
-
-
-def make_executor(kind: str = "local", *, workers: int | None = None, address: str | None = None) -> Executor:
-    """The executor named ``kind`` (what ``selftrack run --executor`` and the web app's Run choose).
-
-    ``local``: a process pool of ``workers`` (default: one per core). ``ray``: tasks on the Ray cluster
-    at ``address`` (``"auto"``: the one this machine belongs to, ``HOST:PORT``: its head; ``None``: a
-    Ray already initialised in this process, else a local one); needs the ``selftrack[ray]`` extra.
-    """
-    if kind == "local":
-        if address is not None:
-            raise SelftrackError("--address is for the ray executor; the local executor runs on this machine")
-        return LocalExecutor(workers)
-    if kind == "ray":
-        from selftrack.pipeline.ray_executor import RayExecutor
-
-        return RayExecutor(address=address, max_workers=workers)
-    raise SelftrackError(f"unknown executor {kind!r}; choose one of {', '.join(EXECUTORS)}")

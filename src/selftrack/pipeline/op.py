@@ -322,7 +322,7 @@ class ItemContext:
     ) -> list[Any]:
         """``[fn(p) for p in pieces]`` on the executor's parallel workers, in order; progress counts
         ``frames[i]`` when piece ``i`` is done; a stop request cancels the pieces not done."""
-        from selftrack.pipeline.parallel import SerialMapper
+        from selftrack.pipeline.parallel import PiecesStopped, SerialMapper
 
         mapper = self.mapper or SerialMapper()
         total = int(sum(frames))
@@ -332,7 +332,10 @@ class ItemContext:
             done[0] += int(frames[i])
             self.progress(done[0], total)
 
-        return mapper.map(fn, pieces, on_done=on_done, should_stop=self.reporter.stop_requested, gpu=gpu)
+        try:
+            return mapper.map(fn, pieces, on_done=on_done, should_stop=self.reporter.stop_requested, gpu=gpu)
+        except PiecesStopped as e:
+            raise StopRequested(str(e)) from None
 
     # reporting shortcuts
     def log(self, message: str) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,6 +22,10 @@ from selftrack.core.errors import SelftrackError
 
 class PieceFailed(SelftrackError):
     """A piece raised; the message names which piece and why."""
+
+
+class PiecesStopped(SelftrackError):
+    """The job was asked to stop while pieces ran; ``ctx.map`` turns it into the op's ``StopRequested``."""
 
 
 class Mapper(ABC):
@@ -39,18 +42,12 @@ class Mapper(ABC):
         gpu: bool = False,
     ) -> list[Any]:
         """``[fn(p) for p in pieces]``; ``on_done(i)`` as piece ``i`` finishes; raises
-        :class:`~selftrack.pipeline.op.StopRequested` when ``should_stop()`` turns true. ``gpu``: the
+        :class:`PiecesStopped` when ``should_stop()`` turns true. ``gpu``: the
         pieces would use an accelerator if the worker has one (the Ray mapper asks for one)."""
 
     @property
     def workers(self) -> int:
         return 1
-
-
-def _stopped() -> Exception:
-    from selftrack.pipeline.op import StopRequested
-
-    return StopRequested("stopped on request")
 
 
 class SerialMapper(Mapper):
@@ -68,7 +65,7 @@ class SerialMapper(Mapper):
         out = []
         for i, piece in enumerate(pieces):
             if should_stop is not None and should_stop():
-                raise _stopped()
+                raise PiecesStopped("stopped on request")
             out.append(fn(piece))
             if on_done is not None:
                 on_done(i)
@@ -76,10 +73,16 @@ class SerialMapper(Mapper):
 
 
 class ProcessMapper(Mapper):
-    """A spawn process pool of ``max_workers`` on this machine (serial in-process for one worker or one piece)."""
+    """A spawn process pool of ``max_workers`` on this machine (serial in-process for one worker or one piece).
 
-    def __init__(self, max_workers: int) -> None:
+    ``initializer(*initargs)`` runs in each pool process first (the local executor's: die with the parent).
+    """
+
+    def __init__(
+        self, max_workers: int, initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = ()
+    ) -> None:
         self.max_workers = max(1, int(max_workers))
+        self.initializer, self.initargs = initializer, initargs
 
     @property
     def workers(self) -> int:
@@ -97,14 +100,12 @@ class ProcessMapper(Mapper):
         workers = min(self.max_workers, len(pieces))
         if workers <= 1:
             return SerialMapper().map(fn, pieces, on_done=on_done, should_stop=should_stop)
-        from selftrack.pipeline.executors import _die_with_parent
-
         results: list[Any] = [None] * len(pieces)
-        pool = cf.ProcessPoolExecutor(  # like the item pool's workers, these die with the process that started them
+        pool = cf.ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_die_with_parent,
-            initargs=(os.getpid(),),
+            initializer=self.initializer,
+            initargs=self.initargs,
         )
         try:
             index = {pool.submit(fn, piece): i for i, piece in enumerate(pieces)}
@@ -121,7 +122,7 @@ class ProcessMapper(Mapper):
                         on_done(i)
                 if running and should_stop is not None and should_stop():
                     _terminate(pool)
-                    raise _stopped()
+                    raise PiecesStopped("stopped on request")
         except BaseException:
             _terminate(pool)  # a failed piece or a stop: the others' work is not wanted
             raise

@@ -35,7 +35,7 @@ from typing import Any
 
 from selftrack.core.errors import SelftrackError
 from selftrack.pipeline.executors import Executor, ItemResult, ItemTask, TaskRuntime, execute_item_task
-from selftrack.pipeline.parallel import Mapper, PieceFailed
+from selftrack.pipeline.parallel import Mapper, PieceFailed, PiecesStopped
 
 try:
     import ray
@@ -147,8 +147,6 @@ class RayMapper(Mapper):
         should_stop: Callable[[], bool] | None = None,
         gpu: bool = False,
     ) -> list[Any]:
-        from selftrack.pipeline.op import StopRequested
-
         remote = _remote(_call_piece).options(
             num_cpus=self.num_cpus, num_gpus=self.num_gpus if gpu else 0, max_retries=self.max_retries
         )
@@ -171,7 +169,7 @@ class RayMapper(Mapper):
                     if on_done is not None:
                         on_done(i)
                 if waiting and should_stop is not None and should_stop():
-                    raise StopRequested("stopped on request")
+                    raise PiecesStopped("stopped on request")
         finally:
             for ref in waiting:
                 ray.cancel(ref)
