@@ -227,4 +227,4 @@ def test_reid_training_data_parallel_on_ray_train_reports_to_the_job(local_ray, 
     # the 100-frame video holds no validation block: checkpoints score the smoothed training loss, which falls
     checked = [e["loss"] for e in jobs.events(result.job_id, "val_loss") if e["stage"] == 1 and "loss" in e]
     assert len(checked) == 2 and checked[1] < checked[0]  # at steps 20 and 40
-    assert any("2 data-parallel Ray Train workers" in line for line in jobs.log_tail(result.job_id, 50))
+    assert any("2 data-parallel Ray Train worker(s)" in line for line in jobs.log_tail(result.job_id, 50))

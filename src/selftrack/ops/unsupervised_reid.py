@@ -28,7 +28,8 @@ class UnsupervisedReidParams(ReidTrainParams):
         ge=1,
         le=256,
         description="Data-parallel training processes on the Ray cluster (Ray Train + torch DDP; the selftrack[ray] "
-        "extra): each step's batch is shared out between them. 1: train in this process.",
+        "extra): each step's batch is shared out between them. 1: train in this process (on a Ray cluster with GPUs: "
+        "one Ray Train worker on a GPU node).",
     )
 
     def train_params(self) -> ReidTrainParams:
@@ -82,10 +83,13 @@ class UnsupervisedReid(Op):
             "should_stop": ctx.reporter.stop_requested,
         }
         paths, detections = [videos[k].path for k in keys], [dets[k].load_detections() for k in keys]
-        if params.workers > 1:
+        from selftrack.reid.train.distributed import ray_gpus
+
+        on_gpu_cluster = params.device != "cpu" and ray_gpus() > 0  # a Ray job: train on a GPU node, not here
+        if params.workers > 1 or on_gpu_cluster:
             from selftrack.reid.train.distributed import train_reid_distributed
 
-            ctx.log(f"training on {params.workers} data-parallel Ray Train workers")
+            ctx.log(f"training on {params.workers} data-parallel Ray Train worker(s)")
             result = train_reid_distributed(paths, detections, workers=params.workers, **common)
         else:
             result = train_reid(paths, detections, resume=True, **common)

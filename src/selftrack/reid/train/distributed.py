@@ -183,6 +183,15 @@ def _worker(config: dict[str, Any]) -> None:
         ray.get(channel.push.remote("result", result))
 
 
+def ray_gpus() -> float:
+    """GPUs of the Ray cluster this process is connected to (0 when it is not connected, or without Ray)."""
+    try:
+        import ray
+    except ImportError:
+        return 0.0
+    return float(ray.cluster_resources().get("GPU", 0)) if ray.is_initialized() else 0.0
+
+
 def train_reid_distributed(
     videos: Sequence[str | os.PathLike[str]],
     detections: Sequence[Detections],
@@ -195,7 +204,8 @@ def train_reid_distributed(
     should_stop: Callable[[], bool] | None = None,
     max_failures: int = 2,
 ) -> TrainResult:
-    """:func:`~selftrack.reid.train.train_reid` on ``workers`` data-parallel Ray Train workers (see module doc).
+    """:func:`~selftrack.reid.train.train_reid` on ``workers`` data-parallel Ray Train workers (see module doc); one
+    worker is how a job on a cluster with GPUs trains on a GPU node rather than in the driver.
 
     Joins the Ray cluster this process is connected to, or starts a local Ray. Always resumes from its own
     checkpoint in ``cache_dir`` (one per worker count), so a stopped job, or a worker group Ray restarts after
@@ -207,8 +217,8 @@ def train_reid_distributed(
 
     started = time.perf_counter()
     params = params or ReidTrainParams()
-    if workers < 2:
-        raise ValidationError(f"train_reid_distributed needs at least 2 workers, got {workers}; use train_reid")
+    if workers < 1:
+        raise ValidationError(f"train_reid_distributed needs at least 1 worker, got {workers}")
     paths = [Path(v).resolve() for v in videos]
     dets = list(detections)
     cache, out = Path(cache_dir).resolve(), Path(out_path).resolve()
