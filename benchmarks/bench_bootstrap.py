@@ -79,7 +79,8 @@ PSEUDO = PseudoLabelParams(class_name="vehicle", frame_stride=4, max_frames=120)
 def train_stage(work: Path, epochs: int, image_size: int, batch: int) -> None:
     """Pseudo-label, export the training frames of the first 70 %, train and export; write ``summary.json``."""
     from selftrack.detectors.bootstrap import pseudo_label_images, pseudo_label_videos
-    from selftrack.detectors.train_yolo import YoloTrainParams, export_yolo_dataset, train_yolo
+    from selftrack.detectors.train_yolo import YoloTrainParams, train_yolo
+    from selftrack.detectors.yolo_dataset import export_yolo_dataset
 
     videos = {key: DATA / "videos" / name for key, name in VIDEOS.items()}
     t0 = time.perf_counter()

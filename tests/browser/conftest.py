@@ -10,11 +10,21 @@ import functools
 import http.server
 import os
 import shutil
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# the real-server helpers of the server tests (``selftrack serve`` in a subprocess, teardown of job workers)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
+from server_helpers import live_server_fixture
+
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+"""Every page the web-app tests visit is saved here (git-ignored; README "Web app")."""
+
+live_server = pytest.fixture(live_server_fixture)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [

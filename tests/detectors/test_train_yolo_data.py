@@ -24,18 +24,15 @@ from selftrack.detectors.pseudo_labels import (
     pseudo_label_video,
     pseudo_labels_from_motion,
 )
-from selftrack.detectors.train_yolo import (
-    FONT_NAMES,
+from selftrack.detectors.train_yolo import YoloTrainParams, model_source
+from selftrack.detectors.ultralytics_setup import FONT_NAMES, configure_ultralytics_offline, find_font
+from selftrack.detectors.yolo_dataset import (
     IGNORE_FILL,
     TrainingImage,
-    YoloTrainParams,
     class_indices,
     class_names,
-    configure_ultralytics_offline,
     export_yolo_dataset,
-    find_font,
     mask_ignored,
-    model_source,
     split_groups,
     video_training_images,
 )

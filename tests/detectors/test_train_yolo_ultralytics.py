@@ -19,15 +19,9 @@ import numpy as np
 import pytest
 
 from selftrack.detectors import YoloOnnxDetector
-from selftrack.detectors.train_yolo import (
-    FONT_NAMES,
-    EpochStats,
-    YoloDataset,
-    YoloTrainParams,
-    export_yolo_dataset,
-    train_yolo,
-    video_training_images,
-)
+from selftrack.detectors.train_yolo import EpochStats, YoloTrainParams, train_yolo
+from selftrack.detectors.ultralytics_setup import FONT_NAMES
+from selftrack.detectors.yolo_dataset import YoloDataset, export_yolo_dataset, video_training_images
 from selftrack.synth import generate_scene, render_scene_video
 
 pytestmark = [

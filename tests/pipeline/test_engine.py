@@ -155,7 +155,7 @@ def test_partial_run_computes_the_chosen_keys_only(ws: Workspace):
         ({"name": "f", "op": "resample", "inputs": {}}, "node 'f' (resample): input 'input' is not wired"),
         (
             {"name": "f", "op": "resample", "inputs": {"input": "videos"}, "params": {"fractoin": "1/2"}},
-            "node 'f' (resample): invalid params: fractoin",
+            "node 'f' (resample): invalid params: unknown parameter 'fractoin'; valid parameters: fps, fraction",
         ),
         (
             {"name": "f", "op": "resample", "inputs": {"input": "videos", "video": "videos"}},

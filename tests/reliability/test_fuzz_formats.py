@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fuzzkit import NUMBERS, TOKENS, bounded, check_detections
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from selftrack.core import SelftrackError
@@ -83,6 +83,7 @@ def test_mot_frame_far_past_any_video_is_refused_with_its_line(tmp_path: Path):
 
 
 @given(data=st.binary(max_size=400))
+@example(data=b"#\x80")  # a comment line with a bad byte: the first-line scan raised UnicodeDecodeError
 def test_any_bytes_through_format_detection(tmp_path_factory: pytest.TempPathFactory, data: bytes):
     tmp = tmp_path_factory.mktemp("bytes")
     for name in ("x.txt", "x.json", "x.xml"):

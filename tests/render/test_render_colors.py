@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import colorsys
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 from scipy.spatial.distance import pdist
@@ -25,9 +29,16 @@ def test_ids_beyond_a_palette_do_not_repeat():
     assert len({track_color(i) for i in range(5000)}) > 4900
 
 
-def test_stable_and_saturated():
-    assert track_color(7) == track_color(7) == tuple(track_colors(np.array([7]))[0])
-    assert track_color(123456789) == track_color(123456789)
+def test_stable_across_processes_and_saturated():
+    """An id's colour is a function of the id alone: another interpreter (other hash seed) draws the same."""
+    ids = [0, 1, 7, 19, 20, 255, 123456789]
+    code = f"import json; from selftrack.render import track_color; print(json.dumps([track_color(i) for i in {ids}]))"
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    other = json.loads(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    )
+    assert [tuple(c) for c in other] == [track_color(i) for i in ids]
+    assert [tuple(c) for c in track_colors(np.array(ids))] == [track_color(i) for i in ids]  # both paths agree
     for i in range(0, 3000, 7):
         c = track_color(i)
         assert all(isinstance(v, int) and 0 <= v <= 255 for v in c)

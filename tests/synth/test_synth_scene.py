@@ -239,7 +239,6 @@ def test_config_overrides_and_bad_values() -> None:
 
 
 def test_render_scene_video_writes_the_frames(tmp_path) -> None:
-    pytest.importorskip("selftrack.video", reason="selftrack.video (the H.264 writer) is not in this checkout")
     from selftrack.video import VideoReader
 
     scene = generate_scene(num_frames=15, seed=2)

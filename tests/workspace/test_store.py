@@ -15,6 +15,7 @@ import pytest
 
 from selftrack.core import Detections, StoreError, UnsafeArchiveError
 from selftrack.workspace import DataType, Workspace, safe_extract_zip
+from selftrack.workspace.maintenance import gc_files
 from selftrack.workspace.store import sha256_file
 
 
@@ -137,7 +138,7 @@ def test_killed_writer_never_leaves_half_written_items(tmp_path: Path):
     for item in items:
         assert item.path.stat().st_size == 4 << 20
         assert sha256_file(item.path) == item.sha256
-    ws.gc_files(grace=0)  # the writer is dead: its staging files and any placed-but-uncommitted file go
+    gc_files(ws, grace=0)  # the writer is dead: its staging files and any placed-but-uncommitted file go
     on_disk = {p for p in (root / "items").rglob("*") if p.is_file() and not p.name.startswith(".")}
     assert on_disk == {it.path for it in items}
     assert list((root / "tmp").iterdir()) == []

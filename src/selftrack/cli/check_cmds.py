@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from selftrack.cli.main import DEFAULT_WORKSPACE, WorkspaceOpt, app, console, err_console
+from selftrack.cli.app import DEFAULT_WORKSPACE, WorkspaceOpt, app, console, err_console
 
 _SHOWN = 20
 

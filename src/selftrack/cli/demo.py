@@ -21,7 +21,6 @@ The ground truth is used only to score; nothing is trained or tuned on it.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -105,23 +104,28 @@ def demo_pipeline(train_steps: int = TRAIN_STEPS) -> dict[str, Any]:
 
 
 def _run_targets(ws: Workspace, targets: list[str], console: Console) -> None:
-    """Run each target node (and its stale ancestors) as a job, with a progress bar; one line per node."""
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
-
+    """Run each target node (and its stale ancestors) as a job, with live progress rows; one line per node."""
+    from selftrack.cli.progress import Display, job_rows
     from selftrack.pipeline import LocalExecutor, run_node
 
     executor = LocalExecutor(1)
     reported: set[str] = set()
     for target in targets:
-        columns = (TextColumn("   {task.fields[node]}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
-            task = bar.add_task(target, total=1.0, node=target)
+        latest: list[Any] = []
 
-            def update(p: Any, task: Any = task, bar: Progress = bar, target: str = target) -> None:
-                bar.update(task, completed=p.fraction, node=p.current or target)
+        def keep(p: Any, latest: list[Any] = latest) -> None:
+            latest[:] = [p]
 
-            started = time.perf_counter()
-            result = run_node(ws, target, executor=executor, on_progress=update)
+        def rows(latest: list[Any] = latest) -> list[Any]:
+            return job_rows(latest[-1]) if latest else []
+
+        started = time.perf_counter()
+        # live rows on a terminal; off one, a progress line every 10 s on stderr, the lines below on stdout
+        display = Display(
+            console if console.is_terminal else Console(stderr=True, soft_wrap=True), rows, transient=True
+        )
+        with display:
+            result = run_node(ws, target, executor=executor, on_progress=keep)
         for node, run in result.nodes.items():
             if node in reported:
                 continue
@@ -154,7 +158,7 @@ def run_demo(
     ws = Workspace.init(root)
     scene = generate_scene(scene_config(num_frames, seed))
     key = f"plaza-{seed}"
-    with tempfile.TemporaryDirectory(dir=ws.root / "tmp") as tmp:
+    with ws.staging_dir("demo-") as tmp:
         video_path = Path(tmp) / f"{key}.mp4"
         info = render_scene_video(scene, video_path)
         console.print(

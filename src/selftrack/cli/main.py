@@ -10,87 +10,25 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import warnings
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 
-from selftrack.core.errors import SelftrackError
-
-app = typer.Typer(
-    name="selftrack",
-    help="Train a multi-object tracker from unlabeled video, and run it.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+from selftrack.cli.app import (
+    DEFAULT_WORKSPACE,
+    WorkspaceOpt,
+    _open,
+    _size,
+    app,
+    console,
+    dataset_name,
+    err_console,
+    progress_bar,
 )
-console = Console()
-err_console = Console(stderr=True)
-
-DEFAULT_WORKSPACE = "workspace"
-
-WorkspaceOpt = Annotated[
-    Path,
-    typer.Option(
-        "--workspace",
-        "-w",
-        envvar="SELFTRACK_WORKSPACE",
-        help="Workspace folder (catalog + files).",
-        show_default=True,
-    ),
-]
-
-
-@app.callback()
-def _global_options(
-    workspace: Annotated[
-        Path | None,
-        typer.Option("--workspace", "-w", help="Workspace folder; also accepted after the command name."),
-    ] = None,
-) -> None:
-    """Train a multi-object tracker from unlabeled video, and run it."""
-    if workspace is not None:
-        # Per-command --workspace options read this variable, so the flag works before or after the command.
-        os.environ["SELFTRACK_WORKSPACE"] = str(workspace)
-
-
-def _open(path: Path):
-    from selftrack.workspace import Workspace
-
-    return Workspace(path)
-
-
-@contextmanager
-def progress_bar(description: str) -> Iterator[Callable[[int, int, str], None]]:
-    """A rich progress bar driven by the ``progress(done, total, what)`` callbacks of the API."""
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[what]}"),
-    )
-    with Progress(*columns, console=err_console, transient=False, disable=not err_console.is_terminal) as bar:
-        task = bar.add_task(description, total=None, what="")
-
-        def update(done: int, total: int, what: str = "") -> None:
-            bar.update(task, completed=done, total=total, what=what)
-
-        yield update
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+from selftrack.core.errors import SelftrackError, SelftrackWarning, validation_message
 
 
 # ---------------------------------------------------------------------------------------------- commands
@@ -115,7 +53,7 @@ def import_(
     from selftrack.workspace import DataType, import_files, import_images, import_videos
 
     ws = _open(workspace)
-    with progress_bar(f"import {dataset}") as progress:
+    with progress_bar(f"import {dataset}", "files") as progress:
         if data_type == "video":
             items = import_videos(ws, dataset, sources, overwrite=overwrite, progress=progress)
         elif data_type == "image":
@@ -143,7 +81,7 @@ def import_detections_cmd(
     from selftrack.workspace import import_detections
 
     ws = _open(workspace)
-    with progress_bar(f"import {dataset}") as progress:
+    with progress_bar(f"import {dataset}", "files") as progress:
         items = import_detections(
             ws,
             dataset,
@@ -159,30 +97,50 @@ def import_detections_cmd(
 
 @app.command()
 def datasets(workspace: WorkspaceOpt = Path(DEFAULT_WORKSPACE)) -> None:
-    """List the workspace's datasets."""
+    """List the workspace's datasets; a node's current output can be named by the node (``export render out/``)."""
+    from selftrack.pipeline import Pipeline, current_outputs
+
     ws = _open(workspace)
-    table = Table("name", "type", "kind", "items", "done", "content hash")
+    current = {}
+    for node in Pipeline(ws).nodes():
+        for out, ds in current_outputs(ws, node).items():
+            if ds is not None:
+                current[ds] = node if len(current_outputs(ws, node)) == 1 else f"{node}.{out}"
+    table = Table(
+        Column("name", overflow="fold"),  # a hashed name is shown whole, across lines when it must
+        Column("type", no_wrap=True),
+        Column("items", justify="right", no_wrap=True),
+        Column("done", no_wrap=True),
+        Column("from"),
+        Column("content", no_wrap=True),
+    )
     for ds in ws.datasets():
+        if ds.kind.value != "computed":
+            origin = ds.kind.value
+        elif ds.name in current:
+            origin = f"node {current[ds.name]}"
+        else:
+            origin = f"old {ds.metadata.get('node', '?')} (gc)"
         table.add_row(
             ds.name,
             ds.data_type.value,
-            ds.kind.value,
             str(len(ws.keys(ds.name))),
             "yes" if ds.done else "no",
-            ds.content_hash[:12],
+            origin,
+            ds.content_hash[:8],
         )
     console.print(table)
 
 
 @app.command()
 def items(
-    dataset: Annotated[str, typer.Argument(help="Dataset name.")],
+    dataset: Annotated[str, typer.Argument(help="A dataset, or a node (its current output; NODE.OUTPUT).")],
     workspace: WorkspaceOpt = Path(DEFAULT_WORKSPACE),
 ) -> None:
     """List a dataset's items with their size and a summary of their content."""
     ws = _open(workspace)
     table = Table("key", "format", "size", "summary")
-    for it in ws.items(dataset):
+    for it in ws.items(dataset_name(ws, dataset)):
         meta = it.metadata
         if "video" in meta:
             v = meta["video"]
@@ -190,7 +148,8 @@ def items(
         elif "detections" in meta:
             d = meta["detections"]
             summary = (
-                f"{d['num_boxes']} boxes, {d['num_frames']} frames, {d['num_tracks']} tracks, canvas {d['canvas']}"
+                f"{d['num_boxes']} boxes, {d['num_frames']} frames, {d['num_tracks']} tracks, "
+                f"canvas {'x'.join(map(str, d['canvas'])) if d.get('canvas') else '-'}"
             )
         elif "width" in meta:
             summary = f"{meta['width']}x{meta['height']}"
@@ -204,7 +163,7 @@ def items(
 
 @app.command()
 def export(
-    dataset: Annotated[str, typer.Argument(help="Dataset name.")],
+    dataset: Annotated[str, typer.Argument(help="A dataset, or a node (its current output; NODE.OUTPUT).")],
     out: Annotated[Path, typer.Argument(help="Output folder.")],
     format: Annotated[
         str | None, typer.Option(help="For detections/tracks: mot (default), skyhook-json or npz.")
@@ -215,8 +174,8 @@ def export(
     from selftrack.workspace import export_dataset
 
     ws = _open(workspace)
-    with progress_bar(f"export {dataset}") as progress:
-        paths = export_dataset(ws, dataset, out, format=format, progress=progress)
+    with progress_bar(f"export {dataset}", "items") as progress:
+        paths = export_dataset(ws, dataset_name(ws, dataset), out, format=format, progress=progress)
     console.print(f"wrote {len(paths)} file(s) to [bold]{out}[/]")
 
 
@@ -228,8 +187,22 @@ def info(video: Annotated[Path, typer.Argument(help="A video file.")]) -> None:
     vi = probe(video)
     table = Table(show_header=False)
     for k, v in vi.to_dict().items():
-        table.add_row(k, str(v))
+        table.add_row(k, _readable_info(k, v))
     console.print(table)
+
+
+def _readable_info(key: str, value: object) -> str:
+    """A probed value as a person reads it: 2.67 s rather than 2.6666666666666665, 29.97 (30000/1001) fps."""
+    from fractions import Fraction
+
+    from selftrack.cli.progress import clock
+
+    if key == "duration" and isinstance(value, (int, float)):
+        return f"{value:.2f} s" + (f" ({clock(value)})" if value >= 60 else "")
+    if key == "fps" and value is not None:
+        rate = Fraction(str(value))
+        return str(rate.numerator) if rate.denominator == 1 else f"{float(rate):.3g} ({rate})"
+    return str(value)
 
 
 @app.command()
@@ -249,16 +222,33 @@ def demo(
     run_demo(workspace, num_frames=frames, seed=seed, train_steps=train_steps, console=console)
 
 
-# Commands defined in sibling modules register themselves on `app` when imported.
-from selftrack.cli import check_cmds, pipeline_cmds, reid_cmds, tracking_cmds, vision_cmds  # noqa: E402,F401
+# Commands defined in sibling modules register themselves on `app` (from selftrack.cli.app) when imported.
+from selftrack.cli import check_cmds, pipeline_cmds, reid_cmds, serve_cmds, tracking_cmds, vision_cmds  # noqa: E402,F401
+
+_python_show_warning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings about the user's input (:class:`SelftrackWarning`) as one yellow line; others as Python shows them."""
+    if issubclass(category, SelftrackWarning):
+        err_console.print(f"[bold yellow]warning:[/] {message}", highlight=False)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
 
 
 def main() -> None:
     """Entry point: turn expected errors into one clear line instead of a traceback."""
+    import pydantic
+
+    warnings.showwarning = _show_warning
     try:
         app()
     except SelftrackError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+        sys.exit(1)
+    except pydantic.ValidationError as e:  # settings a command built without naming its flags: still one line each
+        what = e.title.removesuffix("Params").removesuffix("Config") or "settings"
+        err_console.print(f"[bold red]error:[/] {validation_message(f'{what} settings', e)}", highlight=False)
         sys.exit(1)
     except sqlite3.DatabaseError as e:  # a catalog damaged in a page only a query reaches
         err_console.print(

@@ -8,22 +8,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
-from selftrack.cli.main import DEFAULT_WORKSPACE, WorkspaceOpt, _open, app, console, err_console
+from selftrack.cli.app import DEFAULT_WORKSPACE, WorkspaceOpt, _open, app, console, dataset_name, err_console
+from selftrack.cli.progress import Display, Row, clock, format_row, job_rows
 from selftrack.core.errors import SelftrackError
 
 
 def _ts(t: float | None) -> str:
     return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else "-"
-
-
-def _eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    m, s = divmod(int(seconds), 60)
-    return f"{m}:{s:02d}"
 
 
 @app.command()
@@ -49,7 +42,7 @@ def nodes(workspace: WorkspaceOpt = Path(DEFAULT_WORKSPACE)) -> None:
 
     ws = _open(workspace)
     pipe = Pipeline(ws)
-    table = Table("node", "op", "inputs", "outputs (dataset, done)")
+    table = Table("node", "op", "inputs", Column("outputs (dataset, done)", overflow="fold"))
     for name, node in pipe.nodes().items():
         ins = "; ".join(f"{port} <- {', '.join(str(r) for r in refs)}" for port, refs in node.inputs.items())
         outs = []
@@ -73,7 +66,9 @@ def run(
     ],
     partial: Annotated[int | None, typer.Option(help="Partial run: compute N random keys not computed yet.")] = None,
     keys: Annotated[str | None, typer.Option(help="Partial run: comma-separated keys to compute.")] = None,
-    keys_from: Annotated[str | None, typer.Option(help="Partial run: compute the keys of this dataset.")] = None,
+    keys_from: Annotated[
+        str | None, typer.Option(help="Partial run: compute the keys of this dataset (or node).")
+    ] = None,
     workers: Annotated[int | None, typer.Option(help="Parallel worker processes (default: one per core).")] = None,
     executor: Annotated[
         str, typer.Option(help="Where items run: local (process pool) or ray (a Ray cluster; selftrack[ray] extra).")
@@ -91,8 +86,7 @@ def run(
     With ``--executor ray`` every node's items run as Ray tasks; the workspace must be on a filesystem every
     node of the cluster mounts at the same path.
     """
-    from selftrack.pipeline import JobState, Partial, Pipeline, run_node
-    from selftrack.pipeline.choose import make_executor
+    from selftrack.pipeline import JobProgress, JobState, JobStore, Partial, Pipeline, make_executor, run_node
 
     ws = _open(workspace)
     pipe = Pipeline(ws)
@@ -114,31 +108,32 @@ def run(
     elif keys is not None:
         spec = Partial(keys=tuple(k.strip() for k in keys.split(",") if k.strip()))
     elif keys_from is not None:
-        spec = Partial(dataset=keys_from)
+        spec = Partial(dataset=dataset_name(ws, keys_from))
     runner = make_executor(executor, workers=workers, address=address)  # a local Ray it starts ends with the process
     for name in targets:
-        columns = (
-            TextColumn(f"[bold]{name}[/]"),
-            BarColumn(),
-            TaskProgressColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=err_console, disable=not err_console.is_terminal) as bar:
-            task = bar.add_task(name, total=1.0, info="")
+        latest: list[JobProgress] = []
 
-            def update(p, task=task, bar=bar) -> None:
-                info = f"{p.current}  items {p.items_done}/{p.items_total}"
-                if p.frames_total:
-                    info += f"  frames {p.frames_done}/{p.frames_total} ({p.frames_per_second:.0f} fps, ETA {_eta(p.eta_seconds)})"
-                bar.update(task, completed=p.fraction, info=info)
+        def keep(p: JobProgress, latest: list[JobProgress] = latest) -> None:
+            latest[:] = [p]
 
-            result = run_node(ws, name, partial=spec, executor=runner, on_progress=update, raise_on_error=False)
+        def rows(latest: list[JobProgress] = latest) -> list[Row]:
+            return job_rows(latest[-1]) if latest else []
+
+        def header(latest: list[JobProgress] = latest, name: str = name) -> str:
+            p = latest[-1] if latest else None
+            if p is None:
+                return f"run {name}: planning"
+            return f"run {name}: node {min(p.nodes_done + 1, p.nodes_total)}/{p.nodes_total}, {p.fraction * 100:.0f}% in all"
+
+        with Display(err_console, rows, header=header):
+            result = run_node(ws, name, partial=spec, executor=runner, on_progress=keep, raise_on_error=False)
         for node, nr in result.nodes.items():
-            console.print(f"  {node}: {nr.status}, outputs {', '.join(nr.outputs.values())}")
+            outputs = ", ".join(f"{node}.{out} = {ds}" for out, ds in nr.outputs.items())
+            console.print(f"  {node}: {nr.status}; {outputs}", highlight=False)
         if result.state != JobState.DONE:
             raise SelftrackError(f"job {result.job_id} {result.state.value}: {result.error}")
-        console.print(f"job {result.job_id} done")
+        took = JobStore(ws).progress(result.job_id).elapsed
+        console.print(f"job {result.job_id} done in {clock(took)}", highlight=False)
 
 
 @app.command()
@@ -150,15 +145,22 @@ def jobs(
     from selftrack.pipeline import JobStore
 
     store = JobStore(_open(workspace))
-    table = Table("id", "name", "state", "progress", "started", "error")
+    table = Table(
+        "id", "name", "state", "progress", Column("started", no_wrap=True), Column("took", no_wrap=True), "error"
+    )
     for job in store.list(limit):
         p = store.progress(job.id)
+        stage = p.stage
+        where = f"{p.fraction * 100:.0f}%"
+        if stage is not None and not job.state.finished:
+            where += f" ({stage.node}" + (f": {stage.name}" if stage.name != stage.node else "") + ")"
         table.add_row(
             str(job.id),
             job.name,
             job.state.value,
-            f"{p.fraction * 100:.0f}% ({p.items_done}/{p.items_total})",
+            where,
             _ts(job.started_at),
+            clock(p.elapsed) if job.started_at else "-",
             (job.error or "")[:80],
         )
     console.print(table)
@@ -189,14 +191,20 @@ def job(
             )
         )
         return
+    took = f", took {clock(p.elapsed)}" if j.state.finished and j.started_at else ""
     console.print(
-        f"[bold]job {j.id}[/] {j.name}: {j.state.value}  (started {_ts(j.started_at)}, finished {_ts(j.finished_at)})"
+        f"[bold]job {j.id}[/] {j.name}: {j.state.value}  (started {_ts(j.started_at)}, finished {_ts(j.finished_at)}{took})",
+        highlight=False,
     )
-    for step in j.plan:
-        console.print(f"  {step['node']:<20} {step['op']:<20} {step['state']}")
-    console.print(
-        f"progress: {p.fraction * 100:.0f}%  items {p.items_done}/{p.items_total}  frames {p.frames_done}/{p.frames_total}  {p.frames_per_second:.1f} fps  ETA {_eta(p.eta_seconds)}"
-    )
+    console.print(f"progress: {p.fraction * 100:.0f}%, {p.nodes_done} of {p.nodes_total} node(s) done", highlight=False)
+    rows = job_rows(p)
+    width = max(console.width, 60)
+    label_w = min(28, max((len(r.label) for r in rows), default=0))
+    for row in rows:
+        line = format_row(row, width - 2, label_width=label_w, bar=False)
+        console.print("  ", line, sep="", highlight=False)
+    if rows:
+        console.print("log:")
     for line in store.log_tail(job_id, 30):
         console.print("  " + line, highlight=False, markup=False)
     if j.error:
@@ -221,7 +229,8 @@ def stop(
 def gc(
     dry_run: Annotated[bool, typer.Option(help="Only list what would be deleted.")] = False,
     grace: Annotated[
-        float, typer.Option(help="Seconds an unreferenced file must be old before it is removed (default 1 hour).")
+        float,
+        typer.Option(min=0, help="Seconds an unreferenced file must be old before it is removed (default 1 hour)."),
     ] = 3600.0,
     workspace: WorkspaceOpt = Path(DEFAULT_WORKSPACE),
 ) -> None:
@@ -259,6 +268,8 @@ def pipeline_cmd(
     from selftrack.pipeline import Pipeline
 
     text = Pipeline(_open(workspace)).to_yaml()
+    if out is not None and out.is_dir():
+        raise SelftrackError(f"{out}: is a folder; --out names the YAML file to write")
     if out is None:
         console.print(text, highlight=False, markup=False)
     else:

@@ -19,12 +19,27 @@ from typing import Annotated, Any
 
 import typer
 
-from selftrack.cli.main import app, console, progress_bar
-from selftrack.cli.tracking_cmds import params_table, parse_typed_params, read_for_video, validate_params
+from selftrack.cli.app import app, console, progress_bar
+from selftrack.cli.inputs import params_table, parse_params, read_for_video, validate_params
+from selftrack.cli.progress import CommandProgress
 from selftrack.core.errors import SelftrackError
 
-STAGE_NAMES = {1: "appearance", 2: "spatial"}
-"""Names of the two UNS20 stages, as :class:`~selftrack.reid.TrainResult` lists them (spatial: the box matcher)."""
+FLAGS = {
+    "seed": "--seed",
+    "device": "--device",
+    "max_minutes": "--minutes",
+    "stage1_steps": "--steps",
+    "stage2_steps": "--steps",
+    "track_duration": "--track-duration",
+}
+"""The training parameters that options set, so an error names the option the person typed."""
+
+
+def stage_name(stage: int) -> str:
+    """The UNS20 stage's name (1: appearance, 2: spatial, the box matcher), as the op names its job stages."""
+    from selftrack.ops.unsupervised_reid import STAGE_NAMES  # imports torch: only once training is under way
+
+    return STAGE_NAMES.get(stage, "?")
 
 
 def split_steps(total: int) -> tuple[int, int]:
@@ -59,50 +74,62 @@ def _stop_on_interrupt() -> Iterator[Callable[[], bool]]:
 
 
 class _TrainingBar:
-    """Turns :func:`train_reid` events into ``progress(done, total, what)`` calls.
+    """Turns :func:`train_reid` events into progress stages, each in its own unit with a fixed total.
 
-    The bar counts optimizer steps over both stages; the text shows the stage, the last loss, the
+    ``crops``: frames decoded to cut the boxes out (all videos together); ``stage 1: appearance`` and
+    ``stage 2: spatial``: optimizer steps. The note under the running stage shows the last loss, the
     last validation loss and the time budget.
     """
 
-    def __init__(self, progress: Callable[[int, int, str], None], steps: tuple[int, int], minutes: float | None):
+    def __init__(
+        self,
+        progress: CommandProgress,
+        steps: tuple[int, int],
+        minutes: float | None,
+        crop_frames: dict[str, int] | None = None,
+    ):
         self.progress = progress
         self.steps = steps
         self.minutes = minutes
-        self.stage = 1
+        self.crop_frames = crop_frames or {}
+        self.offsets = {v: sum(list(self.crop_frames.values())[:i]) for i, v in enumerate(self.crop_frames)}
+        self.stage = 0
         self.loss: float | None = None
         self.val: float | None = None
         self.time_limited: list[int] = []
 
-    def _text(self) -> str:
-        parts = [f"stage {self.stage} ({STAGE_NAMES.get(self.stage, '?')})"]
+    def _note(self) -> None:
+        parts = []
         if self.loss is not None:
             parts.append(f"loss {self.loss:.3f}")
         if self.val is not None:
             parts.append(f"val {self.val:.3f}")
         if self.minutes is not None:
             parts.append(f"budget {self.minutes:g} min")
-        return "  ".join(parts)
+        self.progress.set_note(*parts)
 
     def __call__(self, kind: str, info: dict[str, Any]) -> None:
-        total = sum(self.steps)
         if kind == "crops":
-            self.progress(int(info["done"]), int(info["total"]), f"cropping {Path(str(info['video'])).name}")
-            return
-        if kind == "stage":
+            total = sum(self.crop_frames.values()) or int(info["total"])
+            if self.progress.current is None or self.progress.current.name != "crops":
+                self.progress.stage("crops", "frames", total)
+            self.progress(self.offsets.get(str(info["video"]), 0) + int(info["done"]), total)
+        elif kind == "stage":
             self.stage = int(info["stage"])
             self.loss = self.val = None
+            steps = int(info.get("steps") or self.steps[self.stage - 1])
+            self.progress.stage(f"stage {self.stage}: {stage_name(self.stage)}", "steps", steps)
+            self.progress(int(info.get("start_step", 0)), steps)
+            self._note()
         elif kind == "step":
             self.loss = float(info["loss"])
+            self.progress(int(info["step"]), int(info.get("steps") or 0) or None)
+            self._note()
         elif kind == "validation" and info.get("val_loss") is not None:
             self.val = float(info["val_loss"])
-        elif kind not in ("time_limit",):
-            return
-        done = int(info.get("step", 0)) + (self.steps[0] if self.stage == 2 else 0)
-        if kind == "time_limit":  # the rest of this stage is skipped: move the bar past it
+            self._note()
+        elif kind == "time_limit":  # the rest of this stage is skipped; the next stage opens its own row
             self.time_limited.append(self.stage)
-            done = self.steps[0] if self.stage == 1 else total
-        self.progress(min(done, total), total, self._text())
 
 
 @app.command("train-reid")
@@ -167,8 +194,11 @@ def train_reid_cmd(
         values["stage1_steps"], values["stage2_steps"] = split_steps(steps)
     if track_duration is not None:
         values["track_duration"] = track_duration
-    values.update(parse_typed_params(param or []))  # --param wins: it is the more specific
-    params = validate_params(ReidTrainParams, values, "training")
+    flags = {k: FLAGS[k] for k in values}
+    given = parse_params(param or [])
+    values.update(given)  # --param wins: it is the more specific
+    flags = {k: v for k, v in flags.items() if k not in given}
+    params = validate_params(ReidTrainParams, values, "training", flags=flags)
     if out.is_dir():
         raise SelftrackError(f"{out}: is a folder; --out names the model file to write")
     dets = [read_for_video(d, v) for v, d in zip(videos, dets_paths, strict=True)]
@@ -176,22 +206,55 @@ def train_reid_cmd(
         if len(ds) == 0:
             raise SelftrackError(f"{d}: no detections; {v} cannot be trained on")
     out.parent.mkdir(parents=True, exist_ok=True)
+    sweep_leftovers(out)
     started = time.perf_counter()
-    cache_dir = nullcontext(str(cache)) if cache is not None else tempfile.TemporaryDirectory(prefix="selftrack-reid-")
+    cache_dir = (
+        nullcontext(str(cache))
+        if cache is not None
+        else tempfile.TemporaryDirectory(prefix=f"selftrack-reid-{os.getpid()}-")
+    )
     with cache_dir as folder:
         result, bar = _train(videos, dets, params, Path(folder), out)
     elapsed = time.perf_counter() - started
     console.print(summary(result, bar, elapsed, len(videos), sum(len(d) for d in dets)), highlight=False)
 
 
+def sweep_leftovers(out: Path) -> list[Path]:
+    """Remove what a killed ``train-reid`` left: its ``.NAME.PID.training`` file beside ``--out``, the
+    ``.NAME.PID.tmp`` of an interrupted save, and its ``selftrack-reid-PID-*`` crop cache in the temp folder.
+
+    Only files of processes that no longer run are touched (the pid is in the name), so two trainings side
+    by side never remove each other's work. ``kill -9`` runs no cleanup code: the next run does it.
+    """
+    import shutil
+
+    from selftrack.workspace.maintenance import pid_alive
+
+    def dead(pid: str) -> bool:
+        return pid.isdigit() and not pid_alive(int(pid))
+
+    removed: list[Path] = []
+    for path in out.parent.glob(f".*{out.name}.*"):  # .NAME.PID.training, ..NAME.PID.training.PID.tmp
+        rest = path.name.split(out.name + ".", 1)[-1].split(".")
+        pids = [p for p in rest if p.isdigit()]
+        if rest[-1] in ("training", "tmp") and pids and all(dead(p) for p in pids) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    for folder in Path(tempfile.gettempdir()).glob("selftrack-reid-*-*"):
+        if folder.is_dir() and dead(folder.name.split("-")[2]):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 def summary(result: Any, bar: _TrainingBar, seconds: float, num_videos: int, num_boxes: int) -> str:
     """One line on what training did: stages, best validation loss per stage, time and the file."""
-    losses = [f"{STAGE_NAMES[int(k[-1])]} {v:.3f}" for k, v in result.best_val_loss.items() if v is not None]
+    losses = [f"{stage_name(int(k[-1]))} {v:.3f}" for k, v in result.best_val_loss.items() if v is not None]
     took = f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
     stages = list(result.stages)
     if result.stopped:
         state = f"stopped in stage {bar.stage}"
-        stages.append(f"{STAGE_NAMES.get(bar.stage, '?')} (in part)")
+        stages.append(f"{stage_name(bar.stage)} (in part)")
     else:
         state = "done"
     if bar.time_limited:
@@ -213,7 +276,8 @@ def _train(videos: list[Path], dets: list[Any], params: Any, cache: Path, out: P
     partial = out.with_name(f".{out.name}.{os.getpid()}.training")
     try:
         with _stop_on_interrupt() as should_stop, progress_bar("train-reid") as progress:
-            bar = _TrainingBar(progress, (params.stage1_steps, params.stage2_steps), params.max_minutes)
+            crop_frames = {str(v): int(d.frame.max()) + 1 if len(d) else 0 for v, d in zip(videos, dets, strict=True)}
+            bar = _TrainingBar(progress, (params.stage1_steps, params.stage2_steps), params.max_minutes, crop_frames)
             result = train_reid(
                 videos,
                 dets,

@@ -9,130 +9,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from selftrack.cli.main import DEFAULT_WORKSPACE, WorkspaceOpt, app, console, progress_bar
+from selftrack.cli.app import DEFAULT_WORKSPACE, WorkspaceOpt, app, console, dataset_name, progress_bar
+from selftrack.cli.inputs import (
+    check_tracker,
+    params_table,
+    parse_params,
+    read_detections_file,
+    read_for_video,
+    validate_params,
+)
+from selftrack.cli.summaries import track_summary
 from selftrack.core.detections import Detections
 from selftrack.core.errors import SelftrackError
-
-if TYPE_CHECKING:
-    from pydantic import BaseModel
-
-    from selftrack.video import VideoInfo
-
-
-def _parse_params(pairs: list[str]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise SelftrackError(f"--param takes KEY=VALUE, got {pair!r}")
-        k, v = pair.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
-
-
-def parse_typed_params(pairs: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs with YAML-typed values, so ``none``, ``[1, 2, 4]`` or ``true`` reach the model typed.
-
-    (Plain numbers and words would pass either way; lists and nulls need it.)
-    """
-    import yaml
-
-    out: dict[str, Any] = {}
-    for key, raw in _parse_params(pairs).items():
-        try:
-            value = yaml.safe_load(raw) if raw else raw
-        except yaml.YAMLError:
-            value = raw
-        out[key] = value
-    return out
-
-
-def validate_params(model: type[BaseModel], values: dict[str, Any], what: str) -> Any:
-    """``model(**values)``, with pydantic's errors as one line naming each bad parameter."""
-    import pydantic
-
-    try:
-        return model(**values)
-    except pydantic.ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(params)'}: {e['msg']}" for e in exc.errors())
-        raise SelftrackError(f"invalid {what} parameters: {problems} (see --show-params)") from None
-
-
-def params_table(model: type[BaseModel]) -> Table:
-    """A table of a parameter model's fields: name, default and help text (``--show-params``)."""
-    from pydantic import BaseModel
-
-    table = Table("parameter", "default", "description")
-
-    def rows(m: type[BaseModel], prefix: str) -> None:
-        for name, f in m.model_fields.items():
-            default = f.default_factory() if f.default_factory is not None else f.default  # type: ignore[call-arg]
-            if isinstance(default, BaseModel):  # a group of parameters (the re-id tracker's): one row per field
-                rows(type(default), f"{prefix}{name}.")
-            else:
-                table.add_row(f"{prefix}{name}", repr(default), f.description or "")
-
-    rows(model, "")
-    return table
-
-
-def _read(path: Path, *, canvas: tuple[int, int] | None = None, num_frames: int | None = None) -> Detections:
-    from selftrack.formats import read_detections
-
-    if not path.is_file():
-        raise SelftrackError(f"{path}: no such file")
-    kw = {}
-    if canvas is not None:
-        kw["canvas"] = canvas
-    if num_frames is not None:
-        kw["num_frames"] = num_frames
-    return read_detections(path, **kw)
-
-
-def read_for_video(path: Path, video: Path, info: VideoInfo | None = None) -> Detections:
-    """Read ``path`` (MOTChallenge, SkyhookML JSON or UA-DETRAC XML) as the detections of ``video``.
-
-    MOT and XML files carry no frame size or length, so the video's are used (a box past its last
-    frame is refused with the file's line); a SkyhookML file lists its frames, and that count must be
-    the video's. Every problem is one error naming the file.
-    """
-    from selftrack.formats import detect_format, read_detections
-    from selftrack.video import probe
-
-    info = info or probe(video)
-    if not path.exists():
-        raise SelftrackError(f"{path}: no such detections file")
-    if path.is_dir():
-        raise SelftrackError(f"{path}: a folder, not a detections file")
-    try:
-        fmt = detect_format(path)
-        if fmt == "skyhook-json":
-            dets = read_detections(path, format=fmt)
-        elif fmt in ("mot", "detrac-xml"):
-            dets = read_detections(path, format=fmt, canvas=info.size, num_frames=info.frame_count)
-        else:
-            raise SelftrackError(
-                f"{path}: a {fmt} file; expected one video's detections (MOTChallenge or SkyhookML JSON)"
-            )
-    except SelftrackError:
-        raise
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise SelftrackError(f"{path}: cannot read these detections ({exc})") from None
-    if len(dets) and int(dets.frame.max()) >= info.frame_count:
-        raise SelftrackError(
-            f"{path}: boxes reach frame {int(dets.frame.max()) + 1} but {video} has {info.frame_count} frames "
-            "(mismatched frame counts)"
-        )
-    if dets.num_frames is not None and dets.num_frames != info.frame_count:
-        raise SelftrackError(
-            f"{path}: {dets.num_frames} frames of detections but {video} has {info.frame_count} frames "
-            "(mismatched frame counts)"
-        )
-    return dets.replace(canvas=dets.canvas or info.size, num_frames=info.frame_count)
 
 
 @app.command()
@@ -170,6 +63,7 @@ def track(
     show_params: Annotated[bool, typer.Option(help="List the tracker's parameters with defaults and exit.")] = False,
 ) -> None:
     """Track a detections file with a motion tracker or the re-id tracker, and write the tracks."""
+    check_tracker(tracker)
     if tracker == "reid":
         _track_reid(detections, out, video, model, param or [], gmc, min_track_length, interpolate, show_params)
         return
@@ -178,23 +72,17 @@ def track(
     from selftrack.trackers import list_trackers
 
     if show_params:
-        known = list_trackers()
-        if tracker not in known:
-            raise SelftrackError(f"unknown tracker {tracker!r}; choose one of {', '.join(known)}, reid")
-        console.print(params_table(known[tracker]))
+        console.print(params_table(list_trackers()[tracker]))
         return
     if model is not None:
         raise SelftrackError(f"--model is for --tracker reid; {tracker} uses no model")
     detections, out = _required(detections, out)
-    try:
-        params = TrackParams(
-            tracker=tracker,
-            tracker_params=_parse_params(param or []),
-            min_track_length=min_track_length,
-            interpolate_max_gap=interpolate,
-        )
-    except ValueError as e:
-        raise SelftrackError(f"invalid tracker settings: {e}") from None
+    tracker_params = parse_params(param or [])
+    validate_params(list_trackers()[tracker], tracker_params, tracker)  # typed values; unknown names listed
+    settings = {"tracker": tracker, "tracker_params": tracker_params}
+    settings |= {"min_track_length": min_track_length, "interpolate_max_gap": interpolate}
+    flags = {"min_track_length": "--min-track-length", "interpolate_max_gap": "--interpolate"}
+    params = validate_params(TrackParams, settings, "track", flags=flags)
     fps = None
     if video is not None:
         from selftrack.video import probe
@@ -202,12 +90,19 @@ def track(
         info = probe(video)  # one pass over the file: size, length, and the rate trackers with frame_rate take
         dets, fps = read_for_video(detections, video, info), info.fps
     else:
-        dets = _read(detections)
+        dets = read_detections_file(detections)
     transforms = read_gmc(gmc, num_frames=dets.frame_count) if gmc is not None else None
-    with progress_bar(f"track ({tracker})") as progress:
-        tracks = run_tracker(dets, params, transforms=transforms, progress=lambda d, t: progress(d, t, ""), fps=fps)
+    with progress_bar(f"track ({tracker})", "frames") as progress:
+        stats: dict[str, int] = {}
+        tracks = run_tracker(
+            dets, params, transforms=transforms, progress=lambda d, t: progress(d, t, ""), fps=fps, stats=stats
+        )
     write_detections(tracks, out)
-    console.print(f"{len(tracks.track_ids)} tracks, {len(tracks)} boxes over {tracks.frame_count} frames -> {out}")
+    lines = track_summary(
+        dets, tracks, out, tracker=tracker, video=video, stats=stats, min_track_length=min_track_length,
+        interpolate=interpolate,
+    )  # fmt: skip
+    console.print("\n".join(lines), highlight=False, markup=False)
 
 
 def _required(detections: Path | None, out: Path | None) -> tuple[Path, Path]:
@@ -246,26 +141,31 @@ def _track_reid(
     detections, out = _required(detections, out)
     if gmc is not None:
         raise SelftrackError("--gmc is not supported by --tracker reid (a fixed-camera Kalman model)")
-    values = parse_typed_params(param)
-    if min_track_length:
-        values.setdefault("min_track_length", min_track_length)
-    if interpolate:
-        values.setdefault("max_interpolation_gap", interpolate)
-    params = validate_params(ReidTrackerParams, values, "re-id tracker")
+    values = parse_params(param)
+    flags = {}
+    if min_track_length and "min_track_length" not in values:
+        values["min_track_length"], flags["min_track_length"] = min_track_length, "--min-track-length"
+    if interpolate and "max_interpolation_gap" not in values:
+        values["max_interpolation_gap"], flags["max_interpolation_gap"] = interpolate, "--interpolate"
+    params = validate_params(ReidTrackerParams, values, "re-id tracker", flags=flags)
     if not model.is_file():
         raise SelftrackError(f"{model}: no such re-id model file")
     dets = read_for_video(detections, video)
-    with progress_bar("track (reid)") as progress:
-        tracks = track_with_reid(model, video, dets, params, progress=lambda d, t: progress(d, t, "frames"))
+    with progress_bar("track (reid)", "frames") as progress:
+        tracks = track_with_reid(model, video, dets, params, progress=lambda d, t: progress(d, t))
     write_detections(tracks, out)
-    console.print(f"{len(tracks.track_ids)} tracks, {len(tracks)} boxes over {tracks.frame_count} frames -> {out}")
+    lines = track_summary(
+        dets, tracks, out, tracker="the re-id tracker", video=video, min_track_length=params.min_track_length,
+        interpolate=params.max_interpolation_gap,
+    )  # fmt: skip
+    console.print("\n".join(lines), highlight=False, markup=False)
 
 
 def _load_pairs(gt: str, tracks: str, workspace: Path) -> dict[str, tuple[Detections, Detections]]:
     """``{name: (gt, tracks)}`` from two files, or from two datasets of a workspace (matched by key)."""
     if Path(gt).exists() and Path(tracks).exists():
         name = Path(tracks).stem if Path(tracks).stem not in ("gt", "det", "tracks") else Path(gt).parent.parent.name
-        return {name or "sequence": (_read(Path(gt)), _read(Path(tracks)))}
+        return {name or "sequence": (read_detections_file(Path(gt)), read_detections_file(Path(tracks)))}
     from selftrack.workspace import Workspace
 
     try:
@@ -275,6 +175,7 @@ def _load_pairs(gt: str, tracks: str, workspace: Path) -> dict[str, tuple[Detect
         raise SelftrackError(
             f"{missing}: no such file (and no workspace at {workspace} to find a dataset of that name)"
         ) from None
+    gt, tracks = dataset_name(ws, gt), dataset_name(ws, tracks)
     keys = sorted(set(ws.keys(gt)) & set(ws.keys(tracks)))
     if not keys:
         raise SelftrackError(f"datasets {gt!r} and {tracks!r} have no key in common")
@@ -283,8 +184,12 @@ def _load_pairs(gt: str, tracks: str, workspace: Path) -> dict[str, tuple[Detect
 
 @app.command("eval")
 def eval_(
-    gt: Annotated[str, typer.Option(help="Ground-truth file (MOTChallenge gt.txt...) or a tracks dataset name.")],
-    tracks: Annotated[str, typer.Option(help="Tracker output file or a tracks dataset name.")],
+    gt: Annotated[
+        str, typer.Option(help="Ground-truth file (MOTChallenge gt.txt...), or a dataset or node of a workspace.")
+    ],
+    tracks: Annotated[
+        str, typer.Option(help="Tracker output file, or a dataset or node (e.g. tracks) of a workspace.")
+    ],
     frames: Annotated[
         str | None, typer.Option(help="Score only these frames, MOT numbering, e.g. 1-400 or 401-795.")
     ] = None,

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from selftrack.cli.main import app, console, progress_bar
+from selftrack.cli.app import app, console, progress_bar
+from selftrack.cli.progress import clock
 from selftrack.core.errors import SelftrackError
+
+
+def check_output_file(out: Path) -> None:
+    """``--out`` names a file to write: a folder there is one clear error, not an IsADirectoryError."""
+    if out.is_dir():
+        raise SelftrackError(f"{out}: is a folder; --out names the file to write (e.g. {out / 'out.txt'})")
 
 
 @app.command()
@@ -28,26 +36,33 @@ def detect(
     batch_size: Annotated[int, typer.Option(help="Frames per batch.")] = 8,
 ) -> None:
     """Detect objects in every frame of a video and write the boxes."""
+    from selftrack.cli.tracking_cmds import validate_params
     from selftrack.detectors import detect_video
     from selftrack.formats import write_detections
     from selftrack.ops.object_detection import ObjectDetectionParams, build_detector
     from selftrack.video import ResizeSpec
     from selftrack.workspace.store import Item
 
-    resize = (
-        ResizeSpec(mode="scale-down", max_dimension=max_dimension, multiple=multiple)
-        if max_dimension
-        else ResizeSpec(mode="keep", multiple=multiple)
-    )
+    check_output_file(out)
+    sizes = {"mode": "scale-down", "max_dimension": max_dimension} if max_dimension else {"mode": "keep"}
+    flags = {"max_dimension": "--max-dimension", "multiple": "--multiple"}
+    resize = validate_params(ResizeSpec, {**sizes, "multiple": multiple}, "resize", flags=flags, hint=None)
     builtin = model in ("motion", "hog", "person")
-    params = ObjectDetectionParams(
-        detector=model if builtin else "yolo",
-        resize=resize,
-        confidence_threshold=conf,
-        nms_iou_threshold=iou,
-        classes=[c.strip() for c in classes.split(",")] if classes else [],
-        batch_size=batch_size,
-    )
+    settings = {
+        "detector": model if builtin else "yolo",
+        "resize": resize,
+        "confidence_threshold": conf,
+        "nms_iou_threshold": iou,
+        "classes": [c.strip() for c in classes.split(",")] if classes else [],
+        "batch_size": batch_size,
+    }
+    flags = {
+        "confidence_threshold": "--conf",
+        "nms_iou_threshold": "--iou",
+        "batch_size": "--batch-size",
+        "classes": "--classes",
+    }
+    params = validate_params(ObjectDetectionParams, settings, "detection", flags=flags, hint=None)
     model_item = None
     if not builtin:
         path = Path(model)
@@ -55,7 +70,8 @@ def detect(
             raise SelftrackError(f"{model}: no such model file (or use one of: motion, hog, person)")
         model_item = Item("files", path.stem, path.suffix.lstrip(".").lower(), {}, path, path.stat().st_size, "")
     detector = build_detector(params, model_item)
-    with progress_bar(f"detect ({model if builtin else Path(model).name})") as progress:
+    started = time.perf_counter()
+    with progress_bar(f"detect ({model if builtin else Path(model).name})", "frames", estimate=True) as progress:
         dets = detect_video(
             detector,
             video,
@@ -70,7 +86,13 @@ def detect(
 
         dets = dets.rescale(probe(video).size)
     write_detections(dets, out)
-    console.print(f"{len(dets)} boxes in {dets.frame_count} frames (canvas {dets.canvas[0]}x{dets.canvas[1]}) -> {out}")
+    seconds = time.perf_counter() - started
+    frames = dets.num_frames or dets.frame_count
+    console.print(
+        f"{len(dets)} boxes in {frames} frames (canvas {dets.canvas[0]}x{dets.canvas[1]}) -> {out}\n"
+        f"  took {clock(seconds)} ({frames / max(seconds, 1e-6):.1f} frames/s)",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -88,6 +110,7 @@ def render(
     from selftrack.render import render_video
     from selftrack.video import probe
 
+    check_output_file(out)
     info = probe(video)
     size = info.size
     if canvas:
@@ -100,6 +123,6 @@ def render(
     for path in tracks or []:
         dets = read_detections(path)
         layers.append(dets if dets.canvas else dets.replace(canvas=size))
-    with progress_bar("render") as progress:
+    with progress_bar("render", "frames") as progress:
         result = render_video(video, layers, out, trail_length=trail, progress=lambda d, t: progress(d, t, ""))
     console.print(f"{result.frame_count} frames {result.width}x{result.height} -> {out}")

@@ -4,6 +4,7 @@ from selftrack.core.detections import NO_TRACK, Detections
 from selftrack.core.errors import (
     FormatError,
     SelftrackError,
+    SelftrackWarning,
     StoreError,
     UnsafeArchiveError,
     ValidationError,
@@ -16,6 +17,7 @@ __all__ = [
     "Detections",
     "FormatError",
     "SelftrackError",
+    "SelftrackWarning",
     "StoreError",
     "UnsafeArchiveError",
     "ValidationError",

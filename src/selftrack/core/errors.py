@@ -8,6 +8,9 @@ traceback. They subclass the builtin that best describes them (``ValueError`` fo
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 
 class SelftrackError(Exception):
     """Base class of every error selftrack raises on purpose."""
@@ -31,3 +34,65 @@ class StoreError(SelftrackError, RuntimeError):
 
 class UnsafeArchiveError(SelftrackError, ValueError):
     """An archive refused on import: path traversal, links, or larger than the allowed size."""
+
+
+def validation_problems(exc: Any, *, fields: Iterable[str] = (), flags: Mapping[str, str] | None = None) -> list[str]:
+    """A pydantic ``ValidationError`` as one line per problem, in the words of the person who typed the value.
+
+    Each line names the key (``batch_size=0``) or, when ``flags`` maps the key to the command-line flag that
+    set it, the flag (``--minutes -1``), then what is allowed. An unknown key is named with the valid ones
+    (``fields``). pydantic's type names, error counts and links are left out. Duck-typed on ``exc.errors()``
+    so this module needs no pydantic.
+    """
+    flags = flags or {}
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        kind = err.get("type", "")
+        if kind == "extra_forbidden":
+            valid = ", ".join(sorted(fields))
+            lines.append(f"unknown parameter {loc!r}" + (f"; valid parameters: {valid}" if valid else ""))
+            continue
+        if kind == "missing":
+            lines.append(f"{flags.get(loc, loc)}: a value is required")
+            continue
+        allowed = _allowed(str(err.get("msg", "")))
+        if not loc:
+            lines.append(allowed)
+        elif loc in flags:
+            lines.append(f"{flags[loc]} {_shown(err.get('input'))}: {allowed}")
+        else:
+            lines.append(f"{loc}={_shown(err.get('input'))}: {allowed}")
+    return lines
+
+
+def validation_message(
+    what: str, exc: Any, *, fields: Iterable[str] = (), flags: Mapping[str, str] | None = None
+) -> str:
+    """``invalid {what}: <problem>``, or one indented line per problem when there are several."""
+    lines = validation_problems(exc, fields=fields, flags=flags)
+    if len(lines) == 1:
+        return f"invalid {what}: {lines[0]}"
+    return f"invalid {what}:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def _allowed(msg: str) -> str:
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            return msg[len(prefix) :]
+    if msg.startswith("Input should be "):
+        return "should be " + msg[len("Input should be ") :]
+    return msg[:1].lower() + msg[1:]
+
+
+def _shown(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class SelftrackWarning(UserWarning):
+    """Input that is used, but probably not as the user meant (scores outside [0, 1], boxes left out).
+
+    Raised with :func:`warnings.warn`: the CLI prints each as one ``warning:`` line, a pipeline job logs it.
+    Nothing is silently wrong: what is done about the input is said in the message.
+    """

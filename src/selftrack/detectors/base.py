@@ -33,6 +33,13 @@ T = TypeVar("T")
 ProgressFn = Callable[[int, int], None]
 """``progress(frames_done, frames_total)``, called after each batch."""
 
+MAX_BATCH = 1024
+"""Most frames per inference batch (a batch of 100000 1080p frames would need 600 GB)."""
+MAX_BATCH_BYTES = 2 << 30
+"""Most bytes of decoded frames one batch may hold; ``detect_video`` refuses a larger batch up front."""
+MAX_INPUT_SIDE = 8192
+"""Largest network input side accepted from a model file (YOLO inputs are 320 to 1920 pixels)."""
+
 
 @dataclass(frozen=True)
 class FrameBoxes:
@@ -187,10 +194,16 @@ def detect_video(
         One ``Detections`` with 0-based ``frame``, ``canvas`` = the decoded frame size,
         ``classes`` = the detector's classes and ``source`` = ``path``.
     """
-    if batch_size < 1:
-        raise ValidationError(f"batch_size must be at least 1, got {batch_size}")
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise ValidationError(f"batch_size must be in 1..{MAX_BATCH}, got {batch_size}")
     keep = None if classes is None else resolve_class_ids(classes, detector.classes, f"detect_video({path})")
     reader = VideoReader(path, fps=fps, resize=resize)
+    w, h = reader.output_size
+    if batch_size * w * h * 3 > MAX_BATCH_BYTES:
+        raise ValidationError(
+            f"{path}: a batch of {batch_size} frames of {w}x{h} needs {batch_size * w * h * 3 / 2**30:.1f} GiB; "
+            f"use a batch size of at most {max(1, MAX_BATCH_BYTES // (w * h * 3))}"
+        )
     stop = reader.frame_count if stop is None else min(stop, reader.frame_count)
     if not 0 <= start <= stop:
         raise ValidationError(f"{path}: frame range {start}:{stop} is outside 0:{reader.frame_count}")

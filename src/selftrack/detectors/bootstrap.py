@@ -22,16 +22,8 @@ from pathlib import Path
 
 from selftrack.detectors.motion import MotionParams
 from selftrack.detectors.pseudo_labels import PseudoLabelParams, PseudoLabels, pseudo_label_video
-from selftrack.detectors.train_yolo import (
-    EpochStats,
-    TrainedYolo,
-    TrainingImage,
-    YoloDataset,
-    YoloTrainParams,
-    export_yolo_dataset,
-    train_yolo,
-    video_training_images,
-)
+from selftrack.detectors.train_yolo import EpochStats, TrainedYolo, YoloTrainParams, train_yolo
+from selftrack.detectors.yolo_dataset import TrainingImage, YoloDataset, export_yolo_dataset, video_training_images
 from selftrack.video import ResizeSpec
 
 

@@ -18,7 +18,7 @@ or sudden jumps in size. So:
    least ``min_fill``; and it keeps ``edge_margin`` pixels from the frame edge (an object entering
    the view is cut off, and its blob is the least reliable: shadows and the object merge there);
 3. every other motion box is *ignored*, not a negative: when a frame is exported for training its
-   ignored boxes are painted grey (:func:`~selftrack.detectors.train_yolo.mask_ignored`), so the
+   ignored boxes are painted grey (:func:`~selftrack.detectors.yolo_dataset.mask_ignored`), so the
    detector is neither told "an object here" nor "nothing here" where the motion detector was unsure;
 4. except a static region that *never moved*, which is *background*: it stays in the training
    image, unlabelled, so the detector learns that it is not an object. Painting it out instead

@@ -23,13 +23,13 @@ from selftrack.detectors.base import Detector, FrameBoxes, check_frames, resolve
 def _import_yolo() -> Any:
     """ultralytics' ``YOLO`` class, imported with the project's offline set-up (the one training uses).
 
-    :func:`~selftrack.detectors.train_yolo.import_ultralytics` sets ``YOLO_OFFLINE=1`` and
+    :func:`~selftrack.detectors.ultralytics_setup.import_ultralytics` sets ``YOLO_OFFLINE=1`` and
     ``YOLO_AUTOINSTALL=0`` (overwriting the user's values: loading weights must never reach the
     network or pip-install a package), a settings folder of selftrack's own, and the fonts ultralytics
     would otherwise download. Imported here, not at module level: ``train_yolo`` is only needed once
     a ``.pt`` model is actually loaded.
     """
-    from selftrack.detectors.train_yolo import import_ultralytics
+    from selftrack.detectors.ultralytics_setup import import_ultralytics
 
     return import_ultralytics("loading ultralytics .pt weights").YOLO
 

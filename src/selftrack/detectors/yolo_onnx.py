@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 
 from selftrack.core.errors import ValidationError
-from selftrack.detectors.base import Detector, FrameBoxes, check_frames, resolve_class_ids
+from selftrack.detectors.base import MAX_BATCH, MAX_INPUT_SIDE, Detector, FrameBoxes, check_frames, resolve_class_ids
 from selftrack.detectors.nms import batched_nms, nms
 
 logger = logging.getLogger(__name__)
@@ -188,6 +188,14 @@ class YoloOnnxDetector(Detector):
         batch, _, in_h, in_w = inp.shape
         self.max_batch = batch if isinstance(batch, int) and batch > 0 else None
         fixed = isinstance(in_h, int) and isinstance(in_w, int) and in_h > 0 and in_w > 0
+        for side in (in_w, in_h) if fixed else (input_size or ()):
+            if int(side) > MAX_INPUT_SIDE or int(side) < 1:
+                raise ValidationError(
+                    f"{self.model_path}: an input of {in_w}x{in_h} (or input_size {input_size}) is outside "
+                    f"1..{MAX_INPUT_SIDE} pixels a side; refused before allocating it"
+                )
+        if self.max_batch is not None and self.max_batch > MAX_BATCH:
+            raise ValidationError(f"{self.model_path}: a fixed batch of {self.max_batch} is more than {MAX_BATCH}")
         if fixed:
             if input_size is not None and tuple(input_size) != (in_w, in_h):
                 raise ValidationError(

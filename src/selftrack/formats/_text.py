@@ -9,13 +9,12 @@ can name the file, the line number and the offending text.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -174,22 +173,38 @@ class _LazyLoader:
 _YamlLoader = _LazyLoader()
 
 
-def atomic_write_text(path: PathLike, text: str) -> None:
+def atomic_write_text(path: PathLike, text: str | Iterable[str]) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``.
 
     A reader (or a crash) never sees a half-written detection file: it gets the old one or the new one.
     """
     path = Path(path)
+    if path.is_dir():
+        raise FormatError(f"{path}: is a folder; name the file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     # open(..., "x") rather than mkstemp: the file gets the usual umask permissions, not 0600.
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
         with open(tmp, "x", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
+            if isinstance(text, str):
+                fh.write(text)
+            else:  # chunks: a table of millions of rows is never one string in memory
+                for chunk in text:
+                    fh.write(chunk)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def table_chunks(
+    columns: Iterable[np.ndarray], integer: Iterable[bool], *, decimals: int = 6, sep: str = ",", rows: int = 50_000
+) -> Iterator[str]:
+    """:func:`format_table` of ``rows`` rows at a time (bounded memory for files of millions of boxes)."""
+    cols, flags = list(columns), list(integer)
+    n = len(cols[0]) if cols else 0
+    for start in range(0, n, rows):
+        yield format_table([c[start : start + rows] for c in cols], flags, decimals=decimals, sep=sep)
 
 
 def format_table(columns: Iterable[np.ndarray], integer: Iterable[bool], *, decimals: int = 6, sep: str = ",") -> str:
@@ -227,12 +242,19 @@ def _plain(value: float, decimals: int) -> str:
 class Table:
     """A numeric table read from a text file, able to point at the line any row came from."""
 
-    def __init__(self, values: np.ndarray, text: str, path: PathLike, delimiter: str | None) -> None:
+    def __init__(self, values: np.ndarray, text: str | None, path: PathLike, delimiter: str | None) -> None:
         self.values = values
         self.path = str(path)
         self.delimiter = delimiter
-        self._text = text
+        self._given_text = text
         self._line_numbers: np.ndarray | None = None
+
+    @property
+    def _text(self) -> str:
+        """The file's text, read again only when an error must quote a line (tables stream otherwise)."""
+        if self._given_text is None:
+            self._given_text = _TRAILING_SEPARATORS.sub("", read_text(self.path))
+        return self._given_text
 
     def __len__(self) -> int:
         return len(self.values)
@@ -280,27 +302,69 @@ def load_table(path: PathLike, *, allowed_columns: Iterable[int] | None = None, 
     Blank lines, ``#`` comment lines and trailing separators are ignored; an empty file gives a
     ``(0, 0)`` table. Every row must have the same number of values, one of ``allowed_columns``.
 
+    The file is streamed in blocks into ``np.loadtxt`` (memory: the values, not the text); only an error
+    reads the text again, to name the line.
+
     Raises:
         FormatError: naming the file and line of the first malformed line (wrong count of values,
             a value that is not a number, NaN or infinity).
     """
-    text = _TRAILING_SEPARATORS.sub("", read_text(path))
-    first = _FIRST_DATA_LINE.search(text)
-    if first is None:
-        return Table(np.zeros((0, 0)), text, path, None)
-    delimiter = "," if "," in first.group(1) else None
     try:
-        values = np.loadtxt(io.StringIO(text), delimiter=delimiter, comments="#", ndmin=2, dtype=np.float64)
+        first = _first_data_line(path)
+    except UnicodeDecodeError:
+        read_text(path)  # raises the FormatError naming the line of the bad byte
+        raise
+    if first is None:
+        return Table(np.zeros((0, 0)), None, path, None)
+    delimiter = "," if "," in first else None
+    try:
+        values = np.loadtxt(_stream_lines(path), delimiter=delimiter, comments="#", ndmin=2, dtype=np.float64)
+    except UnicodeDecodeError:
+        read_text(path)  # raises the FormatError naming the line of the bad byte
+        raise
     except ValueError as exc:
+        text = _TRAILING_SEPARATORS.sub("", read_text(path))
         _locate_parse_error(text, path, delimiter)
         raise FormatError(f"{path}: cannot be read as a table of numbers ({exc})") from exc
-    table = Table(values, text, path, delimiter)
+    table = Table(values, None, path, delimiter)
     allowed = sorted(set(allowed_columns)) if allowed_columns is not None else None
     if allowed is not None and table.num_columns not in allowed:
         expected = ", ".join(map(str, allowed[:-1])) + (" or " if len(allowed) > 1 else "") + str(allowed[-1])
         raise table.error(0, f"a {what} line has {expected} values, this one has {table.num_columns}")
     table.check(~np.isfinite(values).all(axis=1), "NaN or infinite value")
     return table
+
+
+_BLOCK = 8 << 20
+
+
+def _text_blocks(path: PathLike) -> Iterator[str]:
+    """The file as text in blocks of about 8 MB that end at a line end (universal newlines, BOM dropped)."""
+    with open(path, encoding="utf-8-sig", errors="strict", newline=None) as fh:
+        rest = ""
+        while block := fh.read(_BLOCK):
+            block = rest + block
+            cut = block.rfind("\n") + 1
+            if cut == 0:
+                rest = block
+                continue
+            rest = block[cut:]
+            yield block[:cut]
+        if rest:
+            yield rest
+
+
+def _first_data_line(path: PathLike) -> str | None:
+    for block in _text_blocks(path):
+        first = _FIRST_DATA_LINE.search(_TRAILING_SEPARATORS.sub("", block))
+        if first is not None:
+            return first.group(1)
+    return None
+
+
+def _stream_lines(path: PathLike) -> Iterator[str]:
+    for block in _text_blocks(path):
+        yield from _TRAILING_SEPARATORS.sub("", block).split("\n")
 
 
 def _locate_parse_error(text: str, path: PathLike, delimiter: str | None) -> None:

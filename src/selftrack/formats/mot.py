@@ -31,7 +31,7 @@ import numpy as np
 
 from selftrack.core.detections import MAX_COORDINATE, MAX_FRAMES, Detections
 from selftrack.core.errors import FormatError, ValidationError
-from selftrack.formats._text import PathLike, Table, atomic_write_text, format_table, load_table
+from selftrack.formats._text import PathLike, Table, atomic_write_text, load_table, table_chunks
 
 MotKind = Literal["auto", "det", "gt", "results"]
 
@@ -198,7 +198,7 @@ def write_mot(
         world = np.full((n, 3), -1.0) if world is None else np.asarray(world, dtype=np.float64).reshape(n, 3)
         cols += list(world.T)
         ints += [False, False, False]
-    atomic_write_text(path, format_table(cols, ints))
+    atomic_write_text(path, table_chunks(cols, ints))
 
 
 def parse_seqinfo(path: PathLike) -> dict[str, str | int | float]:

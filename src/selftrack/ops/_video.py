@@ -11,7 +11,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from selftrack.video import ResizeSpec, VideoReader
+from selftrack.video import ResizeSpec, VideoReader, probe
 from selftrack.workspace.store import Item
 
 
@@ -19,10 +19,34 @@ def decode_settings(item: Item) -> dict[str, Any]:
     return dict(item.metadata.get("decode") or {})
 
 
+def decode_fps(item: Item) -> Fraction | None:
+    """The rate a ``resample`` set for decoding this video item (``None``: decode at its own rate)."""
+    fps = decode_settings(item).get("fps")
+    return Fraction(fps) if fps else None
+
+
+def source_fps(item: Item) -> Fraction | None:
+    """The video file's own frame rate.
+
+    The item's ``video`` metadata describes the video as consumers decode it, so after a ``resample`` its
+    rate is the new one; the file's own rate then comes from probing the file.
+    """
+    if decode_fps(item) is not None:
+        return probe(item.path).fps
+    fps = (item.metadata.get("video") or {}).get("fps")
+    return Fraction(fps) if fps else None
+
+
+def is_resampled(item: Item) -> bool:
+    """Whether consumers decode this video at another rate than the file's."""
+    fps = decode_fps(item)
+    return fps is not None and fps != source_fps(item)
+
+
 def open_video(item: Item, *, resize: ResizeSpec | None = None, allow_truncated: bool = False) -> VideoReader:
     """A reader for a video item, at the frame rate its metadata says (and an optional extra resize)."""
     decode = decode_settings(item)
-    fps = Fraction(decode["fps"]) if decode.get("fps") else None
+    fps = decode_fps(item)
     if resize is None and decode.get("size"):
         w, h = decode["size"]
         resize = ResizeSpec(mode="fixed", width=int(w), height=int(h))
@@ -42,6 +66,4 @@ def video_metadata(reader: VideoReader, base: dict[str, Any]) -> dict[str, Any]:
 
 def item_fps(item: Item) -> Fraction | None:
     """Frame rate at which consumers decode a video item (its ``decode`` entry, else the probed rate)."""
-    decode = decode_settings(item)
-    fps = decode.get("fps") or (item.metadata.get("video") or {}).get("fps")
-    return Fraction(fps) if fps else None
+    return decode_fps(item) or source_fps(item)

@@ -13,8 +13,6 @@ pseudo-labels of each video, to look at or render.
 
 from __future__ import annotations
 
-import tempfile
-from fractions import Fraction
 from pathlib import Path
 
 from pydantic import Field
@@ -24,7 +22,8 @@ from selftrack.detectors.bootstrap import bootstrap_detector
 from selftrack.detectors.motion import MotionParams
 from selftrack.detectors.pseudo_labels import PseudoLabelParams
 from selftrack.detectors.train_yolo import YoloTrainParams
-from selftrack.ops.train_detector import emit_epoch, put_models, require_ultralytics, starting_model, train_params
+from selftrack.ops._video import decode_fps
+from selftrack.ops.train_detector import epoch_reporter, put_models, require_ultralytics, starting_model, train_params
 from selftrack.pipeline.op import DatasetContext, Op, OpParams, Port
 from selftrack.video import ResizeSpec
 from selftrack.workspace.store import DataType
@@ -80,13 +79,11 @@ class BootstrapDetector(Op):
         if not items:
             raise SelftrackError(f"input 'video' ({ctx.inputs.get('video')}) has no videos")
         videos = {key: item.path for key, item in items.items()}
-        fps = {}
-        for key, item in items.items():
-            decode = item.metadata.get("decode") or {}
-            if decode.get("fps"):
-                fps[key] = Fraction(decode["fps"])
+        fps = {key: rate for key, item in items.items() if (rate := decode_fps(item)) is not None}
         counts = [item.video_info.frame_count for item in items.values()]
         offset = dict(zip(items, [sum(counts[:i]) for i in range(len(counts))], strict=True))
+
+        ctx.stage("pseudo-labels", "frames", sum(counts), part=1, parts=2)
 
         def progress(key: str, done: int, _total: int) -> None:  # pseudo-labelling; training reports epochs
             ctx.check_stop()
@@ -94,7 +91,7 @@ class BootstrapDetector(Op):
 
         weights = starting_model(ctx)
         tp: YoloTrainParams = train_params(p)
-        with tempfile.TemporaryDirectory(dir=ctx.ws.root / "tmp", prefix="bootstrap_detector-") as tmp:
+        with ctx.ws.staging_dir("bootstrap_detector-") as tmp:
             result = bootstrap_detector(
                 videos,
                 Path(tmp),
@@ -104,7 +101,7 @@ class BootstrapDetector(Op):
                 fps=fps,
                 train=tp,
                 weights=weights,
-                on_epoch=lambda stats: emit_epoch(ctx, stats),
+                on_epoch=epoch_reporter(ctx, part=2, parts=2),
                 check_stop=ctx.check_stop,
                 log=ctx.log,
                 progress=progress,

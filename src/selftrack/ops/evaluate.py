@@ -35,6 +35,7 @@ class Evaluate(Op):
     outputs = (Port("metrics", (DataType.FILE,), "One JSON file per video plus COMBINED."),)
     Params = EvaluateParams
     per_item = False
+    progress_unit = "sequences"
 
     def run(self, ctx: DatasetContext) -> None:
         gt = {it.key: it for it in ctx.input_items("ground_truth")}

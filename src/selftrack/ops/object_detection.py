@@ -8,7 +8,6 @@ defaults where they exist (Resize, ConfidenceThreshold 0.1) and expose what it h
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Any, Literal
 
 import numpy as np
@@ -17,6 +16,7 @@ from pydantic import Field
 from selftrack.core.detections import Detections
 from selftrack.core.errors import SelftrackError
 from selftrack.detectors import Detector, HogParams, MotionParams
+from selftrack.ops._video import decode_fps
 from selftrack.pipeline.op import ItemContext, Op, OpParams, Port
 from selftrack.trackers.chunks import frame_ranges
 from selftrack.video import ResizeSpec
@@ -42,7 +42,7 @@ class ObjectDetectionParams(OpParams):
     )
     max_detections: int = Field(default=300, ge=1, description="Most boxes kept per frame (YOLO).")
     classes: list[str] = Field(default_factory=list, description="Keep only these class names; empty keeps all.")
-    batch_size: int = Field(default=8, ge=1, description="Frames per inference batch.")
+    batch_size: int = Field(default=8, ge=1, le=1024, description="Frames per inference batch.")
     chunk_frames: int | None = Field(
         default=None,
         ge=1,
@@ -127,8 +127,7 @@ class ObjectDetection(Op):
         elif "video" in item.metadata:
             from selftrack.detectors import detect_video
 
-            decode = item.metadata.get("decode") or {}
-            fps = Fraction(decode["fps"]) if decode.get("fps") else None
+            fps = decode_fps(item)
             dets = detect_video(
                 detector,
                 item.path,
@@ -145,13 +144,12 @@ class ObjectDetection(Op):
 
     def _detect_in_ranges(self, ctx: ItemContext, item: Item, model: Item | None) -> Detections:
         """The video in frame ranges on parallel workers (``ctx.map``), joined in order."""
-        from selftrack.ops._video import item_fps, open_video
+        from selftrack.ops._video import open_video
 
         p = self.params
         with open_video(item) as reader:  # the frame count at the decode frame rate
             num_frames = reader.frame_count
-        decode = item.metadata.get("decode") or {}
-        fps = item_fps(item) if decode.get("fps") else None
+        fps = decode_fps(item)
         size = -(-(p.chunk_frames or 1) // p.batch_size) * p.batch_size  # whole batches: same batches as one pass
         lead = p.motion.history if p.detector == "motion" else 0
         ranges = frame_ranges(num_frames, size)

@@ -8,13 +8,13 @@ tracked in overlapping pieces in parallel (``chunk_frames``), stitched like the 
 from __future__ import annotations
 
 import os
-from fractions import Fraction
 from typing import Any
 
 from pydantic import ConfigDict, Field
 
 from selftrack.core.detections import Detections
 from selftrack.core.errors import SelftrackError
+from selftrack.ops._video import is_resampled
 from selftrack.ops.track import CHUNK_OVERLAP, MapPieces
 from selftrack.pipeline.op import ItemContext, Op, Port
 from selftrack.reid import ReidTrackerParams, track_with_reid
@@ -95,9 +95,7 @@ class ReidTrackerOp(Op):
     def run_item(self, ctx: ItemContext) -> None:
         video = ctx.item("video")
         dets = ctx.item("detections").load_detections()
-        if (video.metadata.get("decode") or {}).get("fps") and Fraction(video.metadata["decode"]["fps"]) != Fraction(
-            video.metadata["video"]["fps"]
-        ):
+        if is_resampled(video):
             raise SelftrackError(
                 f"reid_tracker: {video.dataset}/{video.key} is resampled; track the original video or re-encode it"
             )

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 from pydantic import Field
 
+from selftrack.ops._video import decode_fps
 from selftrack.pipeline.op import ItemContext, Op, OpParams, Port
 from selftrack.video import ResizeSpec
 from selftrack.workspace.store import DataType
@@ -45,8 +44,7 @@ class Render(Op):
 
         video = ctx.item("video")
         layers = [it.load_detections() for it in ctx.items("detections")]
-        decode = video.metadata.get("decode") or {}
-        fps = Fraction(decode["fps"]) if decode.get("fps") else None
+        fps = decode_fps(video)
         sources = [(video.path, layers)] + [(v.path, []) for v in ctx.items("more_videos")]
         p = self.params
 

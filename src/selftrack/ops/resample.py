@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from selftrack.core.errors import SelftrackError
-from selftrack.ops._video import open_video, video_metadata
+from selftrack.ops._video import item_fps, open_video, video_metadata
 from selftrack.pipeline.op import ItemContext, Op, OpParams, Port
 from selftrack.video.reader import output_frame_count, source_index
 from selftrack.workspace.store import DataType
@@ -81,8 +81,8 @@ class Resample(Op):
     def run_item(self, ctx: ItemContext) -> None:
         item = ctx.item("input")
         if "video" in item.metadata:
-            source = Fraction(item.metadata["video"]["fps"])
-            current = Fraction((item.metadata.get("decode") or {}).get("fps") or source)
+            current = item_fps(item)
+            assert current is not None  # every imported video has its probed rate
             target = current * self.params.ratio(current, ctx.key)
             decode = {**(item.metadata.get("decode") or {}), "fps": f"{target.numerator}/{target.denominator}"}
             staged_meta = {**item.metadata, "decode": decode}

@@ -34,7 +34,7 @@ class TrackParams(OpParams):
     )
     tracker_params: dict[str, Any] = Field(
         default_factory=dict,
-        description="The tracker's own parameters (see `selftrack track --help-tracker NAME`); unset ones keep their defaults.",
+        description="The tracker's own parameters (`selftrack track --tracker NAME --show-params`); unset ones keep their defaults.",
     )
     min_track_length: int = Field(default=0, ge=0, description="Drop tracks with fewer boxes than this (0 keeps all).")
     interpolate_max_gap: int = Field(
@@ -70,8 +70,12 @@ def run_tracker(
     progress: Callable[[int, int], None] | None = None,
     fps: float | Fraction | None = None,
     map_pieces: MapPieces | None = None,
+    stats: dict[str, int] | None = None,
 ) -> Detections:
     """Track one video's detections and apply the post-processing steps (shared by the op and the CLI).
+
+    ``stats``, when given, receives the box counts of each step: ``given``, ``linked`` (in the tracker's
+    output), ``short`` (dropped with tracks under ``min_track_length``) and ``interpolated`` (added).
 
     ``fps``, the video's frame rate, is passed as the tracker's ``frame_rate`` when it has one and the
     params do not set it: ByteTrack's lost-track buffer and OC-SORT's maximum age are meant in time
@@ -106,10 +110,14 @@ def run_tracker(
     else:
         tracker = get_tracker(params.tracker, **kwargs)
         tracks = tracker.track(detections, transforms=transforms, progress=progress)
+    linked = len(tracks)
     if params.min_track_length:
         tracks = drop_short_tracks(tracks, params.min_track_length)
+    kept = len(tracks)
     if params.interpolate_max_gap:
         tracks = interpolate_tracks(tracks, params.interpolate_max_gap)
+    if stats is not None:
+        stats.update(given=len(detections), linked=linked, short=linked - kept, interpolated=len(tracks) - kept)
     return tracks
 
 

@@ -14,9 +14,7 @@ from or run with the extra. Each epoch's losses and validation metrics are strea
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Iterator
-from fractions import Fraction
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +24,16 @@ from pydantic import Field
 
 from selftrack.core.detections import Detections
 from selftrack.core.errors import SelftrackError, ValidationError
-from selftrack.detectors.train_yolo import (
-    EpochStats,
-    TrainedYolo,
+from selftrack.detectors.train_yolo import EpochStats, TrainedYolo, YoloTrainParams, train_yolo
+from selftrack.detectors.yolo_dataset import (
     TrainingImage,
-    YoloTrainParams,
     class_indices,
     class_names,
     export_yolo_dataset,
     safe_name,
-    train_yolo,
     video_training_images,
 )
+from selftrack.ops._video import decode_fps
 from selftrack.pipeline.op import DatasetContext, Op, OpParams, Port
 from selftrack.video import ResizeSpec
 from selftrack.workspace.store import DataType, Item
@@ -68,7 +64,7 @@ class TrainDetectorParams(OpParams, YoloTrainParams):
 
 def require_ultralytics() -> None:
     """Fail before any work, with the install command, when the ultralytics extra is missing."""
-    from selftrack.detectors.train_yolo import import_ultralytics
+    from selftrack.detectors.ultralytics_setup import import_ultralytics
 
     try:
         import_ultralytics()
@@ -96,6 +92,20 @@ def starting_model(ctx: DatasetContext) -> Path | None:
             f"input 'model' item {item.dataset}/{item.key} is a .{item.format} file; expected ultralytics .pt weights or a model .yaml"
         )
     return item.path
+
+
+def epoch_reporter(ctx: DatasetContext, *, part: int = 1, parts: int = 1) -> Callable[[EpochStats], None]:
+    """``on_epoch`` for the trainer: the first epoch opens the job's ``training`` stage (counted in epochs)."""
+    opened = False
+
+    def on_epoch(stats: EpochStats) -> None:
+        nonlocal opened
+        if not opened:
+            ctx.stage("training", "epochs", stats.epochs, part=part, parts=parts)
+            opened = True
+        emit_epoch(ctx, stats)
+
+    return on_epoch
 
 
 def emit_epoch(ctx: DatasetContext, stats: EpochStats) -> None:
@@ -219,7 +229,7 @@ class TrainDetector(Op):
         weights = starting_model(ctx)
         require_ultralytics()  # after the checks of the inputs, which need no ultralytics
         tp = train_params(p)
-        with tempfile.TemporaryDirectory(dir=ctx.ws.root / "tmp", prefix="train_detector-") as tmp:
+        with ctx.ws.staging_dir("train_detector-") as tmp:
             dataset = export_yolo_dataset(
                 self._training_images(ctx, images, dets, keys, names),
                 Path(tmp) / "dataset",
@@ -242,7 +252,7 @@ class TrainDetector(Op):
                 Path(tmp) / "run",
                 tp,
                 weights=weights,
-                on_epoch=lambda stats: emit_epoch(ctx, stats),
+                on_epoch=epoch_reporter(ctx),
                 check_stop=ctx.check_stop,
                 log=ctx.log,
             )
@@ -265,8 +275,7 @@ class TrainDetector(Op):
             ctx.check_stop()
             item, det = images[key], dets[key]
             if "video" in item.metadata:
-                decode = item.metadata.get("decode") or {}
-                fps = Fraction(decode["fps"]) if decode.get("fps") else None
+                fps = decode_fps(item)
                 num_frames = det.num_frames or item.video_info.frame_count
                 frames = sample_frames(det, p.frames_per_video, p.skip_empty_frames, num_frames)
                 yield from video_training_images(item.path, det, frames, names, prefix=key, resize=p.resize, fps=fps)

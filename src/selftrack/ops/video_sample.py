@@ -36,6 +36,7 @@ class VideoSample(Op):
     )
     Params = VideoSampleParams
     per_item = False
+    progress_unit = "clips"
     aligns_frames = False
 
     @classmethod

@@ -4,11 +4,14 @@ Imports ``workspace`` and the bottom layer; never ``cli`` or ``server``.
 """
 
 from selftrack.pipeline.choose import EXECUTORS, make_executor
-from selftrack.pipeline.engine import Partial, RunResult, current_outputs, garbage_collect, run_node
+from selftrack.pipeline.engine import Partial, RunResult, run_node
 from selftrack.pipeline.executors import Executor, ItemTask, LocalExecutor
-from selftrack.pipeline.graph import InputRef, Node, NodeHandle, Pipeline, PipelineError
+from selftrack.pipeline.gc import garbage_collect
+from selftrack.pipeline.graph import InputRef, Node, PipelineError, PipelineGraph
+from selftrack.pipeline.handle import NodeHandle, Pipeline, resolve_dataset
 from selftrack.pipeline.jobs import Job, JobProgress, JobState, JobStore
 from selftrack.pipeline.op import DatasetContext, ItemContext, Op, OpParams, Port, get_op, list_ops
+from selftrack.pipeline.planning import current_outputs
 
 __all__ = [
     "EXECUTORS",
@@ -29,6 +32,7 @@ __all__ = [
     "Partial",
     "Pipeline",
     "PipelineError",
+    "PipelineGraph",
     "Port",
     "RunResult",
     "current_outputs",
@@ -36,5 +40,6 @@ __all__ = [
     "get_op",
     "list_ops",
     "make_executor",
+    "resolve_dataset",
     "run_node",
 ]

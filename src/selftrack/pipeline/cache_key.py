@@ -43,6 +43,17 @@ def config_hash(node: Node) -> str:
     return sha("op", op.name, "version", op.version, "params", params)
 
 
+def output_identity(node: Node, inputs: dict[str, list[str]]) -> str:
+    """Which datasets a per-item node writes into: its config hash and the datasets it reads.
+
+    The input datasets' names carry their own lineage (a node's output is named by this identity, a whole-
+    dataset node's by its inputs' content), so a param change anywhere above gives this node new output
+    datasets and the old ones stay, whole and consistent, until ``selftrack gc``. Adding items to an
+    imported dataset keeps the name: only the new keys are computed.
+    """
+    return sha(config_hash(node), {port: list(names) for port, names in inputs.items()})
+
+
 def item_fingerprint(item: Item) -> str:
     """The item's content as ops see it: file hash and metadata (provenance excluded)."""
     metadata = {k: v for k, v in item.metadata.items() if k not in PROVENANCE_KEYS}

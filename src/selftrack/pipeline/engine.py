@@ -2,11 +2,13 @@
 
 Caching, and why it is right where SkyhookML's was not (the keys themselves: ``cache_key.py``):
 
-* A **per-item** node writes into one output dataset per config hash. Each output item records a **cache
-  key**: the config hash plus the fingerprint (file sha256 and metadata) of every input item of that key. A
-  rerun recomputes exactly the keys whose cache key changed (an edited or added input item, a metadata-only
+* A **per-item** node writes into one output dataset per config hash and set of input datasets
+  (:func:`selftrack.pipeline.cache_key.output_identity`). Each output item records a **cache key**: the
+  config hash plus the fingerprint (file sha256 and metadata) of every input item of that key. A rerun
+  recomputes exactly the keys whose cache key changed (an edited or added input item, a metadata-only
   change such as a new decode rate) or whose output file is gone, and nothing else; changing a param gives
-  a new config hash, so everything of that node (and below) is recomputed into new datasets, while the old
+  a new config hash, so everything of that node (and, through their input datasets, of the nodes below) is
+  recomputed into new datasets, while the old
   ones stay until ``selftrack gc``.
 * A **whole-dataset** node (training) is keyed by its config hash plus the content hashes of its input
   datasets; its outputs are recomputed when any input changes.
@@ -24,15 +26,15 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any
 
 from selftrack.core.errors import SelftrackError
 from selftrack.pipeline.cache_key import config_hash, item_cache_key, whole_identity
 from selftrack.pipeline.executors import Executor, ItemTask, LocalExecutor, TaskFailed
-from selftrack.pipeline.graph import Node, Pipeline, PipelineError
+from selftrack.pipeline.graph import Node, PipelineError, PipelineGraph
 from selftrack.pipeline.jobs import JobProgress, JobState, JobStore
 from selftrack.pipeline.op import DatasetContext, Op, Reporter, StopRequested
 from selftrack.pipeline.planning import Partial, Planner, ensure_output
+from selftrack.pipeline.progress import StageReporter, finish_stage, start_item_stage
 from selftrack.workspace.store import Item, Workspace
 
 
@@ -72,6 +74,10 @@ class RunResult:
         return self.nodes[node].outputs
 
 
+def _refs(task: ItemTask) -> list[tuple[str, str]]:
+    return [ref for refs in task.inputs.values() for ref in refs]
+
+
 class _Runner(Planner):
     def __init__(
         self,
@@ -84,7 +90,7 @@ class _Runner(Planner):
         on_progress: Callable[[JobProgress], None] | None,
     ) -> None:
         self.ws = ws
-        self.pipeline = Pipeline(ws)
+        self.pipeline = PipelineGraph(ws)
         self.nodes = self.pipeline.nodes()
         self.target = target
         self.partial = partial
@@ -246,6 +252,12 @@ class _Runner(Planner):
                 self.ws.set_done(ds, False)
             self.jobs.add_items_total(self.job_id, len(tasks))
             self.log(f"node {node.name}: computing {len(tasks)} item(s), {run.skipped} up to date")
+            stage = start_item_stage(
+                self.ws,
+                self.job_id,
+                node.name,
+                {t.key: [items_by_ds[ds][k].metadata for ds, k in _refs(t)] for t in tasks},
+            )
         else:
             self.log(f"node {node.name}: up to date ({run.skipped} item(s))")
         failure: Exception | None = None
@@ -276,6 +288,8 @@ class _Runner(Planner):
             raise failure
         if stopped or self.jobs.stop_requested(self.job_id):
             raise StopRequested("stopped on request")
+        if tasks:
+            finish_stage(self.ws, stage)
         written = [{it.key: it for it in self.ws.items(ds)} for ds in outputs.values()]
         complete = all(_current(items.get(key), cache_of[key]) for items in written for key in keys)
         if restrict is not None:  # a partial run: done only if it happened to cover every key there is
@@ -321,20 +335,18 @@ class _Runner(Planner):
                 self.ws.delete_item(ds, key)
         self.jobs.add_items_total(self.job_id, 1)
         self.jobs.item_started(self.job_id, node.name, "*")
-        last = [0.0]
+        stages = StageReporter(self.ws, self.job_id, node.name, op_cls.progress_unit)
 
         def progress(done: int, total: int) -> None:
-            now = time.monotonic()
-            if now - last[0] > 0.5 or done >= total:
-                last[0] = now
-                self.jobs.item_progress(self.job_id, node.name, "*", done, total)
-                self.report()
+            stages.progress(done, total)
+            self.report()
 
         reporter = Reporter(
             log_fn=lambda line: self.log(f"{node.name}: {line}"),
             event_fn=lambda kind, data: self.jobs.event(self.job_id, kind, {"node": node.name, **data}),
             progress_fn=progress,
             stop_fn=lambda: self.jobs.stop_requested(self.job_id),
+            stage_fn=lambda name, unit, total, part, parts: stages.stage(name, unit, total, part=part, parts=parts),
         )
         keys = {port: sorted({k for ds in names for k in self.ws.keys(ds)}) for port, names in inputs.items()}
         ctx = DatasetContext(
@@ -342,6 +354,7 @@ class _Runner(Planner):
         )
         self.log(f"node {node.name}: running {node.op}")
         op_cls(node.parsed_params()).run(ctx)
+        stages.finish()
         for ds in outputs.values():
             self.ws.update_dataset_metadata(ds, cache=identity)
             self.ws.set_done(ds, True)
@@ -366,7 +379,7 @@ def run_node(
     during the run mark the job failed (with traceback) and are re-raised unless ``raise_on_error`` is
     False; a stop request marks it stopped.
     """
-    pipeline = Pipeline(ws)
+    pipeline = PipelineGraph(ws)
     pipeline.validate(name)
     jobs = JobStore(ws)
     jobs.mark_interrupted()
@@ -396,36 +409,6 @@ def run_node(
     return result
 
 
-def current_outputs(ws: Workspace, name: str) -> dict[str, str | None]:
-    """Output datasets of node ``name`` for its current params (per-item nodes), or the latest run (whole)."""
-    pipeline = Pipeline(ws)
-    node = pipeline.node(name).node
-    out: dict[str, str | None] = {}
-    if node.op_class.per_item:
-        identity = config_hash(node)
-        for o in node.op_class.outputs:
-            row = ws.db.execute(
-                "SELECT dataset_id FROM node_outputs WHERE node = ? AND output = ? AND config_hash = ?",
-                (name, o.name, identity),
-            ).fetchone()
-            out[o.name] = ws.dataset_by_id(row[0]).name if row else None
-    else:
-        for o in node.op_class.outputs:
-            row = ws.db.execute(
-                "SELECT dataset_id FROM node_outputs WHERE node = ? AND output = ? ORDER BY last_used_at DESC LIMIT 1",
-                (name, o.name),
-            ).fetchone()
-            out[o.name] = ws.dataset_by_id(row[0]).name if row else None
-    return out
-
-
 def _current(item: Item | None, cache: str) -> bool:
     """An output item is current when it was made from these inputs (cache key) and its file is still there."""
     return item is not None and item.metadata.get("cache") == cache and item.path.is_file()
-
-
-def garbage_collect(ws: Workspace, **kwargs: Any):  # -> GcResult
-    """See :func:`selftrack.pipeline.gc.garbage_collect` (kept here for the public API)."""
-    from selftrack.pipeline.gc import garbage_collect as collect
-
-    return collect(ws, **kwargs)

@@ -27,13 +27,14 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from selftrack.core.errors import SelftrackError
+from selftrack.core.errors import SelftrackError, SelftrackWarning
 
 
 @dataclass(frozen=True)
@@ -80,14 +81,14 @@ class TaskRuntime:
     ``jobs``: where progress, logs and events go (an object with JobStore's ``item_started``,
     ``item_progress``, ``log``, ``event`` and ``stop_requested``); default: the job tables.
     ``inputs``: the input items, resolved by the driver, per port; default: read from the catalog.
-    ``stage``: write outputs under this folder of the workspace (the driver's staging folder) for the
+    ``stage_dir``: write outputs under this folder of the workspace (the driver's staging folder) for the
     driver to commit; the catalog is not opened.
     ``mapper``: runs the pieces an op splits an item into (``ctx.map``); default: serially here.
     """
 
     jobs: Any = None
     inputs: dict[str, list[Any]] | None = None
-    stage: str | None = None
+    stage_dir: str | None = None
     mapper: Any = None
 
 
@@ -143,7 +144,7 @@ def execute_item_task(task: ItemTask, runtime: TaskRuntime | None = None) -> Ite
 
     rt = runtime or TaskRuntime()
     t0 = time.perf_counter()
-    ws = None if (rt.stage and rt.inputs is not None) else Workspace(task.ws_root)
+    ws = None if (rt.stage_dir and rt.inputs is not None) else Workspace(task.ws_root)
     if ws is not None:
         ws.commit_guard = _commit_guard(task.job_id)
     jobs = rt.jobs
@@ -151,7 +152,7 @@ def execute_item_task(task: ItemTask, runtime: TaskRuntime | None = None) -> Ite
         from selftrack.pipeline.jobs import JobStore
 
         jobs = JobStore(ws)
-    stage = None
+    staged = None
     try:
         op_cls = get_op(task.op)
         op = op_cls(task.params)
@@ -178,10 +179,10 @@ def execute_item_task(task: ItemTask, runtime: TaskRuntime | None = None) -> Ite
         )
         if jobs is not None:
             jobs.item_started(task.job_id, task.node, task.key)
-        if rt.stage:
+        if rt.stage_dir:
             from selftrack.pipeline.staged import StagedOutputs
 
-            stage = StagedOutputs(Path(task.ws_root), rt.stage, task.node, task.key, task.cache_key)
+            staged = StagedOutputs(Path(task.ws_root), rt.stage_dir, task.node, task.key, task.cache_key)
         ctx = ItemContext(
             ws=ws,
             key=task.key,
@@ -189,21 +190,28 @@ def execute_item_task(task: ItemTask, runtime: TaskRuntime | None = None) -> Ite
             output_datasets=task.outputs,
             cache_key=task.cache_key,
             reporter=reporter,
-            stage=stage,
+            staged=staged,
             mapper=rt.mapper,
         )
-        op.run_item(ctx)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SelftrackWarning)
+            op.run_item(ctx)
+        for w in caught:  # said about the input: into the job's log, where the user looks
+            if issubclass(w.category, SelftrackWarning):
+                reporter.log(f"[{task.key}] warning: {w.message}")
+            else:
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
         missing = set(task.outputs) - set(ctx.written)
         if missing:
             raise SelftrackError(f"op {task.op} wrote no item for output(s) {sorted(missing)}")
-        if stage is not None:
-            stage.write_manifest()
+        if staged is not None:
+            staged.write_manifest()
         return ItemResult(
             task.key,
             task.node,
             time.perf_counter() - t0,
             written={k: v.key for k, v in ctx.written.items()},
-            staged=list(stage.items) if stage is not None else [],
+            staged=list(staged.items) if staged is not None else [],
         )
     except StopRequested:
         return ItemResult(task.key, task.node, time.perf_counter() - t0, ok=False, stopped=True, error="stopped")

@@ -14,9 +14,9 @@ import json
 from dataclasses import dataclass, field
 
 from selftrack.core.errors import SelftrackError
-from selftrack.pipeline.engine import current_outputs
-from selftrack.pipeline.graph import Pipeline
+from selftrack.pipeline.graph import PipelineGraph
 from selftrack.pipeline.jobs import JobState, JobStore
+from selftrack.pipeline.planning import current_outputs
 from selftrack.workspace.maintenance import DEFAULT_GRACE, GcReport, gc_files_locked
 from selftrack.workspace.store import DatasetKind, Workspace
 
@@ -32,7 +32,7 @@ class GcResult:
 def datasets_in_use(ws: Workspace) -> set[str]:
     """Current outputs of every node, and every output of a running job."""
     keep: set[str] = set()
-    for name in Pipeline(ws).nodes():
+    for name in PipelineGraph(ws).nodes():
         try:
             keep |= {ds for ds in current_outputs(ws, name).values() if ds}
         except SelftrackError:

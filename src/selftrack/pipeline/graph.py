@@ -13,7 +13,7 @@ A workspace holds one pipeline (its ``nodes`` table). Pipelines can be written t
           detections: {node: detect, output: detections} # explicit forms: {node: ..[, output: ..]} / {dataset: ..}
           video: {dataset: videos}
 
-Everything is validated before anything runs (:meth:`Pipeline.validate`): unknown ops, unknown or invalid
+Everything is validated before anything runs (:meth:`PipelineGraph.validate`): unknown ops, unknown or invalid
 params, missing, unknown or mistyped inputs, and cycles are errors that name the node and the input.
 SkyhookML's wizards could leave a node mis-wired and the run then crashed half-way; we refuse to start.
 """
@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError as PydanticValidationError
 
-from selftrack.core.errors import SelftrackError
+from selftrack.core.errors import SelftrackError, validation_message
 from selftrack.formats import parse_yaml
 from selftrack.pipeline.op import Op, get_op
 from selftrack.workspace.store import DataType, Workspace
@@ -117,8 +117,10 @@ class Node:
         try:
             return self.op_class.Params.model_validate(self.params)
         except PydanticValidationError as e:
-            problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'params'}: {err['msg']}" for err in e.errors())
-            raise PipelineError(f"node {self.name!r} ({self.op}): invalid params: {problems}") from None
+            fields = self.op_class.Params.model_fields
+            raise PipelineError(
+                f"node {self.name!r} ({self.op}): {validation_message('params', e, fields=fields)}"
+            ) from None
 
     def parents(self) -> set[str]:
         return {ref.node for refs in self.inputs.values() for ref in refs if ref.node}
@@ -132,8 +134,12 @@ class Node:
         return {"op": self.op, "inputs": inputs, "params": self.params}
 
 
-class Pipeline:
-    """The nodes of a workspace, with validation, YAML round trip and ``run``."""
+class PipelineGraph:
+    """The nodes of a workspace, with validation and YAML round trip (what running a node reads).
+
+    Users drive it as :class:`selftrack.pipeline.Pipeline`, which adds ``run`` and ``outputs`` to each
+    node; the engine reads this class, so the graph never imports the engine that runs it.
+    """
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
@@ -154,11 +160,11 @@ class Pipeline:
             )
         return out
 
-    def node(self, name: str) -> NodeHandle:
+    def node(self, name: str) -> Node:
         nodes = self.nodes()
         if name not in nodes:
             raise PipelineError(f"no node named {name!r} (nodes: {', '.join(nodes) or 'none'})")
-        return NodeHandle(self, nodes[name])
+        return nodes[name]
 
     def add_node(
         self,
@@ -168,7 +174,7 @@ class Pipeline:
         inputs: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
         replace: bool = False,
-    ) -> NodeHandle:
+    ) -> Node:
         """Add (or with ``replace``, redefine) a node. The node is validated against the current pipeline."""
         if not _NODE_NAME.match(name):
             raise PipelineError(f"invalid node name {name!r}: a letter, then letters, digits, '_' or '-' (max 64)")
@@ -183,11 +189,11 @@ class Pipeline:
         trial = {**existing, name: node}
         self._validate(trial, only={name})
         self._save(node)
-        return NodeHandle(self, node)
+        return node
 
     def update_node(
         self, name: str, *, params: dict[str, Any] | None = None, inputs: dict[str, Any] | None = None
-    ) -> NodeHandle:
+    ) -> Node:
         nodes = self.nodes()
         if name not in nodes:
             raise PipelineError(f"no node named {name!r}")
@@ -198,7 +204,7 @@ class Pipeline:
             node.inputs = self._parse_inputs(name, inputs, set(nodes))
         self._validate(nodes, only={name})
         self._save(node)
-        return NodeHandle(self, node)
+        return node
 
     def remove_node(self, name: str) -> None:
         nodes = self.nodes()
@@ -207,6 +213,36 @@ class Pipeline:
             raise PipelineError(f"node {name!r} feeds {', '.join(users)}; rewire or remove them first")
         with self.ws.transaction() as db:
             db.execute("DELETE FROM nodes WHERE name = ?", (name,))
+
+    def rename_node(self, name: str, new_name: str) -> Node:
+        """Rename a node; the nodes it feeds follow, and its computed outputs stay valid (names are not
+        part of cache keys)."""
+        nodes = self.nodes()
+        if name not in nodes:
+            raise PipelineError(f"no node named {name!r}")
+        if not _NODE_NAME.match(new_name):
+            raise PipelineError(f"invalid node name {new_name!r}: a letter, then letters, digits, '_' or '-' (max 64)")
+        if new_name in nodes:
+            raise PipelineError(f"a node named {new_name!r} already exists")
+        with self.ws.transaction() as db:
+            db.execute("UPDATE nodes SET name = ?, updated_at = ? WHERE name = ?", (new_name, time.time(), name))
+            db.execute("UPDATE node_outputs SET node = ? WHERE node = ?", (new_name, name))
+            for other in nodes.values():
+                if name not in other.parents():
+                    continue
+                inputs = {
+                    port: [{**r.__dict__, "node": new_name if r.node == name else r.node} for r in refs]
+                    for port, refs in other.inputs.items()
+                }
+                db.execute("UPDATE nodes SET inputs = ? WHERE name = ?", (json.dumps(inputs), other.name))
+        return self.node(new_name)
+
+    def set_position(self, name: str, x: float, y: float) -> None:
+        """Where the node sits in the app's graph view (not part of the node's definition or cache key)."""
+        with self.ws.transaction() as db:
+            cur = db.execute("UPDATE nodes SET position = ? WHERE name = ?", (json.dumps({"x": x, "y": y}), name))
+            if cur.rowcount == 0:
+                raise PipelineError(f"no node named {name!r}")
 
     def _save(self, node: Node) -> None:
         now = time.time()
@@ -403,30 +439,3 @@ class Pipeline:
         for node in parsed.values():
             self._save(node)
         return list(parsed)
-
-
-class NodeHandle:
-    """A node of a pipeline with the actions users take on it: ``run``, ``outputs``."""
-
-    def __init__(self, pipeline: Pipeline, node: Node) -> None:
-        self.pipeline = pipeline
-        self.node = node
-
-    @property
-    def name(self) -> str:
-        return self.node.name
-
-    def __repr__(self) -> str:
-        return f"<node {self.node.name}: {self.node.op}>"
-
-    def run(self, **kwargs: Any):  # -> RunResult
-        """Run this node and whatever of its ancestors is not up to date (see :func:`selftrack.pipeline.engine.run_node`)."""
-        from selftrack.pipeline.engine import run_node
-
-        return run_node(self.pipeline.ws, self.node.name, **kwargs)
-
-    def outputs(self) -> dict[str, str | None]:
-        """Name of the dataset currently holding each output (``None``: not computed for these params)."""
-        from selftrack.pipeline.engine import current_outputs
-
-        return current_outputs(self.pipeline.ws, self.node.name)

@@ -4,6 +4,14 @@ Everything a job knows is in the catalog, not in a process's memory, so any proc
 server, a worker on another machine through a shared workspace) can read progress, append events or ask
 a job to stop. SkyhookML kept live job state in the coordinator's memory and polled it every second; here
 a restarted server still shows every job, and jobs whose process died are marked ``interrupted``.
+
+Progress is kept by **stage** (:mod:`selftrack.pipeline.progress`): :meth:`JobStore.progress` returns a
+:class:`~selftrack.pipeline.progress.JobProgress` whose ``to_dict()`` is the JSON ``selftrack job ID --json``
+prints and the web app reads: ``state``, ``elapsed``, ``fraction`` (never decreasing), ``items_done`` /
+``items_total``, ``current`` (node), ``nodes_done`` / ``nodes_total``, ``eta_seconds``, ``stage`` (the
+current one) and ``stages``, each ``{node, name, unit, done, total, part, parts, state, fraction, elapsed,
+rate, eta_seconds, started_at, finished_at}`` (units: frames, boxes, steps, epochs, items). The full shape,
+with an example, is in that module's docstring.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from selftrack.core.errors import StoreError
+from selftrack.pipeline.progress import JobProgress, ensure_stage_schema, finish_running_stages, read_stages
 from selftrack.workspace.store import Workspace
 
 LOG_TAIL = 1000
@@ -88,32 +97,7 @@ CREATE INDEX IF NOT EXISTS job_events_job ON job_events(job_id, kind, id);
 
 def ensure_job_schema(ws: Workspace) -> None:
     ws.ensure_schema(_SCHEMA)  # writes only when a table is missing (read-only workspaces stay browsable)
-
-
-@dataclass
-class JobProgress:
-    """Progress of a job: items and frames done of total, with a rate and an ETA."""
-
-    items_done: int
-    items_total: int
-    frames_done: int
-    frames_total: int
-    elapsed: float
-    frames_per_second: float
-    eta_seconds: float | None
-    current: str
-    state: str = "running"
-
-    @property
-    def fraction(self) -> float:
-        if self.state == JobState.DONE.value:
-            return 1.0
-        if self.frames_total:
-            return min(1.0, self.frames_done / self.frames_total)
-        return self.items_done / self.items_total if self.items_total else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "fraction": self.fraction}
+    ensure_stage_schema(ws)
 
 
 @dataclass
@@ -209,6 +193,7 @@ class JobStore:
                 "UPDATE jobs SET state = ?, error = ?, traceback = ?, finished_at = ? WHERE id = ?",
                 (state.value, error, traceback, time.time(), job_id),
             )
+        finish_running_stages(self.ws, job_id, state.value)
 
     def request_stop(self, job_id: int) -> Job:
         job = self.get(job_id)
@@ -271,26 +256,20 @@ class JobStore:
         return [dict(r) for r in rows]
 
     def progress(self, job_id: int) -> JobProgress:
+        """Stages (each in its own unit, with its own rate and ETA), items and plan: see :mod:`.progress`."""
         job = self.get(job_id)
-        row = self.ws.db.execute(
-            "SELECT COALESCE(SUM(frames_done), 0), COALESCE(SUM(frames_total), 0) FROM job_items WHERE job_id = ?",
-            (job_id,),
-        ).fetchone()
-        frames_done, frames_total = int(row[0]), int(row[1])
         end = job.finished_at or time.time()
         elapsed = max(0.0, end - job.started_at) if job.started_at else 0.0
-        rate = frames_done / elapsed if elapsed > 0 else 0.0
-        eta: float | None = None
-        if not job.state.finished and job.items_total:
-            if frames_total and rate > 0 and job.items_done < job.items_total:
-                # frames of items not started yet are unknown: extrapolate from items done so far
-                remaining_items = job.items_total - job.items_done
-                per_item = frames_total / max(1, len(self.items(job_id)))
-                eta = max(0.0, (remaining_items * per_item - (frames_done - job.items_done * per_item)) / rate)
-            elif job.items_done and elapsed:
-                eta = (job.items_total - job.items_done) * elapsed / job.items_done
         return JobProgress(
-            job.items_done, job.items_total, frames_done, frames_total, elapsed, rate, eta, job.current, job.state.value
+            state=job.state.value,
+            elapsed=elapsed,
+            items_done=job.items_done,
+            items_total=job.items_total,
+            current=job.current,
+            nodes_done=sum(1 for step in job.plan if step.get("state") == "done"),
+            nodes_total=len(job.plan),
+            stages=read_stages(self.ws, job_id),
+            plan=job.plan,
         )
 
     # -- logs and events -----------------------------------------------------------------------------

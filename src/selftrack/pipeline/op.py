@@ -98,6 +98,8 @@ class Op(ABC):
     """Bump when the op's results change for the same inputs and params: it is part of the cache key."""
     per_item: ClassVar[bool] = True
     aligns_frames: ClassVar[bool] = False
+    progress_unit: ClassVar[str] = "items"
+    """What a whole-dataset op's ``progress(done, total)`` counts when it declares no stage of its own."""
     """Per-item ops whose frame-sequence inputs may differ in length say so here; otherwise a length
     mismatch between a video and its detections is an error naming both items."""
     uses_gpu: ClassVar[bool] = False
@@ -203,6 +205,7 @@ class Reporter:
     event_fn: Callable[[str, dict[str, Any]], None] | None = None
     progress_fn: Callable[[int, int], None] | None = None
     stop_fn: Callable[[], bool] | None = None
+    stage_fn: Callable[[str, str, int, int, int], None] | None = None
     _last_stop_check: float = 0.0
     _stop: bool = False
 
@@ -217,6 +220,14 @@ class Reporter:
     def progress(self, done: int, total: int) -> None:
         if self.progress_fn:
             self.progress_fn(done, total)
+
+    def stage(self, name: str, unit: str, total: int, *, part: int = 1, parts: int = 1) -> None:
+        """Start a stage of the work: ``progress`` then counts ``unit`` (frames, boxes, steps) towards ``total``.
+
+        ``part`` of ``parts``: its place among the op's stages, so the job's overall fraction never goes back.
+        """
+        if self.stage_fn:
+            self.stage_fn(name, unit, total, part, parts)
 
     def stop_requested(self) -> bool:
         """Cheap to call every frame: the underlying check runs at most twice a second."""
@@ -238,7 +249,7 @@ class ItemContext:
     """What a per-item op sees: one key, its input items, and writers for its outputs.
 
     Outputs go to the catalog directly (``ws``), or, on a remote worker, to a staging folder that the
-    driver commits (``stage``; ``ws`` is then ``None``: remote workers never open the catalog). Ops only
+    driver commits (``staged``; ``ws`` is then ``None``: remote workers never open the catalog). Ops only
     use the methods below, so they run unchanged in both. ``map`` runs pieces of the item (frame ranges,
     chunks) on whatever parallel workers the executor provides.
     """
@@ -250,7 +261,7 @@ class ItemContext:
     cache_key: str = ""
     reporter: Reporter = field(default_factory=Reporter)
     written: dict[str, Item] = field(default_factory=dict)
-    stage: StagedOutputs | None = None
+    staged: StagedOutputs | None = None
     mapper: Mapper | None = None
 
     def item(self, port: str) -> Item:
@@ -271,8 +282,8 @@ class ItemContext:
         return self.ws
 
     def staging_path(self, suffix: str = "") -> AbstractContextManager[Path]:
-        if self.stage is not None:
-            return self.stage.staging_path(suffix)
+        if self.staged is not None:
+            return self.staged.staging_path(suffix)
         return self._ws().staging_path(suffix)
 
     def _meta(self, metadata: dict[str, Any] | None) -> dict[str, Any]:
@@ -280,8 +291,8 @@ class ItemContext:
 
     def put_detections(self, output: str, detections: Detections) -> Item:
         dataset, extra = self.output_datasets[output], {"cache": self.cache_key}
-        if self.stage is not None:
-            item = self.stage.put_detections(dataset, self.key, detections, extra_metadata=extra)
+        if self.staged is not None:
+            item = self.staged.put_detections(dataset, self.key, detections, extra_metadata=extra)
         else:
             item = self._ws().put_detections(dataset, self.key, detections, overwrite=True, extra_metadata=extra)
         self.written[output] = item
@@ -297,8 +308,8 @@ class ItemContext:
         move: bool = True,
     ) -> Item:
         dataset, meta = self.output_datasets[output], self._meta(metadata)
-        if self.stage is not None:
-            item = self.stage.put_file(dataset, self.key, path, format=format, metadata=meta, move=move)
+        if self.staged is not None:
+            item = self.staged.put_file(dataset, self.key, path, format=format, metadata=meta, move=move)
         else:
             item = self._ws().put_file(dataset, self.key, path, format=format, metadata=meta, move=move, overwrite=True)
         self.written[output] = item
@@ -308,8 +319,8 @@ class ItemContext:
         """Output an input item unchanged (a hard link, no copy: SkyhookML's "reference" items)."""
         meta = self._meta({**source.metadata, **(metadata or {})})
         dataset = self.output_datasets[output]
-        if self.stage is not None:
-            item = self.stage.link_item(dataset, self.key, source, metadata=meta)
+        if self.staged is not None:
+            item = self.staged.link_item(dataset, self.key, source, metadata=meta)
         else:
             item = self._ws().put_file(
                 dataset, self.key, source.path, format=source.format, metadata=meta, link=True, overwrite=True
@@ -414,6 +425,9 @@ class DatasetContext:
 
     def progress(self, done: int, total: int) -> None:
         self.reporter.progress(done, total)
+
+    def stage(self, name: str, unit: str, total: int, *, part: int = 1, parts: int = 1) -> None:
+        self.reporter.stage(name, unit, total, part=part, parts=parts)
 
     def check_stop(self) -> None:
         self.reporter.check_stop()

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from selftrack.core.errors import SelftrackError
-from selftrack.pipeline.cache_key import config_hash
-from selftrack.pipeline.graph import Node, Pipeline, PipelineError
+from selftrack.pipeline.cache_key import output_identity
+from selftrack.pipeline.graph import Node, PipelineError, PipelineGraph
 from selftrack.workspace.store import DatasetKind, DataType, Workspace
 
 
@@ -76,7 +76,7 @@ class Planner:
     """The planning half of a run (the engine's runner extends it with execution)."""
 
     ws: Workspace
-    pipeline: Pipeline
+    pipeline: PipelineGraph
     nodes: dict[str, Node]
     target: str
     partial: Partial | None
@@ -178,7 +178,7 @@ class Planner:
         return chosen
 
     def planned_outputs(self, node: Node) -> dict[str, str]:
-        identity = config_hash(node)
+        identity = output_identity(node, self.input_datasets(node))
         types = self.output_types(node)
         return {o.name: ensure_output(self.ws, node, o.name, types[o.name], identity) for o in node.op_class.outputs}
 
@@ -190,3 +190,45 @@ class Planner:
                     for out, ds in self.planned_outputs(parent).items():
                         self.resolved[(parent.name, out)] = ds
         return self.input_datasets(node)
+
+
+def current_outputs(
+    ws: Workspace, name: str, _memo: dict[str, dict[str, str | None]] | None = None
+) -> dict[str, str | None]:
+    """Output datasets of node ``name`` for its current params and inputs (per-item nodes), or the latest run (whole)."""
+    memo = {} if _memo is None else _memo
+    if name in memo:
+        return memo[name]
+    pipeline = PipelineGraph(ws)
+    node = pipeline.node(name)
+    out: dict[str, str | None] = {o.name: None for o in node.op_class.outputs}
+    memo[name] = out
+    if node.op_class.per_item:
+        inputs: dict[str, list[str]] = {}
+        for port, refs in node.inputs.items():
+            names = []
+            for ref in refs:
+                if ref.dataset is not None:
+                    names.append(ref.dataset)
+                    continue
+                parent = pipeline.node(ref.node)
+                upstream = current_outputs(ws, ref.node, memo).get(ref.output or parent.op_class.outputs[0].name)
+                if upstream is None:  # a parent not computed for its current settings: neither is this node
+                    return out
+                names.append(upstream)
+            inputs[port] = names
+        identity = output_identity(node, inputs)
+        for o in node.op_class.outputs:
+            row = ws.db.execute(
+                "SELECT dataset_id FROM node_outputs WHERE node = ? AND output = ? AND config_hash = ?",
+                (name, o.name, identity),
+            ).fetchone()
+            out[o.name] = ws.dataset_by_id(row[0]).name if row else None
+    else:
+        for o in node.op_class.outputs:
+            row = ws.db.execute(
+                "SELECT dataset_id FROM node_outputs WHERE node = ? AND output = ? ORDER BY last_used_at DESC LIMIT 1",
+                (name, o.name),
+            ).fetchone()
+            out[o.name] = ws.dataset_by_id(row[0]).name if row else None
+    return out

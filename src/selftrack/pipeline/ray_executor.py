@@ -196,7 +196,7 @@ def _run_on_worker(
     runtime = TaskRuntime(
         jobs=ChannelJobs(channel),
         inputs=inputs,
-        stage=stage,
+        stage_dir=stage,
         mapper=RayMapper(piece_cpus, piece_gpus, retries),
     )
     result = execute_item_task(task, runtime)

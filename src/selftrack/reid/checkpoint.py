@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,11 +110,14 @@ def load_reid_model(path: str | os.PathLike[str], device: str | torch.device = "
     except Exception as exc:  # torch raises several types for a bad file
         # torch's message for a file that is not weights-only safe runs to paragraphs and suggests
         # weights_only=False, which we never do for a file from elsewhere: say it in one line.
-        if isinstance(exc, pickle.UnpicklingError) and "Unsupported global" in str(exc):
+        text = str(exc)
+        if isinstance(exc, pickle.UnpicklingError) and ("Unsupported global" in text or "GLOBAL" in text):
+            found = re.search(r"GLOBAL:? ?([\w.]+)", text)
+            what = f" ({found.group(1)})" if found else ""
             raise ValidationError(
-                f"{path}: not a selftrack re-id model: it holds Python objects other than tensors and numbers, "
-                "which are refused (loading them could run code)"
-            ) from exc
+                f"{path}: not a selftrack re-id model: it holds Python objects other than tensors and numbers"
+                f"{what}, which are refused (loading them could run code)"
+            ) from None
         if not zipfile.is_zipfile(path):
             raise ValidationError(f"{path}: not a readable re-id model file (not a PyTorch file)") from exc
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -40,7 +40,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from selftrack.core.detections import Detections
-from selftrack.core.errors import ValidationError
+from selftrack.core.errors import ValidationError, validation_message
 from selftrack.core.video_info import VideoInfo
 from selftrack.synth.backgrounds import ROAD_LANES, make_background
 from selftrack.synth.sprites import Sprite, make_sprites
@@ -344,7 +344,7 @@ def generate_scene(config: SceneConfig | None = None, **overrides: Any) -> Scene
         elif overrides:
             config = SceneConfig.model_validate({**config.model_dump(), **overrides})
     except pydantic.ValidationError as e:
-        raise ValidationError(f"invalid synthetic scene config: {e}") from e
+        raise ValidationError(validation_message("synthetic scene config", e, fields=SceneConfig.model_fields)) from e
     root = np.random.SeedSequence(config.seed)
     bg_rng, look_rng, path_rng, noise_rng = (np.random.default_rng(s) for s in root.spawn(4))
     background = make_background(config.kind, config.width, config.height, bg_rng)

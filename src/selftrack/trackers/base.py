@@ -20,6 +20,7 @@ as they ignore the frame's pixels.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -28,7 +29,7 @@ import numpy as np
 import pydantic
 
 from selftrack.core.detections import Detections
-from selftrack.core.errors import ValidationError
+from selftrack.core.errors import SelftrackWarning, ValidationError, validation_message
 from selftrack.trackers.cmc import check_affine, check_transforms
 
 ProgressCallback = Callable[[int, int], None]
@@ -72,11 +73,6 @@ class IdCounter:
         self._next += count
         return ids
 
-    @property
-    def issued(self) -> int:
-        """How many ids were handed out so far."""
-        return self._next - 1
-
 
 class OutputBuilder:
     """Gathers each frame's output rows, boxes and ids, then builds the tracked :class:`Detections` once.
@@ -108,6 +104,12 @@ class OutputBuilder:
             xyxy=np.concatenate(self._boxes)[order],
             track_id=np.concatenate(self._ids)[order],
         )
+
+
+def _has_area(xyxy: np.ndarray) -> np.ndarray:
+    """Boxes of positive width and height (the others have no IoU with anything)."""
+    w, h = xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]
+    return (w > 0) & (h > 0) & (w * h > 0)
 
 
 _REGISTRY: dict[str, type[Tracker]] = {}
@@ -169,10 +171,8 @@ class Tracker(ABC):
                 raise ValidationError(f"tracker {cls.name!r} takes {cls.Params.__name__}, got {type(params).__name__}")
             return cls.Params.model_validate({**params.model_dump(), **overrides}) if overrides else params
         except pydantic.ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '(params)'}: {err['msg']}" for err in exc.errors()
-            )
-            raise ValidationError(f"invalid parameters for tracker {cls.name!r}: {problems}") from exc
+            message = validation_message(f"parameters for tracker {cls.name!r}", exc, fields=cls.Params.model_fields)
+            raise ValidationError(message) from exc
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.model_dump().items())
@@ -229,6 +229,9 @@ class Tracker(ABC):
             raise ValidationError(
                 f"tracker {self.name!r}: frame {frame} has {len(detections)} boxes but {len(features)} appearance vectors"
             )
+        if features is not None:
+            features = features[_has_area(detections.xyxy)]  # the rows _trackable keeps
+        detections = self._trackable(detections)
         self._advance_to(frame)
         step = self._step(detections.xyxy, detections.score, detections.class_id, affine, features)
         self._last_frame = frame
@@ -256,6 +259,7 @@ class Tracker(ABC):
         """
         if not isinstance(detections, Detections):
             raise ValidationError(f"tracker {self.name!r}: track() takes Detections, got {type(detections).__name__}")
+        detections = self._trackable(detections)
         affines = (
             None if transforms is None else check_transforms(transforms, detections.frame_count, detections.source)
         )
@@ -310,7 +314,45 @@ class Tracker(ABC):
             progress(total, total)
         self._last_frame = total - 1 if total else None
         self._frames_stepped = total
-        return out.build(detections)
+        tracks = out.build(detections)
+        self._check_output(tracks.xyxy)
+        return tracks
+
+    def _trackable(self, detections: Detections) -> Detections:
+        """The boxes a tracker can follow, saying what is left out or unusual (never silently).
+
+        A box of zero width or height has no area, so no IoU with anything: motion models turn it into NaN
+        (SORT wrote NaN coordinates) or lose it. Such boxes are left out with a warning. Scores outside
+        [0, 1] are kept, with a warning: every threshold of these trackers assumes confidences in [0, 1].
+        """
+        where = f" of {detections.source}" if detections.source else ""
+        degenerate = ~_has_area(detections.xyxy)
+        if degenerate.any():
+            i = int(np.flatnonzero(degenerate)[0])
+            warnings.warn(
+                SelftrackWarning(
+                    f"tracker {self.name!r}: {int(degenerate.sum())} box(es){where} have zero width or height and "
+                    f"cannot be tracked; they are left out (first in frame {int(detections.frame[i])})"
+                ),
+                stacklevel=3,
+            )
+            detections = detections[~degenerate]
+        score = detections.score
+        outside = (score < 0) | (score > 1)
+        if outside.any():
+            warnings.warn(
+                SelftrackWarning(
+                    f"tracker {self.name!r}: {int(outside.sum())} of {len(score)} scores{where} are outside [0, 1] "
+                    f"(from {float(score.min()):.3g} to {float(score.max()):.3g}); the tracker's thresholds assume "
+                    "confidences in [0, 1]: rescale the scores or set thresholds for their range"
+                ),
+                stacklevel=3,
+            )
+        return detections
+
+    def _check_output(self, xyxy: np.ndarray) -> None:
+        if not np.isfinite(xyxy).all():
+            raise ValidationError(f"tracker {self.name!r} produced non-finite boxes (a bug: please report it)")
 
     def _idle(self) -> bool:
         """Whether an empty frame would change nothing but the frame counter: no track in any state.

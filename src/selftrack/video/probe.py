@@ -145,7 +145,8 @@ def probe_details(path: PathLike, *, allow_truncated: bool = False) -> ProbeDeta
         else:
             why = f"its data ends after {n_entries} of the {declared} frames the container declares"
         raise VideoError(
-            f"{path}: truncated or corrupt video: {why}; pass allow_truncated=True to read the frames before that"
+            f"{path}: truncated or corrupt video: {why}; remux it to keep the readable frames "
+            "(`ffmpeg -i IN -c copy OUT.mp4`) and use that file (in Python, allow_truncated=True reads them as is)"
         )
     if truncated:
         logger.warning("%s: video is truncated; counting the frames that still decode", path)
@@ -198,7 +199,15 @@ def decode_frames(
     """
     for packet in container.demux(stream):
         if stop_at_corrupt and packet.is_corrupt:
-            yield from stream.codec_context.decode(None)
+            # Drain the frames the decoder holds back for reordering, but only those shown before the lost
+            # packet's frame: with B-frames a later frame (in display order) may already be decoded while
+            # the frames between (the lost one, and packets never read) are missing; passing it on would
+            # shift every frame after the gap by one index.
+            lost = packet.pts
+            for frame in stream.codec_context.decode(None):
+                if lost is not None and frame.pts is not None and frame.pts >= lost:
+                    return
+                yield frame
             return
         yield from packet.decode()
 

@@ -24,6 +24,9 @@ from selftrack.core.errors import ValidationError
 
 ResizeMode = Literal["keep", "scale-down", "fixed"]
 
+MAX_SIDE = 16384
+"""Largest frame side a resize may ask for (16K video): a 100000x100000 frame would need 30 GB."""
+
 
 class ResizeSpec(BaseModel):
     """How to resize frames before inference (SkyhookML's ``Resize`` node parameter)."""
@@ -41,13 +44,15 @@ class ResizeSpec(BaseModel):
     max_dimension: int = Field(
         640,
         ge=1,
+        le=MAX_SIDE,
         description="scale-down only: the larger side of the frame is shrunk to at most this many pixels.",
     )
-    width: int | None = Field(None, ge=1, description="fixed only: output width in pixels.")
-    height: int | None = Field(None, ge=1, description="fixed only: output height in pixels.")
+    width: int | None = Field(None, ge=1, le=MAX_SIDE, description="fixed only: output width in pixels.")
+    height: int | None = Field(None, ge=1, le=MAX_SIDE, description="fixed only: output height in pixels.")
     multiple: int = Field(
         1,
         ge=1,
+        le=1024,
         description=(
             "After resizing, round each side to the nearest multiple of this (ties round up; at least one "
             "multiple). Use 32 for YOLOv5. 1 = no rounding."

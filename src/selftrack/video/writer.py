@@ -76,11 +76,6 @@ class VideoWriter:
         self._stream: av.video.stream.VideoStream | None = None
         self._closed = False
 
-    @property
-    def encoded_size(self) -> tuple[int, int] | None:
-        """Size of the encoded video: ``size`` rounded up to even sides."""
-        return None if self.size is None else (_even(self.size[0]), _even(self.size[1]))
-
     def __enter__(self) -> VideoWriter:
         return self
 

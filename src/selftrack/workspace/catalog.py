@@ -18,7 +18,6 @@ from urllib.parse import quote
 from selftrack.core.errors import StoreError
 
 CATALOG_NAME = "selftrack.sqlite"
-SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 class CatalogError(StoreError):
@@ -43,24 +42,29 @@ def payload_files(root: Path, limit: int | None = None) -> list[Path]:
 
 
 def inspect_file(path: Path) -> str | None:
-    """What is wrong with the catalog file, judged from its size and header alone; ``None`` if nothing.
+    """What is wrong with the catalog file, judged from its size alone (SQLite opens a 0-byte file as empty).
 
-    The header says the page size and, when valid, the page count: a file shorter than that was cut.
+    The file is never opened from Python: closing *any* descriptor of a file drops every POSIX lock the
+    process holds on it, SQLite's included, and another process may then checkpoint and delete the WAL
+    under our connections, the classic way to corrupt an SQLite database. The soak benchmark did corrupt one
+    that way when this function read the header with ``open()`` beside open connections. What needs the
+    header is asked of SQLite itself (:func:`inspect_open`).
     """
+    return "is empty (0 bytes)" if path.stat().st_size == 0 else None
+
+
+def inspect_open(conn: sqlite3.Connection, path: Path) -> str | None:
+    """What is wrong with an opened catalog that SQLite does not say on its own: a file cut short.
+
+    SQLite reads pages lazily, so a catalog truncated by a full disk or a bad copy opens and only fails on
+    some later query. The page count it knows (from the header) times the page size must fit in the file,
+    unless a WAL holds pages not yet copied back (then nothing can be said without reading it).
+    """
+    page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+    pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
+    wal = path.with_name(path.name + "-wal")
     size = path.stat().st_size
-    if size == 0:
-        return "is empty (0 bytes)"
-    with open(path, "rb") as f:
-        header = f.read(100)
-    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
-        return "is not an SQLite database" if not header.startswith(SQLITE_MAGIC[: len(header)]) else "is truncated"
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    pages = int.from_bytes(header[28:32], "big")
-    header_valid = header[92:96] == header[24:28] and pages > 0
-    if page_size < 512 or page_size & (page_size - 1):
-        return "has a damaged header"
-    if header_valid and size < pages * page_size:
+    if (not wal.exists() or wal.stat().st_size == 0) and size < pages * page_size:
         return f"is truncated ({size} of {pages * page_size} bytes)"
     return None
 

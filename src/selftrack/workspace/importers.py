@@ -83,6 +83,21 @@ def _check_entries(archive: Path, infos: list[zipfile.ZipInfo], max_bytes: int, 
         )
 
 
+def check_zip(archive: Path, *, max_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES) -> list[zipfile.ZipInfo]:
+    """Refuse a zip before unpacking anything (the checks of :func:`safe_extract_zip`, free space aside).
+
+    Reads the central directory only (cheap), so a server can refuse an uploaded archive at once.
+    """
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise UnsafeArchiveError(f"{archive}: not a readable zip archive ({e})") from e
+    with zf:
+        infos = zf.infolist()
+    _check_entries(archive, infos, max_bytes, None)
+    return infos
+
+
 def safe_extract_zip(
     archive: Path,
     dest: Path,
@@ -351,6 +366,61 @@ def import_detections(
             items.append(ws.put_detections(dataset, key, dets, overwrite=overwrite))
             if progress:
                 progress(i + 1, len(parsed), key)
+    return items
+
+
+def import_labelled_images(
+    ws: Workspace,
+    dataset: str,
+    source: str | Path,
+    *,
+    format: str,
+    images_dataset: str | None = None,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> list[Item]:
+    """Import a labelled image set (COCO JSON, or a YOLO folder) as one 1-frame detections item per image.
+
+    ``source`` is the COCO JSON file, or a folder holding it (COCO) or the label files (YOLO: a ``labels/``
+    folder beside ``images/``, or labels next to the images). Images found in the folder are imported into
+    ``images_dataset`` when it is given. Item keys are the image file names without extension, the keys
+    ``import_images`` gives, so labels and images join by key.
+    """
+    from selftrack.formats import read_coco, read_yolo
+
+    source = Path(source)
+    if format == "coco":
+        jsons = [source] if source.is_file() else sorted(source.rglob("*.json"))
+        if len(jsons) != 1:
+            raise StoreError(f"{source}: expected one COCO JSON file, found {len(jsons)}")
+        labelled = read_coco(jsons[0])
+        root = jsons[0].parent
+    elif format == "yolo":
+        if not source.is_dir():
+            raise StoreError(f"{source}: a YOLO label set is a folder (or a zip of one)")
+        labels = next((p for p in sorted(source.rglob("labels")) if p.is_dir()), source)
+        images = next((p for p in sorted(source.rglob("images")) if p.is_dir()), source)
+        labelled = read_yolo(labels, images)
+        root = images
+    else:
+        raise StoreError(f"labelled image sets are coco or yolo, not {format!r}")
+    parsed: dict[str, Detections] = {}
+    origin: dict[str, str] = {}
+    for key, dets in labelled.images.items():
+        short = check_key(PurePosixPath(key).name)
+        if short in parsed:
+            raise StoreError(f"{source}: two images give the key {short!r}: {origin[short]} and {key}")
+        parsed[short], origin[short] = dets, key
+    if images_dataset is not None:
+        image_files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+        if image_files:
+            import_images(ws, images_dataset, image_files, overwrite=overwrite)
+    ws.create_dataset(dataset, DataType.DETECTIONS, exist_ok=True)
+    items = []
+    for i, (key, dets) in enumerate(parsed.items()):
+        items.append(ws.put_detections(dataset, key, dets, overwrite=overwrite))
+        if progress:
+            progress(i + 1, len(parsed), key)
     return items
 
 

@@ -44,6 +44,7 @@ from selftrack.workspace.catalog import (
     connect,
     ensure_schema,
     inspect_file,
+    inspect_open,
     is_read_only,
     payload_files,
     tables,
@@ -144,6 +145,9 @@ class Workspace(ItemWriter):
             (self.root / "items").mkdir(exist_ok=True)
             (self.root / "tmp").mkdir(exist_ok=True)
         try:
+            problem = None if recover else inspect_open(self.db, catalog)
+            if problem:
+                raise CatalogError(way_out(self.root, problem, len(payload_files(self.root))))
             present = tables(self.db)
             if not {"meta", "datasets", "items"} <= present:
                 files = 0 if recover else len(payload_files(self.root))
@@ -153,6 +157,9 @@ class Workspace(ItemWriter):
                     raise StoreError(f"{self.root}: the catalog is empty and the workspace is read-only")
             ensure_schema(self.db, _SCHEMA, read_only=self.read_only)
             row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except CatalogError:
+            self.close()
+            raise
         except sqlite3.DatabaseError as exc:
             self.close()
             raise CatalogError(way_out(self.root, f"cannot be read ({exc})", len(payload_files(self.root)))) from None
@@ -381,10 +388,3 @@ class Workspace(ItemWriter):
         if it is None:
             raise StoreError(f"dataset {dataset!r} has no item {key!r}")
         return it
-
-    # ------------------------------------------------------------------ maintenance (see maintenance.py)
-    def gc_files(self, *, grace: float | None = None) -> list[Path]:
-        """Delete unreferenced files older than ``grace`` seconds, under the exclusive lock (see :func:`gc_files`)."""
-        from selftrack.workspace.maintenance import DEFAULT_GRACE, gc_files
-
-        return gc_files(self, grace=DEFAULT_GRACE if grace is None else grace).removed

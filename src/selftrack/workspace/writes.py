@@ -132,13 +132,12 @@ class ItemWriter:
         old: list[str] = []
         try:
             with self.lock.shared(what="import"):
-                try:
-                    yield
-                    self._local.batch = None
-                    old = self._commit_rows(batch.rows, done=list(done))
-                except BaseException:
-                    self._discard_placed(batch.rows)
-                    raise
+                yield
+                self._local.batch = None
+                old = self._commit_rows(batch.rows, done=list(done))
+        except BaseException:
+            self._unlink_unreferenced([r.file for r in batch.rows])  # placed, never committed
+            raise
         finally:
             self._local.batch = None
         self._unlink_unreferenced(old)
@@ -193,18 +192,21 @@ class ItemWriter:
             final = self.root / rel
             meta = json.dumps(metadata or {}, sort_keys=True)
             row = _Row(ds.id, key, fmt, meta, str(rel), staged.stat().st_size, digest, overwrite)
-            with self.lock.shared(what=f"add {dataset}/{key}"):
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staged, final)
-                if batch is not None:  # committed when the batch ends
-                    batch.rows.append(row)
-                    batch.keys.add((ds.id, key))
-                    return Item(dataset, key, fmt, json.loads(meta), final, row.size, digest)
-                try:
+            placed = False
+            try:
+                with self.lock.shared(what=f"add {dataset}/{key}"):
+                    final.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(staged, final)
+                    placed = True
+                    if batch is not None:  # committed when the batch ends
+                        batch.rows.append(row)
+                        batch.keys.add((ds.id, key))
+                        return Item(dataset, key, fmt, json.loads(meta), final, row.size, digest)
                     old = self._commit_rows([row])
-                except BaseException:
-                    self._discard_placed([row])
-                    raise
+            except BaseException:
+                if placed and batch is None:
+                    self._unlink_unreferenced([row.file])  # placed, never committed
+                raise
         self._unlink_unreferenced(old)
         return self.item(dataset, key)
 
@@ -244,21 +246,22 @@ class ItemWriter:
                 journal.append(self.dataset_folder(ds_id), recs)
         return old
 
-    def _discard_placed(self, rows: list[_Row]) -> None:
-        """Remove files placed for rows that will not be committed (unless a committed row uses the same file)."""
-        for row in rows:
-            if self.db.execute("SELECT 1 FROM items WHERE file = ?", (row.file,)).fetchone() is None:
-                (self.root / row.file).unlink(missing_ok=True)
-
     def _unlink_unreferenced(self, files: list[str]) -> None:
-        for rel in files:  # two keys with the same stem and content share a file name: keep it while used
-            if self.db.execute("SELECT 1 FROM items WHERE file = ?", (rel,)).fetchone() is None:
-                (self.root / rel).unlink(missing_ok=True)
+        """Remove files an overwrite or a delete left unreferenced, if that is safe right now, else leave them to gc.
 
-    def put_bytes(self, dataset: str, key: str, data: bytes, *, format: str, **kwargs: Any) -> Item:
-        with self.staging_path(suffix="." + format) as staged:
-            staged.write_bytes(data)
-            return self.put_file(dataset, key, staged, format=format, move=True, **kwargs)
+        Another writer may have just placed a file of the same name (same key stem, same content) and be about
+        to commit it: unlinking it then would lose that item. Holding the lock's exclusive side proves that no
+        writer is between placing and committing; when the lock is busy the files wait for ``gc``.
+        """
+        if not files:
+            return
+        try:
+            with self.lock.exclusive(timeout=0, what="remove replaced files"):
+                for rel in files:  # two keys with the same stem and content share a file name: keep it while used
+                    if self.db.execute("SELECT 1 FROM items WHERE file = ?", (rel,)).fetchone() is None:
+                        (self.root / rel).unlink(missing_ok=True)
+        except StoreError:
+            pass  # writers are busy: gc removes these files once they are older than its grace period
 
     def put_detections(
         self,

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from selftrack.core.errors import ValidationError
+from selftrack.core.errors import ValidationError, validation_message
 from selftrack.trackers.base import TrackerParams
 
 
@@ -259,5 +259,6 @@ def validated(params: ReidTrackerParams | None, overrides: dict[str, Any]) -> Re
                 merged[key] = value
         return ReidTrackerParams.model_validate(merged)
     except pydantic.ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(params)'}: {e['msg']}" for e in exc.errors())
-        raise ValidationError(f"invalid re-id tracker parameters: {problems}") from exc
+        raise ValidationError(
+            validation_message("re-id tracker parameters", exc, fields=ReidTrackerParams.model_fields)
+        ) from exc
