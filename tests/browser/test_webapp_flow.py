@@ -122,7 +122,7 @@ def test_the_tutorial_by_clicking(browser, live_server, shared_data: Path):
     page.click("[data-testid=qs-track]")
     assert page.input_value("[data-testid=wizard-input-detections]").startswith("node:detect")
     assert page.input_value("[data-testid=wizard-input-model]").startswith("node:train-reid")
-    page.fill("[data-testid=wizard] [data-path=high_score]", "0.5")
+    page.fill("[data-testid=wizard] [data-path='association.high_score']", "0.5")
     shot(page, "11-wizard-tracking")
     page.click("[data-testid=wizard-run]")
     page.wait_for_url("**/jobs/*")
