@@ -228,3 +228,26 @@ def test_reid_training_data_parallel_on_ray_train_reports_to_the_job(local_ray, 
     checked = [e["loss"] for e in jobs.events(result.job_id, "val_loss") if e["stage"] == 1 and "loss" in e]
     assert len(checked) == 2 and checked[1] < checked[0]  # at steps 20 and 40
     assert any("2 data-parallel Ray Train worker(s)" in line for line in jobs.log_tail(result.job_id, 50))
+
+
+def test_the_web_apps_run_sends_the_job_to_ray(local_ray, demo):
+    """POST /api/nodes/NAME/run with executor ray (or `selftrack serve --executor ray`): the job's worker process
+    joins the cluster at the server's --address and the items run there, with the local executor's outputs."""
+    from fastapi.testclient import TestClient
+
+    from selftrack.server import ServerConfig, create_app
+
+    root, local = demo
+    ws = Workspace(root)
+    drop_outputs(ws, {"track-bytetrack"})
+    address = ray.get_runtime_context().gcs_address
+    config = ServerConfig(workspace=root, token="t0k3n-for-tests", port=8765, ray_address=address)
+    client = TestClient(create_app(config), base_url="http://127.0.0.1:8765", raise_server_exceptions=False)
+    client.headers["Authorization"] = "Bearer t0k3n-for-tests"
+    assert client.post("/api/nodes/track-bytetrack/run", json={"executor": "dask"}).status_code == 422
+    job_id = client.post("/api/nodes/track-bytetrack/run", json={"executor": "ray"}).json()["job_id"]
+    job = wait_for(lambda: (j := JobStore(ws).get(job_id)).state.finished and j, timeout=120)
+    assert job.state == JobState.DONE, job.error
+    assert [e["key"] for e in JobStore(ws).events(job_id, "placement")] == ["plaza-0"]  # a Ray task ran it
+    expected = {k: v for k, v in local.items() if k.startswith("track-bytetrack.")}
+    assert computed_items(ws, {"track-bytetrack"}) == expected
