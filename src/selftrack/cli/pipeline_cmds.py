@@ -70,10 +70,23 @@ def run(
         str | None, typer.Option(help="Partial run: compute the keys of this dataset (or node).")
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Parallel worker processes (default: one per core).")] = None,
+    executor: Annotated[
+        str, typer.Option(help="Where items run: local (process pool) or ray (a Ray cluster; selftrack[ray] extra).")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="Ray cluster: auto (the one this machine is in) or HOST:PORT of its head; default: a local Ray."
+        ),
+    ] = None,
     workspace: WorkspaceOpt = Path(DEFAULT_WORKSPACE),
 ) -> None:
-    """Run a node (and the ancestors that are not up to date) as a job, with a progress bar."""
-    from selftrack.pipeline import JobProgress, JobState, JobStore, LocalExecutor, Partial, Pipeline, run_node
+    """Run a node (and the ancestors that are not up to date) as a job, with a progress bar.
+
+    With ``--executor ray`` every node's items run as Ray tasks; the workspace must be on a filesystem every
+    node of the cluster mounts at the same path.
+    """
+    from selftrack.pipeline import JobProgress, JobState, JobStore, Partial, Pipeline, make_executor, run_node
 
     ws = _open(workspace)
     pipe = Pipeline(ws)
@@ -96,6 +109,7 @@ def run(
         spec = Partial(keys=tuple(k.strip() for k in keys.split(",") if k.strip()))
     elif keys_from is not None:
         spec = Partial(dataset=dataset_name(ws, keys_from))
+    runner = make_executor(executor, workers=workers, address=address)  # a local Ray it starts ends with the process
     for name in targets:
         latest: list[JobProgress] = []
 
@@ -112,9 +126,7 @@ def run(
             return f"run {name}: node {min(p.nodes_done + 1, p.nodes_total)}/{p.nodes_total}, {p.fraction * 100:.0f}% in all"
 
         with Display(err_console, rows, header=header):
-            result = run_node(
-                ws, name, partial=spec, executor=LocalExecutor(workers), on_progress=keep, raise_on_error=False
-            )
+            result = run_node(ws, name, partial=spec, executor=runner, on_progress=keep, raise_on_error=False)
         for node, nr in result.nodes.items():
             outputs = ", ".join(f"{node}.{out} = {ds}" for out, ds in nr.outputs.items())
             console.print(f"  {node}: {nr.status}; {outputs}", highlight=False)

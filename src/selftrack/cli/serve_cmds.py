@@ -29,6 +29,13 @@ def serve(
     allow_host: Annotated[
         list[str] | None, typer.Option(help="Extra name the Host header may carry (a reverse proxy's); repeatable.")
     ] = None,
+    executor: Annotated[
+        str, typer.Option(help="Where Run sends per-item tasks: local (process pool) or ray (selftrack[ray]).")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster for --executor ray: auto or HOST:PORT; default: a local Ray per job."),
+    ] = None,
 ) -> None:
     """Serve the web app: Dashboard wizards, Pipeline editor, Datasets with a video player, Jobs, REST API."""
     from selftrack.server import ServerConfig, resolve_token
@@ -45,6 +52,8 @@ def serve(
         token=resolve_token(token),
         max_upload_bytes=max_upload_mb * 1024 * 1024,
         allowed_hosts=tuple(allow_host or ()),
+        executor=executor,
+        ray_address=address,
     )
     config.check_bind()
 

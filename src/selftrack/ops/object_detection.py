@@ -8,7 +8,7 @@ defaults where they exist (Resize, ConfidenceThreshold 0.1) and expose what it h
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -18,6 +18,7 @@ from selftrack.core.errors import SelftrackError
 from selftrack.detectors import Detector, HogParams, MotionParams
 from selftrack.ops._video import decode_fps
 from selftrack.pipeline.op import ItemContext, Op, OpParams, Port
+from selftrack.trackers.chunks import frame_ranges
 from selftrack.video import ResizeSpec
 from selftrack.workspace.store import DataType, Item
 
@@ -42,6 +43,13 @@ class ObjectDetectionParams(OpParams):
     max_detections: int = Field(default=300, ge=1, description="Most boxes kept per frame (YOLO).")
     classes: list[str] = Field(default_factory=list, description="Keep only these class names; empty keeps all.")
     batch_size: int = Field(default=8, ge=1, le=1024, description="Frames per inference batch.")
+    chunk_frames: int | None = Field(
+        default=None,
+        ge=1,
+        description="Long videos: detect ranges of this many frames (rounded up to whole batches) in parallel, on "
+        "the workers or the Ray cluster, and join them in order; empty: the whole video in one pass. The motion "
+        "detector starts each range motion.history frames early so its background model is learnt.",
+    )
     motion: MotionParams = Field(default_factory=MotionParams, description="Settings of the moving-object detector.")
     hog: HogParams = Field(default_factory=HogParams, description="Settings of the HOG people detector.")
 
@@ -100,6 +108,7 @@ class ObjectDetection(Op):
     )
     Params = ObjectDetectionParams
     version = "1"
+    uses_gpu = True
 
     @classmethod
     def check_wiring(cls, params: ObjectDetectionParams, wired: set[str]) -> None:  # type: ignore[override]
@@ -113,7 +122,9 @@ class ObjectDetection(Op):
         models = ctx.items("model")
         detector = build_detector(self.params, models[0] if models else None)
         classes = self.params.classes or None
-        if "video" in item.metadata:
+        if "video" in item.metadata and self.params.chunk_frames:
+            dets = self._detect_in_ranges(ctx, item, models[0] if models else None)
+        elif "video" in item.metadata:
             from selftrack.detectors import detect_video
 
             fps = decode_fps(item)
@@ -131,6 +142,23 @@ class ObjectDetection(Op):
             dets = detect_image(detector, item, self.params.resize, classes)
         ctx.put_detections("detections", dets)
 
+    def _detect_in_ranges(self, ctx: ItemContext, item: Item, model: Item | None) -> Detections:
+        """The video in frame ranges on parallel workers (``ctx.map``), joined in order."""
+        from selftrack.ops._video import open_video
+
+        p = self.params
+        with open_video(item) as reader:  # the frame count at the decode frame rate
+            num_frames = reader.frame_count
+        fps = decode_fps(item)
+        size = -(-(p.chunk_frames or 1) // p.batch_size) * p.batch_size  # whole batches: same batches as one pass
+        lead = p.motion.history if p.detector == "motion" else 0
+        ranges = frame_ranges(num_frames, size)
+        pieces = [(p.model_dump(mode="json"), model, str(item.path), fps, start, stop, lead) for start, stop in ranges]
+        parts = ctx.map(_detect_piece, pieces, frames=[b - a for a, b in ranges], gpu=True)
+        dets = Detections.concat(parts).replace(num_frames=num_frames)
+        ctx.log(f"{len(ranges)} frame ranges of up to {size} frames detected and joined")
+        return dets.replace(source=f"{item.dataset}/{item.key}")
+
     @staticmethod
     def _progress(ctx: ItemContext):
         def progress(done: int, total: int) -> None:
@@ -138,6 +166,26 @@ class ObjectDetection(Op):
             ctx.check_stop()
 
         return progress
+
+
+def _detect_piece(piece: tuple[Any, ...]) -> Detections:
+    """Detect frames ``[start, stop)`` (runs in a worker); a stateful detector first sees ``lead`` frames before."""
+    from selftrack.detectors import detect_video
+
+    params_json, model, path, fps, start, stop, lead = piece
+    params = ObjectDetectionParams.model_validate(params_json)
+    detector = build_detector(params, model)
+    dets = detect_video(
+        detector,
+        path,
+        resize=params.resize,
+        batch_size=params.batch_size,
+        fps=fps,
+        classes=params.classes or None,
+        start=max(0, start - lead),
+        stop=stop,
+    )
+    return dets.frames_range(start, stop)
 
 
 def detect_image(detector: Detector, item: Item, resize: ResizeSpec, classes: list[str] | None) -> Detections:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -15,7 +15,19 @@ from selftrack.ops._camera_motion import CMC_HELP, CmcMode, item_estimate, item_
 from selftrack.ops._video import item_fps
 from selftrack.pipeline.op import ItemContext, Op, OpParams, Port
 from selftrack.trackers import drop_short_tracks, get_tracker, interpolate_tracks, list_trackers
+from selftrack.trackers.chunks import plan_chunks, stitch_chunks
 from selftrack.workspace.store import DataType, Item
+
+CHUNK_OVERLAP = 100
+"""Default overlap of tracking chunks, in frames (BENCHMARKS.md, "Long videos in chunks", says how it was chosen)."""
+
+
+class MapPieces(Protocol):
+    """``ctx.map``'s signature: ``[fn(p) for p in pieces]`` on parallel workers, in order."""
+
+    def __call__(
+        self, fn: Callable[[Any], Any], pieces: Sequence[Any], *, frames: Sequence[int], gpu: bool = False
+    ) -> list[Any]: ...
 
 
 class TrackParams(OpParams):
@@ -36,6 +48,18 @@ class TrackParams(OpParams):
         gt=0,
         description="The video's frame rate (frames per second), for limits in time; default: the video container's.",
     )
+    chunk_frames: int | None = Field(
+        default=None,
+        ge=1,
+        description="Long videos: track pieces of this many frames in parallel (on the workers or the Ray cluster) "
+        "and stitch their tracks where neighbouring pieces overlap; empty: the whole video in one pass.",
+    )
+    overlap_frames: int = Field(
+        default=CHUNK_OVERLAP,
+        ge=0,
+        description="Frames neighbouring pieces share (chunk_frames): both track them, their boxes decide which "
+        "tracks continue each other, and each keeps half.",
+    )
 
     @model_validator(mode="after")
     def _check_tracker(self) -> TrackParams:
@@ -53,6 +77,7 @@ def run_tracker(
     transforms: np.ndarray | None = None,
     progress: Callable[[int, int], None] | None = None,
     fps: float | Fraction | None = None,
+    map_pieces: MapPieces | None = None,
     stats: dict[str, int] | None = None,
 ) -> Detections:
     """Track one video's detections and apply the post-processing steps (shared by the op and the CLI).
@@ -63,12 +88,36 @@ def run_tracker(
     ``fps``, the video's frame rate, is passed as the tracker's ``frame_rate`` when it has one and the
     params do not set it: ByteTrack's lost-track buffer and OC-SORT's maximum age are meant in time
     (their frame counts are for 30 fps), so a 7 fps video would otherwise keep lost tracks 4x too long.
+
+    With ``params.chunk_frames`` the video is tracked in overlapping pieces, run by ``map_pieces``
+    (``ctx.map`` in the op: the executor's workers; default: one after the other here), and stitched
+    (:mod:`selftrack.trackers.chunks`); the post-processing then runs on the joined tracks.
     """
     kwargs = dict(params.tracker_params)
     if fps and "frame_rate" in list_trackers()[params.tracker].model_fields and "frame_rate" not in kwargs:
         kwargs["frame_rate"] = float(fps)
-    tracker = get_tracker(params.tracker, **kwargs)
-    tracks = tracker.track(detections, transforms=transforms, progress=progress)
+    if params.chunk_frames:
+        chunks = plan_chunks(detections.frame_count, params.chunk_frames, params.overlap_frames)
+        pieces = [
+            (
+                detections.frames_range(c.start, c.stop),
+                params.tracker,
+                kwargs,
+                None if transforms is None else transforms[c.start : c.stop],
+                c.start,
+                c.stop,
+            )
+            for c in chunks
+        ]
+        if map_pieces is None:
+            parts = [_track_piece(p) for p in pieces]
+        else:
+            parts = map_pieces(_track_piece, pieces, frames=[c.frames for c in chunks])
+        tracks, _ = stitch_chunks(parts, chunks)
+        tracks = tracks.replace(num_frames=detections.num_frames)
+    else:
+        tracker = get_tracker(params.tracker, **kwargs)
+        tracks = tracker.track(detections, transforms=transforms, progress=progress)
     linked = len(tracks)
     if params.min_track_length:
         tracks = drop_short_tracks(tracks, params.min_track_length)
@@ -78,6 +127,14 @@ def run_tracker(
     if stats is not None:
         stats.update(given=len(detections), linked=linked, short=linked - kept, interpolated=len(tracks) - kept)
     return tracks
+
+
+def _track_piece(piece: tuple[Any, ...]) -> Detections:
+    """Track one chunk from scratch (runs in a worker): frames renumbered from 0, then back."""
+    detections, name, kwargs, transforms, start, stop = piece
+    local = detections.shift_frames(-start, num_frames=stop - start)
+    tracks = get_tracker(name, **kwargs).track(local, transforms=transforms)
+    return tracks.shift_frames(start, num_frames=stop)
 
 
 class Track(Op):
@@ -127,7 +184,9 @@ class Track(Op):
             what=f"track {ctx.key}",
         )
         ctx.log(cmc.note)
-        tracks = run_tracker(dets, self.params, transforms=cmc.transforms, progress=ctx.progress, fps=fps)
+        tracks = run_tracker(
+            dets, self.params, transforms=cmc.transforms, progress=ctx.progress, fps=fps, map_pieces=ctx.map
+        )
         ctx.put_detections("tracks", tracks)
 
 

@@ -10,6 +10,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from pydantic import ConfigDict, Field
+
 from selftrack.core.errors import SelftrackError
 from selftrack.pipeline.op import DatasetContext, Op, Port
 from selftrack.reid import ReidTrainParams, train_reid
@@ -18,8 +20,23 @@ from selftrack.workspace.store import DataType
 STAGE_NAMES = {1: "appearance", 2: "spatial"}
 """The two UNS20 training stages (spatial: the box matcher), as job stages and in ``train-reid``'s progress."""
 
-UnsupervisedReidParams = ReidTrainParams
-"""The op's parameters are the training parameters (TrackDuration, crop size, budget, lr, seed, device...)."""
+
+class UnsupervisedReidParams(ReidTrainParams):
+    """The training parameters (TrackDuration, crop size, budget, lr, seed, device...) and where to train."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    workers: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="Data-parallel training processes on the Ray cluster (Ray Train + torch DDP; the selftrack[ray] "
+        "extra): each step's batch is shared out between them. 1: train in this process (on a Ray cluster with GPUs: "
+        "one Ray Train worker on a GPU node).",
+    )
+
+    def train_params(self) -> ReidTrainParams:
+        return ReidTrainParams(**self.model_dump(exclude={"workers"}))
 
 
 class UnsupervisedReid(Op):
@@ -32,7 +49,8 @@ class UnsupervisedReid(Op):
         Port("detections", (DataType.DETECTIONS,), "Detections of the videos (track ids not needed)."),
     )
     outputs = (Port("model", (DataType.MODEL,), "The re-identification model (key 'model')."),)
-    Params = ReidTrainParams
+    Params = UnsupervisedReidParams
+    uses_gpu = True
     per_item = False
 
     def run(self, ctx: DatasetContext) -> None:
@@ -75,16 +93,24 @@ class UnsupervisedReid(Op):
             if line:
                 ctx.log(line)
 
-        result = train_reid(
-            paths,
-            loaded,
-            params=self.params,
-            cache_dir=cache,
-            out_path=out,
-            on_event=on_event,
-            should_stop=ctx.reporter.stop_requested,
-            resume=True,
-        )
+        params: UnsupervisedReidParams = self.params  # type: ignore[assignment]
+        common: dict[str, Any] = {
+            "params": params.train_params(),
+            "cache_dir": cache,
+            "out_path": out,
+            "on_event": on_event,
+            "should_stop": ctx.reporter.stop_requested,
+        }
+        from selftrack.reid.train.distributed import ray_gpus
+
+        on_gpu_cluster = params.device != "cpu" and ray_gpus() > 0  # a Ray job: train on a GPU node, not here
+        if params.workers > 1 or on_gpu_cluster:
+            from selftrack.reid.train.distributed import train_reid_distributed
+
+            ctx.log(f"training on {params.workers} data-parallel Ray Train worker(s)")
+            result = train_reid_distributed(paths, loaded, workers=params.workers, **common)
+        else:
+            result = train_reid(paths, loaded, resume=True, **common)
         if getattr(result, "stopped", False):
             ctx.check_stop()
         with ctx.staging_path(".pt") as staged:

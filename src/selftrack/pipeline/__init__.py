@@ -3,6 +3,7 @@
 Imports ``workspace`` and the bottom layer; never ``cli`` or ``server``.
 """
 
+from selftrack.pipeline.choose import EXECUTORS, make_executor
 from selftrack.pipeline.engine import Partial, RunResult, run_node
 from selftrack.pipeline.executors import Executor, ItemTask, LocalExecutor
 from selftrack.pipeline.gc import garbage_collect
@@ -13,6 +14,7 @@ from selftrack.pipeline.op import DatasetContext, ItemContext, Op, OpParams, Por
 from selftrack.pipeline.planning import current_outputs
 
 __all__ = [
+    "EXECUTORS",
     "DatasetContext",
     "Executor",
     "InputRef",
@@ -37,6 +39,7 @@ __all__ = [
     "garbage_collect",
     "get_op",
     "list_ops",
+    "make_executor",
     "resolve_dataset",
     "run_node",
 ]

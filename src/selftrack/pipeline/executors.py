@@ -31,6 +31,7 @@ import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from selftrack.core.errors import SelftrackError, SelftrackWarning
@@ -63,10 +64,32 @@ class ItemResult:
     traceback: str | None = None
     stopped: bool = False
     written: dict[str, str] = field(default_factory=dict)
+    staged: list[Any] = field(default_factory=list)
+    """Outputs a remote worker staged for the driver to commit (:mod:`selftrack.pipeline.staged`)."""
+    transient: bool = False
+    """The error may not recur on another try (I/O, memory), so a cluster executor retries the task."""
 
 
 class TaskFailed(SelftrackError):
     """A task raised: the message names the node and the item."""
+
+
+@dataclass
+class TaskRuntime:
+    """Hooks for executors whose workers do not sit next to the catalog (Ray); every field is optional.
+
+    ``jobs``: where progress, logs and events go (an object with JobStore's ``item_started``,
+    ``item_progress``, ``log``, ``event`` and ``stop_requested``); default: the job tables.
+    ``inputs``: the input items, resolved by the driver, per port; default: read from the catalog.
+    ``stage_dir``: write outputs under this folder of the workspace (the driver's staging folder) for the
+    driver to commit; the catalog is not opened.
+    ``mapper``: runs the pieces an op splits an item into (``ctx.map``); default: serially here.
+    """
+
+    jobs: Any = None
+    inputs: dict[str, list[Any]] | None = None
+    stage_dir: str | None = None
+    mapper: Any = None
 
 
 class JobNotRunning(SelftrackError):
@@ -114,25 +137,28 @@ def _commit_guard(job_id: int | None) -> Callable[[sqlite3.Connection], None]:
     return guard
 
 
-def execute_item_task(task: ItemTask) -> ItemResult:
+def execute_item_task(task: ItemTask, runtime: TaskRuntime | None = None) -> ItemResult:
     """Run one task (in whatever process the executor chose). Never raises: failures come back as results."""
     from selftrack.pipeline.op import ItemContext, Reporter, StopRequested, get_op
     from selftrack.workspace.store import Workspace
 
+    rt = runtime or TaskRuntime()
     t0 = time.perf_counter()
-    ws = Workspace(task.ws_root)
-    ws.commit_guard = _commit_guard(task.job_id)
-    jobs = None
-    if task.job_id is not None:
+    ws = None if (rt.stage_dir and rt.inputs is not None) else Workspace(task.ws_root)
+    if ws is not None:
+        ws.commit_guard = _commit_guard(task.job_id)
+    jobs = rt.jobs
+    if jobs is None and task.job_id is not None and ws is not None:
         from selftrack.pipeline.jobs import JobStore
 
         jobs = JobStore(ws)
+    staged = None
     try:
         op_cls = get_op(task.op)
         op = op_cls(task.params)
         inputs: dict[str, Any] = {}
         for port, refs in task.inputs.items():
-            items = [ws.item(ds, key) for ds, key in refs]
+            items = rt.inputs[port] if rt.inputs is not None else [ws.item(ds, key) for ds, key in refs]
             inputs[port] = items if task.variable.get(port) else (items[0] if items else None)
         _check_aligned(op_cls, task, inputs)
         last = [0.0]
@@ -153,6 +179,10 @@ def execute_item_task(task: ItemTask) -> ItemResult:
         )
         if jobs is not None:
             jobs.item_started(task.job_id, task.node, task.key)
+        if rt.stage_dir:
+            from selftrack.pipeline.staged import StagedOutputs
+
+            staged = StagedOutputs(Path(task.ws_root), rt.stage_dir, task.node, task.key, task.cache_key)
         ctx = ItemContext(
             ws=ws,
             key=task.key,
@@ -160,6 +190,8 @@ def execute_item_task(task: ItemTask) -> ItemResult:
             output_datasets=task.outputs,
             cache_key=task.cache_key,
             reporter=reporter,
+            staged=staged,
+            mapper=rt.mapper,
         )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", SelftrackWarning)
@@ -172,8 +204,14 @@ def execute_item_task(task: ItemTask) -> ItemResult:
         missing = set(task.outputs) - set(ctx.written)
         if missing:
             raise SelftrackError(f"op {task.op} wrote no item for output(s) {sorted(missing)}")
+        if staged is not None:
+            staged.write_manifest()
         return ItemResult(
-            task.key, task.node, time.perf_counter() - t0, written={k: v.key for k, v in ctx.written.items()}
+            task.key,
+            task.node,
+            time.perf_counter() - t0,
+            written={k: v.key for k, v in ctx.written.items()},
+            staged=list(staged.items) if staged is not None else [],
         )
     except StopRequested:
         return ItemResult(task.key, task.node, time.perf_counter() - t0, ok=False, stopped=True, error="stopped")
@@ -185,9 +223,11 @@ def execute_item_task(task: ItemTask) -> ItemResult:
             ok=False,
             error=f"{type(e).__name__}: {e}",
             traceback=traceback.format_exc(),
+            transient=isinstance(e, (OSError, MemoryError)) and not isinstance(e, SelftrackError),
         )
     finally:
-        ws.close()
+        if ws is not None:
+            ws.close()
 
 
 def _check_aligned(op_cls: Any, task: ItemTask, inputs: dict[str, Any]) -> None:
@@ -238,13 +278,19 @@ class LocalExecutor(Executor):
     def run(self, tasks: list[ItemTask], *, poll: Callable[[], bool] | None = None) -> Iterator[ItemResult]:
         if not tasks:
             return
+        from selftrack.pipeline.parallel import ProcessMapper
+
         workers = min(self.max_workers, len(tasks))
-        if workers <= 1:
+        if workers <= 1:  # the pieces of a split item (ctx.map) still use every worker
+            runtime = TaskRuntime(mapper=ProcessMapper(self.max_workers, _die_with_parent, (os.getpid(),)))
             for task in tasks:
                 if poll is not None and poll():
                     return
-                yield execute_item_task(task)
+                yield execute_item_task(task, runtime)
             return
+        runtime = TaskRuntime(
+            mapper=ProcessMapper(max(1, self.max_workers // workers), _die_with_parent, (os.getpid(),))
+        )
         ctx = multiprocessing.get_context("spawn")
         pool = cf.ProcessPoolExecutor(
             max_workers=workers, mp_context=ctx, initializer=_die_with_parent, initargs=(os.getpid(),)
@@ -255,7 +301,7 @@ class LocalExecutor(Executor):
             stop = False
             while pending or running:
                 while pending and len(running) < workers * 2 and not stop:
-                    running.add(pool.submit(execute_item_task, pending.pop(0)))
+                    running.add(pool.submit(execute_item_task, pending.pop(0), runtime))
                 done, running = cf.wait(running, timeout=0.5, return_when=cf.FIRST_COMPLETED)
                 for fut in done:
                     yield fut.result()  # BrokenProcessPool (a worker killed) propagates to the engine

@@ -224,13 +224,14 @@ class JobStore:
         return dead
 
     # -- items / progress -----------------------------------------------------------------------------
-    def item_started(self, job_id: int, node: str, key: str, frames_total: int = 0) -> None:
+    def item_started(self, job_id: int, node: str, key: str, frames_total: int = 0, pid: int | None = None) -> None:
+        """``pid``: the worker process's (default: this process's; a remote executor passes its worker's)."""
         now = time.time()
         with self.ws.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO job_items(job_id, node, key, state, frames_done, frames_total, pid, started_at, updated_at)"
                 " VALUES (?, ?, ?, 'running', 0, ?, ?, ?, ?)",
-                (job_id, node, key, frames_total, os.getpid(), now, now),
+                (job_id, node, key, frames_total, pid or os.getpid(), now, now),
             )
 
     def item_progress(self, job_id: int, node: str, key: str, done: int, total: int) -> None:

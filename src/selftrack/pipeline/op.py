@@ -24,13 +24,17 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 from selftrack.core.detections import Detections
 from selftrack.core.errors import SelftrackError
 from selftrack.workspace.store import DataType, Item, Workspace
+
+if TYPE_CHECKING:
+    from selftrack.pipeline.parallel import Mapper
+    from selftrack.pipeline.staged import StagedOutputs
 
 
 class OpParams(BaseModel):
@@ -98,6 +102,9 @@ class Op(ABC):
     """What a whole-dataset op's ``progress(done, total)`` counts when it declares no stage of its own."""
     """Per-item ops whose frame-sequence inputs may differ in length say so here; otherwise a length
     mismatch between a video and its detections is an error naming both items."""
+    uses_gpu: ClassVar[bool] = False
+    """The op runs a model that uses a GPU when its worker has one (detection, re-id): a cluster executor
+    then asks the scheduler for one per task, so the task lands on a GPU node."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -111,6 +118,12 @@ class Op(ABC):
             self.params = params
         else:
             self.params = self.Params.model_validate(params or {})
+
+    @classmethod
+    def task_uses_gpu(cls, params: OpParams) -> bool:
+        """Whether one task of this op wants a GPU: not when it splits its item (``chunk_frames``), whose
+        pieces (``ctx.map(..., gpu=True)``) ask for their own; a waiting parent would hold the GPU."""
+        return cls.uses_gpu and not getattr(params, "chunk_frames", None)
 
     # -- typing of outputs --------------------------------------------------------------------------
     @classmethod
@@ -233,15 +246,23 @@ class Reporter:
 
 @dataclass
 class ItemContext:
-    """What a per-item op sees: one key, its input items, and writers for its outputs."""
+    """What a per-item op sees: one key, its input items, and writers for its outputs.
 
-    ws: Workspace
+    Outputs go to the catalog directly (``ws``), or, on a remote worker, to a staging folder that the
+    driver commits (``staged``; ``ws`` is then ``None``: remote workers never open the catalog). Ops only
+    use the methods below, so they run unchanged in both. ``map`` runs pieces of the item (frame ranges,
+    chunks) on whatever parallel workers the executor provides.
+    """
+
+    ws: Workspace | None
     key: str
     inputs: dict[str, Item | list[Item] | None]
     output_datasets: dict[str, str]
     cache_key: str = ""
     reporter: Reporter = field(default_factory=Reporter)
     written: dict[str, Item] = field(default_factory=dict)
+    staged: StagedOutputs | None = None
+    mapper: Mapper | None = None
 
     def item(self, port: str) -> Item:
         value = self.inputs.get(port)
@@ -255,16 +276,25 @@ class ItemContext:
             return []
         return value if isinstance(value, list) else [value]
 
+    def _ws(self) -> Workspace:
+        if self.ws is None:
+            raise SelftrackError("this task runs without the catalog (remote worker) and has no staging folder")
+        return self.ws
+
     def staging_path(self, suffix: str = "") -> AbstractContextManager[Path]:
-        return self.ws.staging_path(suffix)
+        if self.staged is not None:
+            return self.staged.staging_path(suffix)
+        return self._ws().staging_path(suffix)
 
     def _meta(self, metadata: dict[str, Any] | None) -> dict[str, Any]:
         return {**(metadata or {}), "cache": self.cache_key}
 
     def put_detections(self, output: str, detections: Detections) -> Item:
-        item = self.ws.put_detections(
-            self.output_datasets[output], self.key, detections, overwrite=True, extra_metadata={"cache": self.cache_key}
-        )
+        dataset, extra = self.output_datasets[output], {"cache": self.cache_key}
+        if self.staged is not None:
+            item = self.staged.put_detections(dataset, self.key, detections, extra_metadata=extra)
+        else:
+            item = self._ws().put_detections(dataset, self.key, detections, overwrite=True, extra_metadata=extra)
         self.written[output] = item
         return item
 
@@ -277,32 +307,46 @@ class ItemContext:
         format: str | None = None,
         move: bool = True,
     ) -> Item:
-        item = self.ws.put_file(
-            self.output_datasets[output],
-            self.key,
-            path,
-            format=format,
-            metadata=self._meta(metadata),
-            move=move,
-            overwrite=True,
-        )
+        dataset, meta = self.output_datasets[output], self._meta(metadata)
+        if self.staged is not None:
+            item = self.staged.put_file(dataset, self.key, path, format=format, metadata=meta, move=move)
+        else:
+            item = self._ws().put_file(dataset, self.key, path, format=format, metadata=meta, move=move, overwrite=True)
         self.written[output] = item
         return item
 
     def link_item(self, output: str, source: Item, *, metadata: dict[str, Any] | None = None) -> Item:
         """Output an input item unchanged (a hard link, no copy: SkyhookML's "reference" items)."""
-        meta = {**source.metadata, **(metadata or {})}
-        item = self.ws.put_file(
-            self.output_datasets[output],
-            self.key,
-            source.path,
-            format=source.format,
-            metadata=self._meta(meta),
-            link=True,
-            overwrite=True,
-        )
+        meta = self._meta({**source.metadata, **(metadata or {})})
+        dataset = self.output_datasets[output]
+        if self.staged is not None:
+            item = self.staged.link_item(dataset, self.key, source, metadata=meta)
+        else:
+            item = self._ws().put_file(
+                dataset, self.key, source.path, format=source.format, metadata=meta, link=True, overwrite=True
+            )
         self.written[output] = item
         return item
+
+    def map(
+        self, fn: Callable[[Any], Any], pieces: Sequence[Any], *, frames: Sequence[int], gpu: bool = False
+    ) -> list[Any]:
+        """``[fn(p) for p in pieces]`` on the executor's parallel workers, in order; progress counts
+        ``frames[i]`` when piece ``i`` is done; a stop request cancels the pieces not done."""
+        from selftrack.pipeline.parallel import PiecesStopped, SerialMapper
+
+        mapper = self.mapper or SerialMapper()
+        total = int(sum(frames))
+        done = [0]
+
+        def on_done(i: int) -> None:
+            done[0] += int(frames[i])
+            self.progress(done[0], total)
+
+        try:
+            return mapper.map(fn, pieces, on_done=on_done, should_stop=self.reporter.stop_requested, gpu=gpu)
+        except PiecesStopped as e:
+            raise StopRequested(str(e)) from None
 
     # reporting shortcuts
     def log(self, message: str) -> None:

@@ -80,15 +80,16 @@ def _crop_batches(
     reader: VideoReader,
     boxes: np.ndarray,
     bounds: np.ndarray,
+    start: int,
     stop: int,
     batch_frames: int,
     size: int,
     stretch: bool = False,
 ) -> Iterator[tuple[int, int, np.ndarray]]:
-    """``(first frame, end frame, crops of the boxes of those frames)``, decoding frame by frame."""
-    first, buf, n = 0, np.zeros((64, size, size, 3), dtype=np.uint8), 0
+    """``(first frame, end frame, crops of the boxes of those frames)``, decoding frames ``[start, stop)``."""
+    first, buf, n = start, np.zeros((64, size, size, 3), dtype=np.uint8), 0
     length = min(batch_frames, FIRST_BATCH_FRAMES)
-    for f, frame in enumerate(reader.frames(0, stop)):
+    for f, frame in enumerate(reader.frames(start, stop), start=start):
         a, b = int(bounds[f]), int(bounds[f + 1])
         if b > a:
             if n + b - a > len(buf):
@@ -169,10 +170,11 @@ def iter_video_features(
 ) -> Iterator[FeatureBatch]:
     """Stream ``video_path`` and yield the appearance vectors of ``detections``, batch by batch.
 
-    Only frames up to the last one with a box are decoded. Boxes on another canvas are scaled to
-    the frame. With ``prefetch`` (``True`` = ``"process"``) the video is decoded and cropped in a
-    forked process (see :func:`_in_process`; a background thread where forking is not possible),
-    with ``"thread"`` in a thread, with ``False`` in this thread.
+    Only frames from the first to the last one with a box are decoded (a chunk of a long video seeks
+    to its first frame). Boxes on another canvas are scaled to the frame. With ``prefetch`` (``True`` =
+    ``"process"``) the video is decoded and cropped in a forked process (see :func:`_in_process`; a
+    background thread where forking is not possible), with ``"thread"`` in a thread, with ``False`` in
+    this thread.
     """
     encoder = AppearanceEncoder(model)
     with VideoReader(video_path) as reader:
@@ -187,9 +189,10 @@ def iter_video_features(
         boxes = frame_boxes(detections, reader.output_size)
         stop = int(detections.frame[-1]) + 1
         bounds = np.searchsorted(detections.frame, np.arange(stop + 1), side="left")
+        start = int(detections.frame[0])
 
         def make() -> Iterator[tuple[int, int, np.ndarray]]:
-            return _crop_batches(reader, boxes, bounds, stop, batch_frames, encoder.crop_size, encoder.stretch)
+            return _crop_batches(reader, boxes, bounds, start, stop, batch_frames, encoder.crop_size, encoder.stretch)
 
         if prefetch == "thread" or not prefetch:
             batches = read_ahead(make()) if prefetch else make()

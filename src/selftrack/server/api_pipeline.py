@@ -4,7 +4,7 @@ delete, run) and the pipeline as YAML, the same YAML ``selftrack run`` reads."""
 from __future__ import annotations
 
 import importlib.util
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import PlainTextResponse
@@ -201,6 +201,8 @@ class PartialIn(BaseModel):
 
 class RunIn(BaseModel):
     partial: PartialIn | None = None
+    executor: Literal["local", "ray"] | None = None
+    """Where the per-item tasks run (``None``: the server's ``--executor``)."""
 
 
 @router.post("/nodes/{name}/run", status_code=202)
@@ -216,7 +218,10 @@ def run_node(st: St, name: str, body: RunIn | None = None) -> dict[str, Any]:
         raise HTTPException(409, f"node {n!r} is already being computed by job {job_id}; wait for it or stop it")
     partial = body.partial.model_dump(exclude_none=True) if body and body.partial else None
     label = f"run {name}" + (" (partial)" if partial else "")
-    job_id = st.runner.submit("run", label, name, {"node": name, "partial": partial})
+    executor = (body.executor if body else None) or st.config.executor
+    address = st.config.ray_address if executor == "ray" else None
+    spec = {"node": name, "partial": partial, "executor": executor, "address": address}
+    job_id = st.runner.submit("run", label, name, spec)
     return {"job_id": job_id, "node": name}
 
 

@@ -65,6 +65,10 @@ class ServerConfig:
     """Extra names the Host header may carry (a reverse proxy's name); loopback names are always allowed."""
     worker_python: str | None = None
     """Python interpreter of the job workers (default: the server's own)."""
+    executor: str = "local"
+    """Where a Run's per-item tasks go by default: ``local`` (a process pool) or ``ray`` (``selftrack[ray]``)."""
+    ray_address: str | None = None
+    """The Ray cluster of the ``ray`` executor (``auto``, ``HOST:PORT``; ``None``: a local Ray per job)."""
     extra: dict[str, object] = field(default_factory=dict)
 
     def check_bind(self) -> None:

@@ -74,14 +74,15 @@ class _Task:
 
 # ---------------------------------------------------------------------------------------------- kinds
 def run_pipeline(ws: Workspace, job_id: int, spec: dict[str, Any]) -> None:
-    from selftrack.pipeline import Partial, run_node
+    from selftrack.pipeline import Partial, make_executor, run_node
 
     partial = None
     if spec.get("partial"):
         p = spec["partial"]
         keys = tuple(p["keys"]) if p.get("keys") is not None else None
         partial = Partial(count=p.get("count"), keys=keys, dataset=p.get("dataset"), seed=p.get("seed"))
-    run_node(ws, spec["node"], partial=partial, job_id=job_id, raise_on_error=False)
+    executor = make_executor(spec.get("executor") or "local", address=spec.get("address"))
+    run_node(ws, spec["node"], partial=partial, executor=executor, job_id=job_id, raise_on_error=False)
 
 
 def upload_paths(ws: Workspace, ids: list[str]) -> list[Path]:

@@ -21,7 +21,7 @@ stitches fragments (:mod:`.stitching`), drops short tracks and fills gaps by int
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -401,8 +401,9 @@ class ReidTracker(Tracker, register=False):
             )
         return max(1, round(s.max_seconds * self.fps))
 
-    def finish(self, tracks: Detections, postprocess: bool = True) -> Detections:
-        """Post-process the online pass's output: stitch fragments, drop short tracks, interpolate gaps."""
+    def finish(self, tracks: Detections, postprocess: bool | Literal["stitch"] = True) -> Detections:
+        """Post-process the online pass's output: stitch fragments, drop short tracks, interpolate gaps
+        (``"stitch"``: only stitch; a chunk of a long video leaves dropping and filling to the joined result)."""
         if not postprocess:
             return tracks
         p = self.params
@@ -421,6 +422,8 @@ class ReidTracker(Tracker, register=False):
                 fps=self.fps,
                 affines=affines,
             )
+        if postprocess == "stitch":
+            return tracks
         tracks = drop_short_tracks(tracks, p.min_track_length)
         if p.max_interpolation_gap > 0:
             tracks = interpolate_tracks(tracks, p.max_interpolation_gap)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -32,6 +32,7 @@ def track_with_reid(
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     report: Callable[[str], None] | None = None,
+    postprocess: bool | Literal["stitch"] = True,
 ) -> Detections:
     """Track ``detections`` of ``video_path`` with the re-id model at ``model_path`` (streaming).
 
@@ -42,6 +43,10 @@ def track_with_reid(
     canvas coordinates). ``fps`` overrides the container's frame rate (stitching's limits are in seconds).
     ``report`` receives one line per setting the tracker chose from the video and the model (score
     thresholds, appearance trust), after tracking.
+
+    Decoding starts at the first frame with a box, so the detections of one chunk of a long video
+    (frame numbers unchanged) are tracked without reading the frames before it; ``postprocess`` as in
+    :meth:`ReidTracker.finish`.
 
     Raises:
         ValidationError: a bad model file, parameters, transforms, or boxes past the end of the video.
@@ -62,6 +67,9 @@ def track_with_reid(
     out = OutputBuilder()
     bounds = detections.frame_bounds()
     boxes, score = detections.xyxy, detections.score
+    if affines is not None and len(detections):  # decoding starts at the first box; camera motion from frame 0
+        for f in range(int(detections.frame[0])):
+            tracker.step(f, boxes[:0], score[:0], None, affines[f])
     for batch in iter_video_features(model, video_path, detections, batch_frames=batch_frames, should_stop=should_stop):
         for f in range(batch.start, batch.stop):
             lo, hi = int(bounds[f]), int(bounds[f + 1])
@@ -71,7 +79,7 @@ def track_with_reid(
             out.add(step, lo)
         if progress is not None:
             progress(batch.stop, total)
-    tracks = tracker.finish(out.build(detections))
+    tracks = tracker.finish(out.build(detections), postprocess)
     if report is not None:
         for line in tracker.settings():
             report(line)

@@ -72,7 +72,7 @@ from selftrack.reid.train.params import ReidTrainParams
 from selftrack.reid.train.trainer import EventFn, Trainer, recurrent_selection
 from selftrack.video import probe
 
-__all__ = ["ReidTrainParams", "TrainResult", "augment_crops", "recurrent_selection", "train_reid"]
+__all__ = ["ReidTrainParams", "TrainResult", "augment_crops", "prepare_videos", "recurrent_selection", "train_reid"]
 
 
 @dataclass
@@ -119,6 +119,59 @@ def _run_key(videos: list[Path], detections: list[Detections], params: ReidTrain
         h.update(detections_digest(d).encode())
     h.update(params.model_dump_json().encode())
     return h.hexdigest()[:20]
+
+
+def prepare_videos(
+    paths: list[Path],
+    dets: list[Detections],
+    params: ReidTrainParams,
+    cache: Path,
+    emit: Callable[[str, dict[str, Any]], None],
+    should_stop: Callable[[], bool] | None,
+) -> tuple[list[Any], list[VideoData], SequenceSampler, ReidTrainParams] | None:
+    """Each video's crop store (cut once, cached in ``cache``), its training data, the sequence sampler and
+    ``params`` with the step budget resolved for the data; ``None`` when stopped while cutting crops.
+    Distributed workers call it again and find the crops cached."""
+    infos, data = [], []
+    for i, (p, d) in enumerate(zip(paths, dets, strict=True)):
+        info = probe(p)
+        infos.append(info)
+        try:
+            store = build_crop_store(
+                p,
+                d,
+                cache,
+                crop_size=params.crop_size,
+                stretch=params.crop_stretch,
+                progress=lambda done, total, _p=p: emit("crops", {"video": str(_p), "done": done, "total": total}),
+                should_stop=should_stop,
+            )
+        except InterruptedError:
+            return None
+        boxes = frame_boxes(d, store.frame_size)
+        d_full = d if d.num_frames is not None else d.replace(num_frames=info.frame_count)
+        data.append(VideoData.build(f"{i}:{p.name}", d_full, boxes, store, float(info.fps)))
+    sampler = SequenceSampler(
+        data,
+        track_duration=params.track_duration,
+        steps=params.steps_per_sequence,
+        min_detections=params.min_detections,
+        val_fraction=params.val_fraction,
+    )
+    return infos, data, sampler, params.resolved(sampler.training_boxes())
+
+
+def emit_budget(emit: Callable[[str, dict[str, Any]], None], params: ReidTrainParams, sampler: SequenceSampler) -> None:
+    """The ``budget`` event: the step budget resolved from the data (progress bars size their stages by it)."""
+    emit(
+        "budget",
+        {
+            "stage1_steps": params.stage1_steps,
+            "stage2_steps": params.stage2_steps,
+            "eval_every": params.eval_every,
+            "training_boxes": round(sampler.training_boxes()),
+        },
+    )
 
 
 def train_reid(
@@ -179,50 +232,19 @@ def train_reid(
             on_event(kind, info)
 
     try:
-        infos, data = [], []
-        for i, (p, d) in enumerate(zip(paths, dets, strict=True)):
-            info = probe(p)
-            infos.append(info)
-            try:
-                store = build_crop_store(
-                    p,
-                    d,
-                    cache,
-                    crop_size=params.crop_size,
-                    stretch=params.crop_stretch,
-                    progress=lambda done, total, _p=p: emit("crops", {"video": str(_p), "done": done, "total": total}),
-                    should_stop=should_stop,
-                )
-            except InterruptedError:  # stopped while extracting crops: nothing trained, nothing written
-                emit("stopped", {"stage": 0, "step": 0})
-                return TrainResult(
-                    path=out,
-                    stages=[],
-                    stopped=True,
-                    steps={"stage1": 0, "stage2": 0},
-                    best_val_loss={"stage1": None, "stage2": None},
-                    seconds=time.perf_counter() - started,
-                )
-            boxes = frame_boxes(d, store.frame_size)
-            d_full = d if d.num_frames is not None else d.replace(num_frames=info.frame_count)
-            data.append(VideoData.build(f"{i}:{p.name}", d_full, boxes, store, float(info.fps)))
-        sampler = SequenceSampler(
-            data,
-            track_duration=params.track_duration,
-            steps=params.steps_per_sequence,
-            min_detections=params.min_detections,
-            val_fraction=params.val_fraction,
-        )
-        params = params.resolved(sampler.training_boxes())
-        emit(
-            "budget",
-            {
-                "stage1_steps": params.stage1_steps,
-                "stage2_steps": params.stage2_steps,
-                "eval_every": params.eval_every,
-                "training_boxes": round(sampler.training_boxes()),
-            },
-        )
+        prepared = prepare_videos(paths, dets, params, cache, emit, should_stop)
+        if prepared is None:  # stopped while extracting crops: nothing trained, nothing written
+            emit("stopped", {"stage": 0, "step": 0})
+            return TrainResult(
+                path=out,
+                stages=[],
+                stopped=True,
+                steps={"stage1": 0, "stage2": 0},
+                best_val_loss={"stage1": None, "stage2": None},
+                seconds=time.perf_counter() - started,
+            )
+        infos, data, sampler, params = prepared
+        emit_budget(emit, params, sampler)
         key = _run_key(paths, dets, params)
         trainer = Trainer(
             data,

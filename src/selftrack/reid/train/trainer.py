@@ -53,6 +53,13 @@ def _lr_at(step: int, total: int, base: float, milestones: tuple[float, float]) 
 
 # ---------------------------------------------------------------------------------------------- trainer
 class Trainer:
+    """The two stages in one process. :class:`~selftrack.reid.train.distributed.DistributedTrainer` runs the
+    same loop data-parallel: it overrides the few hooks below (``rank``/``world``, the batch, the loss call,
+    the stop decision, reductions), and only rank 0 writes files and emits events."""
+
+    rank = 0
+    world = 1
+
     def __init__(
         self,
         data: list[VideoData],
@@ -100,8 +107,29 @@ class Trainer:
 
     # -------------------------------------------------------------------------------- bookkeeping
     def _emit(self, kind: str, **info: Any) -> None:
-        if self.on_event is not None:
+        if self.on_event is not None and self.rank == 0:
             self.on_event(kind, info)
+
+    # -------------------------------------------------------------------------------- data-parallel hooks
+    def _sample_batch(self) -> list[TrainSequence]:
+        """This process's sequences for one step (one process: the whole batch)."""
+        return [self.sampler.sample(self.rng) for _ in range(self.p.batch_size)]
+
+    def _train_loss(self, seqs: Sequence[TrainSequence]) -> torch.Tensor:
+        return self.batch_loss(seqs, train=True)
+
+    def _halt(self, started: float, deadline: float) -> str | None:
+        """``"stop"`` (asked to stop), ``"time"`` (past the stage's time limit) or ``None``: every process agrees."""
+        if self.should_stop is not None and self.should_stop():
+            return "stop"
+        return "time" if time.perf_counter() - started > deadline else None
+
+    def _sum(self, values: list[float]) -> list[float]:
+        """Element-wise sum of ``values`` over the processes (one process: themselves)."""
+        return values
+
+    def _barrier(self) -> None:
+        """Wait for every process (one process: nothing to wait for)."""
 
     def _stage_params(self) -> list[torch.nn.Parameter]:
         if self.stage == 1:
@@ -145,6 +173,8 @@ class Trainer:
         }
 
     def _write_model(self, state: dict[str, torch.Tensor], stages: list[str]) -> None:
+        if self.rank != 0:
+            return
         payload = model_payload(
             self.net,
             stages=stages,
@@ -156,6 +186,8 @@ class Trainer:
         atomic_save(payload, self.out_path)
 
     def save_state(self) -> None:
+        if self.rank != 0:
+            return
         state = {
             "format": "selftrack-reid-train-state",
             "stage": self.stage,
@@ -303,14 +335,16 @@ class Trainer:
         """Appearance vectors of every crop with the final stage-1 weights, in a memory-mapped file."""
         self.net.eval()
         total = sum(len(v.store) for v in self.data)
-        emb = np.lib.format.open_memmap(
-            self.emb_path, mode="w+", dtype=np.float32, shape=(total, self.arch.ensemble, self.arch.embed_dim)
-        )
+        shape = (total, self.arch.ensemble, self.arch.embed_dim)
+        if self.rank == 0:
+            np.lib.format.open_memmap(self.emb_path, mode="w+", dtype=np.float32, shape=shape).flush()
+        self._barrier()
+        emb = np.lib.format.open_memmap(self.emb_path, mode="r+")
         at = 0
         self.embeddings = []
         for v in self.data:
             n = len(v.store)
-            for lo in range(0, n, 512):
+            for lo in range(512 * self.rank, n, 512 * self.world):  # each process its share of the blocks
                 rows = np.arange(lo, min(n, lo + 512))
                 x = ReidNet.prepare(torch.from_numpy(v.store.take(rows)).to(self.device))
                 emb[at + lo : at + lo + len(rows)] = self.net.embed(x).permute(1, 0, 2).cpu().numpy()
@@ -320,6 +354,7 @@ class Trainer:
             self.embeddings.append(emb[at : at + n])
             at += n
         emb.flush()
+        self._barrier()  # every share written before any process reads the vectors
         self.net.train()
 
     def stage2_batch_loss(self, seqs: Sequence[TrainSequence]) -> torch.Tensor:
@@ -393,13 +428,16 @@ class Trainer:
         if not self.val:
             return None
         self.net.eval()
-        losses = []
-        for lo in range(0, len(self.val), self.p.batch_size):
-            losses.append(float(self.batch_loss(self.val[lo : lo + self.p.batch_size], train=False)))
+        total = count = 0.0
+        batches = range(0, len(self.val), self.p.batch_size)
+        for lo in batches[self.rank :: self.world]:  # each process scores its share of the batches
+            total += float(self.batch_loss(self.val[lo : lo + self.p.batch_size], train=False))
+            count += 1
         self.net.train()
         for v in self.data:
             v.store.release()
-        return float(np.mean(losses))
+        total, count = self._sum([total, count])
+        return total / count
 
     def _checkpoint(self) -> None:
         key = f"stage{self.stage}"
@@ -456,22 +494,23 @@ class Trainer:
                 self._checkpoint()  # the loss before training: a reference point for the loss chart
             t0 = time.perf_counter() - self.elapsed
             while self.step < total:
-                if self.should_stop is not None and self.should_stop():
+                halt = self._halt(t0, deadline)
+                if halt == "stop":
                     self.elapsed = time.perf_counter() - t0
                     self.save_state()
                     if not self.out_path.is_file():  # leave a usable (if early) model behind
                         self._write_model(cpu_state(self.net), [*self.stages_done] or ["appearance"])
                     self._emit("stopped", stage=self.stage, step=self.step)
                     return True
-                if time.perf_counter() - t0 > deadline:
+                if halt == "time":
                     self._emit("time_limit", stage=self.stage, step=self.step)
                     self._checkpoint()
                     break
                 lr = _lr_at(self.step, total, self.p.lr, self.p.lr_milestones)
                 for g in self.optimizer.param_groups:
                     g["lr"] = lr
-                seqs = [self.sampler.sample(self.rng) for _ in range(self.p.batch_size)]
-                loss = self.batch_loss(seqs, train=True)
+                seqs = self._sample_batch()
+                loss = self._train_loss(seqs)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.optimizer.step()

@@ -189,7 +189,7 @@ export function trackingWizard() {
         { port: "video", label: "Videos (optional: their frame rate sets the tracker's)", prefer: [imported] },
       ]),
     featured: (state) => (state.op === "reid_tracker"
-      ? ["velocity_steps", "min_iou", "max_age", "reid_weight", "high_score"]
+      ? ["motion", "association", "appearance"]  // the re-id tracker's parameter groups (SkyhookML's four are in them)
       : ["tracker", "tracker_params", "min_track_length", "interpolate_max_gap"]),
   });
 }
