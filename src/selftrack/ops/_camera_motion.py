@@ -128,7 +128,7 @@ def item_estimate(
     return lambda: cached_camera_motion(
         video.path,
         detections,
-        ctx.ws.root / "cache" / "camera_motion",
+        ctx.cache_dir("camera_motion"),
         video_digest=video.sha256,
         fps=fps,
         progress=progress,

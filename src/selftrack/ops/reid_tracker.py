@@ -147,7 +147,7 @@ class ReidTrackerOp(Op):
             what=f"reid_tracker {ctx.key}",
         )
         ctx.log(cmc.note)
-        cache_dir = ctx.ws.root / "cache" / "reid_onnx"
+        cache_dir = ctx.cache_dir("reid_onnx")
         model_path = ctx.item("model").path
         if params.chunk_frames:
             tracks, boundaries = track_reid_chunked(

@@ -286,6 +286,17 @@ class ItemContext:
             return self.staged.staging_path(suffix)
         return self._ws().staging_path(suffix)
 
+    def cache_dir(self, name: str) -> Path:
+        """The workspace's cache folder ``cache/<name>`` (content-keyed caches: camera motion, ONNX twins).
+
+        On the shared workspace path every node mounts, so a remote worker (no catalog) reads and fills the
+        same caches as local runs.
+        """
+        root = self.ws.root if self.ws is not None else self.staged.root if self.staged is not None else None
+        if root is None:
+            raise SelftrackError("this task runs without a workspace path and has no cache folder")
+        return Path(root) / "cache" / name
+
     def _meta(self, metadata: dict[str, Any] | None) -> dict[str, Any]:
         return {**(metadata or {}), "cache": self.cache_key}
 
