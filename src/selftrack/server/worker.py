@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import tempfile
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,7 +134,7 @@ def _import(ws: Workspace, task: _Task, spec: dict[str, Any], paths: list[Path])
         items = import_files(ws, dataset, paths, data_type=DataType(data_type), overwrite=overwrite)
     elif data_type in ("detections", "tracks", "labels"):
         fmt = spec.get("format") or "auto"
-        with tempfile.TemporaryDirectory(dir=ws.root / "tmp") as tmp:
+        with ws.staging_dir("import-") as tmp:
             expanded = _expand_archives(paths, Path(tmp), limit)
             if fmt in ("coco", "yolo"):
                 items = []
@@ -206,7 +205,7 @@ def run_generate(ws: Workspace, job_id: int, spec: dict[str, Any]) -> None:
             task.progress(i + 1, config.num_frames)
             yield frame
 
-    with tempfile.TemporaryDirectory(dir=ws.root / "tmp") as tmp:
+    with ws.staging_dir("generate-") as tmp:
         path = Path(tmp) / f"{key}.mp4"
         write_video(path, frames(), config.fps, size=scene.size)
         import_videos(ws, spec["dataset"], [path], overwrite=True)
