@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from selftrack.core.errors import SelftrackError, SelftrackWarning
+from selftrack.core.errors import SelftrackError, SelftrackWarning, error_message
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,7 @@ def execute_item_task(task: ItemTask) -> ItemResult:
             task.node,
             time.perf_counter() - t0,
             ok=False,
-            error=f"{type(e).__name__}: {e}",
+            error=error_message(e),
             traceback=traceback.format_exc(),
         )
     finally:

@@ -15,13 +15,14 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
+from selftrack import pipeline
 from selftrack.core.detections import Detections
 from selftrack.render import track_color
 from selftrack.render.colors import UNTRACKED_COLOR
 from selftrack.server import catalog
 from selftrack.server.state import AppState, St
 from selftrack.server.worker import proxy_path
-from selftrack.workspace import Dataset, DatasetKind, DataType, Item, Workspace
+from selftrack.workspace import Dataset, DataType, Item, Workspace
 from selftrack.workspace.exports import export_entries, item_export, zip_stream
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
@@ -91,21 +92,10 @@ def dataset(st: St, name: str) -> dict[str, Any]:
 
 @router.delete("/{name}")
 def delete_dataset(st: St, name: str) -> dict[str, Any]:
-    """Delete a dataset and its files. A source dataset that nodes read is refused (rewire them first)."""
-    ds = get_dataset(st.ws, name)
-    if ds.kind == DatasetKind.SOURCE:
-        users = [
-            n.name
-            for n in st.pipeline.nodes().values()
-            for refs in n.inputs.values()
-            for r in refs
-            if r.dataset == name
-        ]
-        if users:
-            raise HTTPException(
-                409, f"dataset {name!r} feeds node(s) {', '.join(sorted(set(users)))}; rewire them first"
-            )
-    st.ws.delete_dataset(name)
+    """Delete a dataset and its files. Refused (409, naming who) while a job writes or reads it, or while
+    nodes read an imported dataset (rewire them first); under the workspace lock, as ``gc``."""
+    get_dataset(st.ws, name)
+    pipeline.delete_dataset(st.ws, name)
     return {"deleted": name}
 
 

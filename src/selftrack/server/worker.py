@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from selftrack.core.errors import SelftrackError
+from selftrack.core.errors import SelftrackError, error_message
 from selftrack.pipeline.jobs import JobState, JobStore
 from selftrack.pipeline.op import StopRequested
 from selftrack.pipeline.progress import StageReporter
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs.finish(job_id, JobState.STOPPED, error="stopped on request")
         jobs.log(job_id, "stopped on request")
     except Exception as e:
-        message = str(e) if isinstance(e, SelftrackError) else f"{type(e).__name__}: {e}"
+        message = error_message(e)
         if not jobs.get(job_id).state.finished:
             jobs.log(job_id, f"error: {message}")
             jobs.finish(job_id, JobState.FAILED, error=message, traceback=traceback.format_exc())
