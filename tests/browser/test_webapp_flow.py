@@ -248,6 +248,9 @@ def test_the_tutorial_by_clicking(browser, live_server, shared_data: Path):
     page.wait_for_timeout(500)
     moved = page.evaluate("() => fetch('/api/nodes/render').then(r => r.json()).then(n => n.position)")
     assert moved is not None and moved["y"] > 0
+    # the stopped training's node, as the Datasets page shows its output (checked there below)
+    stopped_state = page.get_attribute("[data-testid=graph-node-train-long]", "data-state")
+    assert stopped_state in ("partial", "not computed"), stopped_state
     page.click("[data-testid=graph-node-track]")
     page.wait_for_selector("[data-testid=node-pane]")
     assert page.input_value("[data-testid=pane-input-detections]").startswith("node:detect")
@@ -265,6 +268,9 @@ def test_the_tutorial_by_clicking(browser, live_server, shared_data: Path):
         page.click(f"[data-testid=nav-{nav}]")
         page.wait_for_selector(wait)
         shot(page, name)
+        if nav == "datasets":  # the two pages agree on the stopped node's output
+            row = page.locator("[data-testid=datasets-table] tr", has_text="train-long.model@")
+            assert row.locator("[data-testid=dataset-state]").inner_text().strip() == stopped_state
     # a detections item page: its boxes as a table, and buttons to play them on each video, inside their card
     # (a long dataset name wraps instead of running off the card)
     page.click("[data-testid=nav-datasets]")
