@@ -3,22 +3,29 @@
 On an empty workspace served by ``selftrack serve``: upload a real video and generate the sample scene,
 apply the moving-object detector, train the re-identification model (a small budget) while watching its
 loss chart grow, apply the re-id tracker, render, play the rendered video, show the tracks over the
-original video at a chosen frame (the pixels on a box's edge have its track's colour), stop a job,
-evaluate against the generated ground truth (the table's HOTA is the one `selftrack eval` prints), and
-visit the pipeline, datasets, jobs and API pages. Every page is saved to ``tests/browser/screenshots/``.
+original video at a chosen frame (the pixels on a box's edge have its track's colour, and the video under
+them shows that very frame as selftrack decodes it), stop a job, evaluate against the generated ground
+truth (the table's HOTA is the one `selftrack eval` prints), and visit the pipeline, datasets, jobs and API
+pages (the pipeline and the datasets page show the stopped node's output in the same state). Every page is
+saved to ``tests/browser/screenshots/``.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from conftest import SCREENSHOTS
 from selftrack.render import track_color
+from selftrack.video import VideoReader
+from selftrack.workspace import Workspace
 
 pytestmark = pytest.mark.realdata
 
@@ -37,6 +44,24 @@ def wait_job_state(page, state: str, timeout: int = LONG) -> None:
         arg=state,
         timeout=timeout,
     )
+
+
+def video_frame_shown(page) -> np.ndarray:
+    """The item page's <video> frame as the browser shows it (RGB, int16): drawn to a canvas in the page once
+    any seek is over, sent back as a lossless PNG."""
+    url = page.evaluate(
+        """async () => {
+          const v = document.querySelector('[data-testid=video]');
+          if (v.seeking) await new Promise((r) => v.addEventListener('seeked', r, { once: true }));
+          const c = document.createElement('canvas');
+          c.width = v.videoWidth;
+          c.height = v.videoHeight;
+          c.getContext('2d').drawImage(v, 0, 0);
+          return c.toDataURL('image/png');
+        }"""
+    )
+    png = np.frombuffer(base64.b64decode(url.split(",", 1)[1]), np.uint8)
+    return cv2.cvtColor(cv2.imdecode(png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB).astype(np.int16)
 
 
 def dashboard(page) -> None:
@@ -183,6 +208,21 @@ def test_the_tutorial_by_clicking(browser, live_server, shared_data: Path):
         assert page.locator(f"[data-testid=frame-tracks] [data-track='{tid}']").count() == 1
         checked += 1
     assert checked >= 2
+    # ... over the frame asked for: the <video>'s pixels, drawn to a canvas in the page once the seek is done,
+    # are frame 57 as selftrack.video decodes it, within the browser's colour conversion, and not a neighbour's
+    seen = video_frame_shown(page)
+    ws = Workspace(server.root)
+    with VideoReader(ws.item("videos", "plaza-0").path) as reader:
+        decoded = {k: reader.read_frame(k).astype(np.int16) for k in (56, 57, 58)}
+    ws.close()
+    assert seen.shape == decoded[57].shape
+    moving = np.zeros(seen.shape[:2], bool)  # pixels where frame 57 differs from the frames beside it
+    for k in (56, 58):
+        moving |= np.abs(decoded[k] - decoded[57]).max(axis=2) > 40
+    assert moving.sum() > 500, moving.sum()
+    error = {k: float(np.abs(seen - frame)[moving].mean()) for k, frame in decoded.items()}
+    assert error[57] < 5 and 10 * error[57] < min(error[56], error[58]), error
+    assert np.abs(seen - decoded[57]).mean() < 4
     page.click("[data-testid=next-frame]")
     page.wait_for_selector("[data-testid=overlay][data-frame='58']")
     assert page.input_value("[data-testid=frame-input]") == "58"
@@ -248,6 +288,9 @@ def test_the_tutorial_by_clicking(browser, live_server, shared_data: Path):
     page.wait_for_timeout(500)
     moved = page.evaluate("() => fetch('/api/nodes/render').then(r => r.json()).then(n => n.position)")
     assert moved is not None and moved["y"] > 0
+    # the stopped training's node, as the Datasets page shows its output (checked there below)
+    stopped_state = page.get_attribute("[data-testid=graph-node-train-long]", "data-state")
+    assert stopped_state in ("partial", "not computed"), stopped_state
     page.click("[data-testid=graph-node-track]")
     page.wait_for_selector("[data-testid=node-pane]")
     assert page.input_value("[data-testid=pane-input-detections]").startswith("node:detect")
@@ -265,6 +308,9 @@ def test_the_tutorial_by_clicking(browser, live_server, shared_data: Path):
         page.click(f"[data-testid=nav-{nav}]")
         page.wait_for_selector(wait)
         shot(page, name)
+        if nav == "datasets":  # the two pages agree on the stopped node's output
+            row = page.locator("[data-testid=datasets-table] tr", has_text="train-long.model@")
+            assert row.locator("[data-testid=dataset-state]").inner_text().strip() == stopped_state
     # a detections item page: its boxes as a table, and buttons to play them on each video, inside their card
     # (a long dataset name wraps instead of running off the card)
     page.click("[data-testid=nav-datasets]")

@@ -197,6 +197,39 @@ def test_partial_runs_and_stops(client, ws):
     assert stop["state"] == "failed"  # a finished job stays as it ended
 
 
+def test_the_pipeline_and_datasets_pages_agree_on_an_unfinished_output(client, ws):
+    """One rule for both pages: an output with some items that no run finished (a stopped or partial run)
+    is partial; one whose run stopped before its first item is not computed, on the node and the dataset."""
+    scene_workspace(ws, frames=20)
+    scene2 = generate_scene(SceneConfig(width=320, height=192, fps=10, num_frames=20, num_objects=2, seed=2))
+    render_scene_video(scene2, ws.root / "tmp" / "plaza-2.mp4")
+    import_videos(ws, "videos", [ws.root / "tmp" / "plaza-2.mp4"])
+    motion = {"detector": "motion", "resize": {"mode": "keep"}}
+    client.post(
+        "/api/nodes", json={"name": "detect", "op": "object_detection", "inputs": {"video": "videos"}, "params": motion}
+    )
+    job_id = client.post("/api/nodes/detect/run", json={"partial": {"keys": ["plaza-1"]}}).json()["job_id"]
+    assert wait_job(client, job_id)["state"] == "done"
+
+    def states() -> tuple[str, str, str, str]:
+        node = client.get("/api/nodes/detect").json()
+        name = node["outputs"]["detections"]["dataset"]
+        row = next(d for d in client.get("/api/datasets").json()["datasets"] if d["name"] == name)
+        return (
+            node["state"],
+            node["outputs"]["detections"]["state"],
+            row["state"],
+            client.get(f"/api/datasets/{name}").json()["state"],
+        )
+
+    assert states() == ("partial",) * 4
+    name = client.get("/api/nodes/detect").json()["outputs"]["detections"]["dataset"]
+    ws.delete_item(name, "plaza-1")  # as a run stopped before its first item leaves it: empty, not done
+    assert states() == ("not computed",) * 4
+    assert wait_job(client, client.post("/api/nodes/detect/run", json={}).json()["job_id"])["state"] == "done"
+    assert states() == ("done",) * 4
+
+
 def test_imports_uploads_and_exports(client, ws, tmp_path):
     gt = scene_workspace(ws)
     mot = tmp_path / "plaza-1.txt"

@@ -9,6 +9,8 @@ import time
 
 from server_helpers import wait_job
 
+from selftrack.workspace import Workspace, gc_files
+
 
 def sse_events(client, path: str, until, timeout: float = 60.0) -> list[tuple[str, dict]]:
     """Read a server-sent event stream until ``until(events)`` is true."""
@@ -83,3 +85,9 @@ def test_a_restarted_server_shows_finished_running_and_interrupted_jobs(live_ser
         assert jobs[done_id]["state"] == "done"
         # nothing half-made is left marked as data: the interrupted scene never became an item
         assert c.get("/api/datasets/long").status_code == 404 or c.get("/api/datasets/long/items").json()["total"] == 0
+    # and the frames it was writing are in a tmp/ folder named for its process: gc removes it at once
+    ws = Workspace(server.root)
+    assert [p.name for p in (ws.root / "tmp").iterdir()], "the killed worker left no staging folder to test"
+    gc_files(ws)
+    assert [p.name for p in (ws.root / "tmp").iterdir()] == []
+    ws.close()

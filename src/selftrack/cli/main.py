@@ -97,39 +97,52 @@ def import_detections_cmd(
 
 @app.command()
 def datasets(workspace: WorkspaceOpt = Path(DEFAULT_WORKSPACE)) -> None:
-    """List the workspace's datasets; a node's current output can be named by the node (``export render out/``)."""
+    """List the workspace's datasets; a node's current output can be named by the node (``export render out/``).
+
+    Names are printed whole on one line, so they can be copied. Hashed names such as
+    ``detect.detections@b9497db4`` are long: when the table does not fit the terminal, the node a name starts
+    with is not repeated (``node`` / ``old (gc)``), then the content hash is left out.
+    """
     from selftrack.pipeline import Pipeline, current_outputs
 
     ws = _open(workspace)
     current = {}
     for node in Pipeline(ws).nodes():
-        for out, ds in current_outputs(ws, node).items():
+        outputs = current_outputs(ws, node)
+        for out, ds in outputs.items():
             if ds is not None:
-                current[ds] = node if len(current_outputs(ws, node)) == 1 else f"{node}.{out}"
-    table = Table(
-        Column("name", overflow="fold"),  # a hashed name is shown whole, across lines when it must
-        Column("type", no_wrap=True),
-        Column("items", justify="right", no_wrap=True),
-        Column("done", no_wrap=True),
-        Column("from"),
-        Column("content", no_wrap=True),
-    )
+                current[ds] = node if len(outputs) == 1 else f"{node}.{out}"
+    rows = []
     for ds in ws.datasets():
+        node = current.get(ds.name, ds.metadata.get("node", "?"))
+        in_name = ds.name.startswith(f"{node.split('.')[0]}.")  # the name says which node
         if ds.kind.value != "computed":
-            origin = ds.kind.value
+            origin = short = ds.kind.value
         elif ds.name in current:
-            origin = f"node {current[ds.name]}"
+            origin, short = f"node {node}", "node" if in_name else f"node {node}"
         else:
-            origin = f"old {ds.metadata.get('node', '?')} (gc)"
-        table.add_row(
-            ds.name,
-            ds.data_type.value,
-            str(len(ws.keys(ds.name))),
-            "yes" if ds.done else "no",
-            origin,
-            ds.content_hash[:8],
+            origin, short = f"old {node} (gc)", "old (gc)" if in_name else f"old {node} (gc)"
+        done = "yes" if ds.done else "no"
+        rows.append((ds.name, ds.data_type.value, str(len(ws.keys(ds.name))), done, origin, short, ds.content_hash[:8]))
+    longest = max((len(r[0]) for r in rows), default=4)
+
+    def table(short: bool, content: bool) -> Table:
+        t = Table(
+            Column("name", no_wrap=True, overflow="fold", min_width=longest),  # whole, to copy it
+            Column("type", no_wrap=True),
+            Column("items", justify="right", no_wrap=True),
+            Column("done", no_wrap=True),
+            Column("from"),
+            *([Column("content", no_wrap=True)] if content else []),
         )
-    console.print(table)
+        for name, data_type, n, done, origin, compact, digest in rows:
+            t.add_row(name, data_type, n, done, compact if short else origin, *([digest] if content else []))
+        return t
+
+    layouts = [table(False, True), table(True, True), table(True, False)]
+    wide = console.options.update_width(10_000)
+    fits = [t for t in layouts if t.__rich_measure__(console, wide).minimum <= console.width]  # words whole
+    console.print(fits[0] if fits else layouts[-1])
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from selftrack.core.detections import NO_TRACK, Detections
 from selftrack.core.errors import (
     FormatError,
+    InUseError,
     SelftrackError,
     SelftrackWarning,
     StoreError,
@@ -16,6 +17,7 @@ __all__ = [
     "NO_TRACK",
     "Detections",
     "FormatError",
+    "InUseError",
     "SelftrackError",
     "SelftrackWarning",
     "StoreError",

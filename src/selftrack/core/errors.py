@@ -32,8 +32,20 @@ class StoreError(SelftrackError, RuntimeError):
     """A workspace operation that cannot be carried out (unknown dataset, duplicate key...)."""
 
 
+class InUseError(StoreError):
+    """A change refused because something else uses what it would change (a running job, a node)."""
+
+
 class UnsafeArchiveError(SelftrackError, ValueError):
     """An archive refused on import: path traversal, links, or larger than the allowed size."""
+
+
+def error_message(exc: BaseException) -> str:
+    """What a job's error or log shows for ``exc``: a ``SelftrackError``'s own words, as the CLI prints them
+    (its class name means nothing to the person reading); anything else is a bug, named by its type."""
+    if isinstance(exc, SelftrackError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def validation_problems(exc: Any, *, fields: Iterable[str] = (), flags: Mapping[str, str] | None = None) -> list[str]:

@@ -6,7 +6,7 @@ Imports ``workspace`` and the bottom layer; never ``cli`` or ``server``.
 from selftrack.pipeline.choose import EXECUTORS, make_executor
 from selftrack.pipeline.engine import Partial, RunResult, run_node
 from selftrack.pipeline.executors import Executor, ItemTask, LocalExecutor
-from selftrack.pipeline.gc import garbage_collect
+from selftrack.pipeline.gc import delete_dataset, garbage_collect
 from selftrack.pipeline.graph import InputRef, Node, PipelineError, PipelineGraph
 from selftrack.pipeline.handle import NodeHandle, Pipeline, resolve_dataset
 from selftrack.pipeline.jobs import Job, JobProgress, JobState, JobStore
@@ -36,6 +36,7 @@ __all__ = [
     "Port",
     "RunResult",
     "current_outputs",
+    "delete_dataset",
     "garbage_collect",
     "get_op",
     "list_ops",

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
-from selftrack.core.errors import SelftrackError
+from selftrack.core.errors import error_message
 from selftrack.pipeline.cache_key import config_hash, item_cache_key, whole_identity
 from selftrack.pipeline.executors import Executor, ItemTask, LocalExecutor, TaskFailed
 from selftrack.pipeline.graph import Node, PipelineError, PipelineGraph
@@ -395,7 +395,7 @@ def run_node(
         result = RunResult(job_id, JobState.STOPPED, runner.runs, "stopped on request")
     except Exception as e:
         tb = runner._traceback or traceback.format_exc()
-        message = str(e) if isinstance(e, SelftrackError) else f"{type(e).__name__}: {e}"
+        message = error_message(e)
         jobs.log(job_id, f"error: {message}")
         jobs.finish(job_id, JobState.FAILED, error=message, traceback=tb)
         if raise_on_error:

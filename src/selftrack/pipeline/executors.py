@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from selftrack.core.errors import SelftrackError, SelftrackWarning
+from selftrack.core.errors import SelftrackError, SelftrackWarning, error_message
 
 
 @dataclass(frozen=True)
@@ -221,7 +221,7 @@ def execute_item_task(task: ItemTask, runtime: TaskRuntime | None = None) -> Ite
             task.node,
             time.perf_counter() - t0,
             ok=False,
-            error=f"{type(e).__name__}: {e}",
+            error=error_message(e),
             traceback=traceback.format_exc(),
             transient=isinstance(e, (OSError, MemoryError)) and not isinstance(e, SelftrackError),
         )

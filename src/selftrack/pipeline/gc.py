@@ -6,6 +6,10 @@ still running (the engine records each node's output datasets in its job's plan,
 side, before writing to them), so a run started with other params is never robbed of the dataset it is
 filling. Files are then collected by :func:`selftrack.workspace.maintenance.gc_files`: unreferenced,
 unvouched by a journal, and older than the grace period.
+
+Deleting one dataset by hand (:func:`delete_dataset`, the app's delete button) follows the same rules under
+the same lock: it is refused while a queued or running job writes or reads the dataset, and, for an imported
+dataset, while a node reads it.
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from selftrack.core.errors import SelftrackError
+from selftrack.core.errors import InUseError, SelftrackError
 from selftrack.pipeline.graph import PipelineGraph
-from selftrack.pipeline.jobs import JobState, JobStore
+from selftrack.pipeline.jobs import Job, JobState, JobStore
 from selftrack.pipeline.planning import current_outputs
 from selftrack.workspace.maintenance import DEFAULT_GRACE, GcReport, gc_files_locked
 from selftrack.workspace.store import DatasetKind, Workspace
@@ -46,6 +50,61 @@ def datasets_in_use(ws: Workspace) -> set[str]:
         for step in json.loads(row["plan"] or "[]"):
             keep |= set((step.get("outputs") or {}).values())
     return keep
+
+
+def jobs_using(ws: Workspace, dataset: str) -> list[Job]:
+    """Queued and running jobs that write or read ``dataset``: a run whose plan claims it as a node's output
+    (the nodes it runs read their parents' outputs from the same plan) or runs a node wired to it, an import
+    or generated scene into it, or a browser copy of one of its videos."""
+    jobs = JobStore(ws)
+    jobs.mark_interrupted()
+    rows = ws.db.execute(
+        "SELECT id FROM jobs WHERE state IN (?, ?) ORDER BY id", (JobState.RUNNING.value, JobState.QUEUED.value)
+    ).fetchall()
+    nodes = PipelineGraph(ws).nodes()
+    users = []
+    for row in rows:
+        job = jobs.get(row["id"])
+        outputs = {ds for step in job.plan for ds in (step.get("outputs") or {}).values()}
+        planned = [nodes[s["node"]] for s in job.plan if s.get("node") in nodes]
+        reads = {r.dataset for n in planned for refs in n.inputs.values() for r in refs if r.dataset}
+        target = job.target or ""
+        if (
+            dataset in outputs | reads
+            or (job.kind in ("import", "generate") and target == dataset)
+            or (job.kind == "proxy" and target.startswith(dataset + "/"))
+        ):
+            users.append(job)
+    return users
+
+
+def delete_dataset(ws: Workspace, name: str, *, timeout: float | None = 10.0) -> None:
+    """Delete a dataset and its files, unless a job or a node uses it (:class:`InUseError` says which).
+
+    Runs under the workspace lock's exclusive side, as ``gc`` does: a job claims its output datasets under
+    the shared side before writing to them, so either the claim is seen here and the delete refused, or the
+    job finds the dataset gone and creates it again; never a job that fails half-way for a missing dataset.
+    """
+    ws.check_writable(f"delete dataset {name!r}")
+    with ws.lock.exclusive(what=f"delete dataset {name!r}", timeout=timeout):
+        ds = ws.dataset(name)
+        users = jobs_using(ws, name)
+        if users:
+            listed = ", ".join(f"job {j.id} ({j.name}, {j.state.value})" for j in users)
+            raise InUseError(f"dataset {name!r} is in use by {listed}; stop the job or wait for it to finish first")
+        if ds.kind == DatasetKind.SOURCE:
+            readers = sorted(
+                {
+                    n.name
+                    for n in PipelineGraph(ws).nodes().values()
+                    for refs in n.inputs.values()
+                    for r in refs
+                    if r.dataset == name
+                }
+            )
+            if readers:
+                raise InUseError(f"dataset {name!r} feeds node(s) {', '.join(readers)}; rewire them first")
+        ws.delete_dataset(name)
 
 
 def garbage_collect(

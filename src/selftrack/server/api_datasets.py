@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 import threading
-import zipfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
+from selftrack import pipeline
 from selftrack.core.detections import Detections
 from selftrack.render import track_color
 from selftrack.render.colors import UNTRACKED_COLOR
 from selftrack.server import catalog
 from selftrack.server.state import AppState, St
 from selftrack.server.worker import proxy_path
-from selftrack.workspace import Dataset, DatasetKind, DataType, Item, Workspace, export_dataset
+from selftrack.workspace import Dataset, DataType, Item, Workspace
+from selftrack.workspace.exports import export_entries, item_export, zip_stream
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
 
@@ -91,21 +92,10 @@ def dataset(st: St, name: str) -> dict[str, Any]:
 
 @router.delete("/{name}")
 def delete_dataset(st: St, name: str) -> dict[str, Any]:
-    """Delete a dataset and its files. A source dataset that nodes read is refused (rewire them first)."""
-    ds = get_dataset(st.ws, name)
-    if ds.kind == DatasetKind.SOURCE:
-        users = [
-            n.name
-            for n in st.pipeline.nodes().values()
-            for refs in n.inputs.values()
-            for r in refs
-            if r.dataset == name
-        ]
-        if users:
-            raise HTTPException(
-                409, f"dataset {name!r} feeds node(s) {', '.join(sorted(set(users)))}; rewire them first"
-            )
-    st.ws.delete_dataset(name)
+    """Delete a dataset and its files. Refused (409, naming who) while a job writes or reads it, or while
+    nodes read an imported dataset (rewire them first); under the workspace lock, as ``gc``."""
+    get_dataset(st.ws, name)
+    pipeline.delete_dataset(st.ws, name)
     return {"deleted": name}
 
 
@@ -136,25 +126,21 @@ def metrics(st: St, name: str) -> dict[str, Any]:
 
 
 @router.get("/{name}/export")
-def export(st: St, name: str, format: str | None = Query(None)) -> FileResponse:
-    """The whole dataset as a zip (detections as MOTChallenge text by default, or skyhook-json / npz)."""
+def export(st: St, name: str, format: str | None = Query(None)) -> StreamingResponse:
+    """The whole dataset as a zip, streamed as it is made (detections as MOTChallenge text by default, or
+    skyhook-json / npz; videos and images stored as they are, not compressed again)."""
     get_dataset(st.ws, name)
-    tmp = Path(tempfile.mkdtemp(dir=st.ws.root / "tmp"))
-    try:
-        files = export_dataset(st.ws, name, tmp / "out", format=format)
-        archive = tmp / f"{name}.zip"
-        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
-            for f in files:
-                zf.write(f, f"{name}/{f.name}")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return FileResponse(
-        archive,
-        filename=f"{name}.zip",
+    entries = export_entries(st.ws, name, format=format)  # a wrong format is refused before the zip starts
+    return StreamingResponse(
+        zip_stream(st.ws, entries, name),
         media_type="application/zip",
-        background=BackgroundTask(shutil.rmtree, tmp, ignore_errors=True),
+        headers={"Content-Disposition": _attachment(f"{name}.zip")},
     )
+
+
+def _attachment(filename: str) -> str:
+    quoted = quote(filename)
+    return f"attachment; filename*=utf-8''{quoted}" if quoted != filename else f'attachment; filename="{filename}"'
 
 
 # ---------------------------------------------------------------------------------------------- items
@@ -344,16 +330,15 @@ def table(
 
 
 @router.get("/{name}/items/{key}/export")
-def export_item(st: St, name: str, key: str, format: str = Query("mot")) -> FileResponse:
-    """One item in a chosen format (detections: mot, skyhook-json or npz; other items as stored)."""
-    get_item(st.ws, name, key)
-    tmp = Path(tempfile.mkdtemp(dir=st.ws.root / "tmp"))
-    try:
-        (path,) = export_dataset(st.ws, name, tmp, format=format, keys=[key])
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return FileResponse(path, filename=path.name, background=BackgroundTask(shutil.rmtree, tmp, ignore_errors=True))
+def export_item(st: St, name: str, key: str, format: str | None = Query(None)) -> FileResponse:
+    """One item in a chosen format (detections: mot by default, skyhook-json or npz; other items as stored)."""
+    it = get_item(st.ws, name, key)
+    entry, folder = item_export(st.ws, name, key, format=format)
+    if folder is None:
+        return FileResponse(inside_workspace(st.ws, it.path), filename=entry.name)
+    return FileResponse(
+        folder / entry.name, filename=entry.name, background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True)
+    )
 
 
 def _media_type(fmt: str) -> str:

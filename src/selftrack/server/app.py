@@ -2,7 +2,7 @@
 
 Every page is ``static/index.html``; ``static/app.js`` routes on the path and draws the page from the
 REST API, which is all the pages use. Errors become JSON ``{"detail": ...}`` with a 4xx status that names
-what was wrong (a ``SelftrackError`` is a 400, a missing thing a 404, a clash a 409); anything
+what was wrong (a ``SelftrackError`` is a 400, a missing thing a 404, a clash or a thing in use a 409); anything
 unexpected is logged with its traceback on the server and answered with a 500 and a one-line message.
 """
 
@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from selftrack import __version__
-from selftrack.core.errors import SelftrackError, problem_text
+from selftrack.core.errors import InUseError, SelftrackError, problem_text
 from selftrack.pipeline.jobs import JobStore
 from selftrack.server import api_datasets, api_imports, api_jobs, api_pipeline
 from selftrack.server.config import ServerConfig
@@ -78,6 +78,8 @@ def create_app(config: ServerConfig) -> FastAPI:
     async def selftrack_error(request: Request, exc: SelftrackError) -> JSONResponse:
         message = str(exc)
         status = 404 if message.startswith(("no dataset named", "no node named", "no job ")) else 400
+        if isinstance(exc, InUseError):
+            status = 409
         return JSONResponse({"detail": message}, status_code=status)
 
     @app.exception_handler(RequestValidationError)

@@ -18,6 +18,15 @@ BROWSER_CODECS = {("h264", "mp4"), ("h264", "m4v"), ("h264", "mov"), ("vp8", "we
 """Codec and container pairs Chromium and Firefox play; other videos get an H.264 proxy."""
 
 
+def dataset_state(done: bool, n_items: int) -> str:
+    """A dataset's state, the one rule the Datasets page and the Pipeline page (a node's outputs) both show:
+    ``done``; ``partial`` when it has items but was not finished (a stopped, failed or partial run); ``not
+    computed`` when it has none yet (a run stopped before its first item)."""
+    if done:
+        return "done"
+    return "partial" if n_items else "not computed"
+
+
 def dataset_summary(row: Any) -> dict[str, Any]:
     meta = json.loads(row["metadata"])
     return {
@@ -25,6 +34,7 @@ def dataset_summary(row: Any) -> dict[str, Any]:
         "data_type": row["data_type"],
         "kind": row["kind"],
         "done": bool(row["done"]),
+        "state": dataset_state(bool(row["done"]), row["n_items"]),
         "items": row["n_items"],
         "size": row["n_bytes"],
         "node": meta.get("node"),
@@ -212,17 +222,14 @@ def node_states(ws: Workspace, pipeline: Pipeline, jobs: JobStore) -> dict[str, 
             n_items = ws.db.execute("SELECT COUNT(*) FROM items WHERE dataset_id = ?", (ds.id,)).fetchone()[0]
             written = max(written, written_at(ds))
             if not ds.done:
-                s = "partial" if n_items else "not computed"
+                s = dataset_state(ds.done, n_items)
             elif parent_behind or (name in verified and changed > verified[name]):
                 s = "stale"
             else:
                 s = "done"
             outs[port.name] = {"dataset": ds.name, "state": s, "items": n_items, "data_type": ds.data_type.value}
             states.append(s)
-        state = "done"
-        for s in ("stale", "partial", "not computed"):
-            if s in states:
-                state = s
+        state = _node_state(states)
         info: dict[str, Any] = {}
         if name in active:
             state, info = active[name]["state"], active[name]
@@ -230,3 +237,13 @@ def node_states(ws: Workspace, pipeline: Pipeline, jobs: JobStore) -> dict[str, 
             state, info = "failed", failed[name]
         out[name] = {"state": state, "outputs": outs, "written_at": written, **info}
     return out
+
+
+def _node_state(output_states: list[str]) -> str:
+    """A node's state from its outputs': not computed only when none has an item; some items anywhere
+    (an output partial, or one computed and another not) make it partial; then stale; else done."""
+    if output_states and all(s == "not computed" for s in output_states):
+        return "not computed"
+    if any(s in ("partial", "not computed") for s in output_states):
+        return "partial"
+    return "stale" if "stale" in output_states else "done"

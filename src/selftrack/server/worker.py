@@ -17,13 +17,12 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import tempfile
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from selftrack.core.errors import SelftrackError
+from selftrack.core.errors import SelftrackError, error_message
 from selftrack.pipeline.jobs import JobState, JobStore
 from selftrack.pipeline.op import StopRequested
 from selftrack.pipeline.progress import StageReporter
@@ -136,7 +135,7 @@ def _import(ws: Workspace, task: _Task, spec: dict[str, Any], paths: list[Path])
         items = import_files(ws, dataset, paths, data_type=DataType(data_type), overwrite=overwrite)
     elif data_type in ("detections", "tracks", "labels"):
         fmt = spec.get("format") or "auto"
-        with tempfile.TemporaryDirectory(dir=ws.root / "tmp") as tmp:
+        with ws.staging_dir("import-") as tmp:
             expanded = _expand_archives(paths, Path(tmp), limit)
             if fmt in ("coco", "yolo"):
                 items = []
@@ -207,7 +206,7 @@ def run_generate(ws: Workspace, job_id: int, spec: dict[str, Any]) -> None:
             task.progress(i + 1, config.num_frames)
             yield frame
 
-    with tempfile.TemporaryDirectory(dir=ws.root / "tmp") as tmp:
+    with ws.staging_dir("generate-") as tmp:
         path = Path(tmp) / f"{key}.mp4"
         write_video(path, frames(), config.fps, size=scene.size)
         import_videos(ws, spec["dataset"], [path], overwrite=True)
@@ -257,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs.finish(job_id, JobState.STOPPED, error="stopped on request")
         jobs.log(job_id, "stopped on request")
     except Exception as e:
-        message = str(e) if isinstance(e, SelftrackError) else f"{type(e).__name__}: {e}"
+        message = error_message(e)
         if not jobs.get(job_id).state.finished:
             jobs.log(job_id, f"error: {message}")
             jobs.finish(job_id, JobState.FAILED, error=message, traceback=traceback.format_exc())

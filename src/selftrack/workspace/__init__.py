@@ -4,8 +4,8 @@ Imports the bottom layer (core, video, formats) only; never pipeline, cli or ser
 """
 
 from selftrack.workspace.catalog import CatalogError
+from selftrack.workspace.exports import export_dataset
 from selftrack.workspace.importers import (
-    export_dataset,
     import_detections,
     import_files,
     import_images,

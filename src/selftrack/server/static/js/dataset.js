@@ -3,7 +3,7 @@
 import { del, dsPath, get } from "./api.js";
 import { metricsBars, metricsTable } from "./charts.js";
 import {
-  alertBox, badge, button, clear, confirmDialog, crumbs, emptyState, fmtBytes, fmtFps, fmtNum, fmtTime, h, link, pageHead, toast, typeLabel,
+  alertBox, button, clear, confirmDialog, crumbs, datasetBadge, emptyState, fmtBytes, fmtFps, fmtNum, fmtTime, h, link, pageHead, toast, typeLabel,
 } from "./dom.js";
 import { pager } from "./datasets.js";
 
@@ -37,7 +37,7 @@ export async function render(root, [name], ctx) {
   }, { kind: "danger", iconName: "trash" });
   root.append(pageHead(name,
     h("span", { class: "row" }, typeLabel(ds.data_type), ds.kind === "computed" && ds.node ? h("span", null, "· computed by node ", link(`/pipeline?node=${encodeURIComponent(ds.node)}`, ds.node)) : h("span", null, "· imported"),
-      ds.done ? null : badge("partial")),
+      ds.state === "done" ? null : datasetBadge(ds.state)),
     [fmtSel, exportBtn, delBtn].filter(Boolean), crumbs(link("/datasets", "Datasets"), name)));
 
   const info = h("div", { class: "card" }, h("div", { class: "card-head" }, h("h2", null, "About")), h("div", { class: "card-body" }, h("dl", { class: "kv" },

@@ -1,7 +1,7 @@
 // Datasets: every dataset of the workspace with its type, items, size and where it comes from, a page at a time.
 import { get } from "./api.js";
 import { onAppEvent } from "./app.js";
-import { badge, button, clear, emptyState, fmtAgo, fmtBytes, fmtNum, h, link, pageHead, typeLabel } from "./dom.js";
+import { button, clear, datasetBadge, emptyState, fmtAgo, fmtBytes, fmtNum, h, link, pageHead, typeLabel } from "./dom.js";
 import { importWizard } from "./import_wizard.js";
 
 const TYPES = [["", "All"], ["video", "Videos"], ["detections", "Detections"], ["tracks", "Tracks"], ["image", "Images"], ["model", "Models"], ["file", "Files"]];
@@ -47,7 +47,7 @@ export async function render(root, _params, ctx) {
         h("td", { class: "num" }, fmtNum(d.items)),
         h("td", { class: "num" }, fmtBytes(d.size)),
         h("td", null, d.kind === "computed" && d.node ? h("span", null, "node ", link(`/pipeline?node=${encodeURIComponent(d.node)}`, d.node), h("span", { class: "muted small" }, ` · ${d.output}`)) : h("span", { class: "muted" }, "imported")),
-        h("td", null, d.done ? badge("done", "complete") : badge("partial")),
+        h("td", { "data-testid": "dataset-state" }, datasetBadge(d.state)),
         h("td", { class: "muted small nowrap" }, fmtAgo(d.updated_at))))))),
     pager(page, (off) => { state.offset = off; load(); }));
   }

@@ -140,6 +140,10 @@ export function badge(state, text) {
   const cls = String(state || "").replace(/\s+/g, "-");
   return h("span", { class: `badge ${cls}` }, text || state);
 }
+// A dataset's state (the server's rule, shared with the pipeline's node states): complete, partial, not computed.
+export function datasetBadge(state) {
+  return state === "done" ? badge("done", "complete") : badge(state);
+}
 export function typeLabel(t) {
   return h("span", { class: `type type-${t}` }, h("i"), t);
 }

@@ -64,7 +64,7 @@ export function pipelineGraph({ onSelect, onMove }) {
     const ds = Object.entries(n.inputs).flatMap(([port, refs]) => refs.filter((r) => r.dataset != null).map((r) => `${port} ← ${r.dataset}`));
     const label = n.state;
     const bw = 12 + label.length * 6.6;
-    const g = s("g", { class: `gnode${n.name === selected ? " selected" : ""}`, transform: `translate(${p.x},${p.y})`, "data-node": n.name, "data-testid": `graph-node-${n.name}` },
+    const g = s("g", { class: `gnode${n.name === selected ? " selected" : ""}`, transform: `translate(${p.x},${p.y})`, "data-node": n.name, "data-state": n.state, "data-testid": `graph-node-${n.name}` },
       s("rect", { class: "box", width: p.w, height: p.h, rx: 10 }),
       s("rect", { class: "stripe", width: 5, height: p.h - 16, x: 0, y: 8, rx: 2, fill: CAT_COLORS[n.category] || "#64748b" }),
       s("text", { class: "title", x: 16, y: 24 }, n.name.length > 24 ? n.name.slice(0, 23) + "…" : n.name),
