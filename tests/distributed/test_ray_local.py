@@ -147,7 +147,7 @@ def test_a_workers_error_fails_the_job_with_its_message_and_no_retry(local_ray, 
     Pipeline(ws).load_yaml(yaml.safe_dump({"nodes": {"detect-broken": node}}))
     result = run_node(ws, "detect-broken", executor=RayExecutor(), raise_on_error=False)
     assert result.state == JobState.FAILED
-    assert "item 'plaza-8-100'" in result.error and "VideoError" in result.error
+    assert "item 'plaza-8-100'" in result.error and "not a readable video file" in result.error
     job = JobStore(ws).get(result.job_id)
     assert job.traceback and "VideoError" in job.traceback  # the worker's traceback, not the driver's
     assert len(JobStore(ws).events(result.job_id, "placement")) == 1  # a bad input is not retried

@@ -128,3 +128,12 @@ def test_fraction_as_a_yaml_number_is_accepted(workspace: Workspace):
     )
     assert names == ["half"]
     assert Pipeline(workspace).node("half").node.parsed_params().fraction in ("0.5", "1/2")
+
+
+@pytest.mark.parametrize("key, value", [("inputs", True), ("inputs", [1, 2]), ("params", "fast"), ("params", 3)])
+def test_inputs_or_params_that_are_not_mappings_are_named_in_one_line(workspace: Workspace, key: str, value: Any):
+    """Found by the fuzzer: ``inputs: true`` crashed with AttributeError in the graph code."""
+    spec = {"op": "resample", "inputs": {"input": "videos"}, key: value}
+    with pytest.raises(SelftrackError, match=rf"node 'bad': '{key}' must be a mapping"):
+        Pipeline(workspace).load_yaml(yaml.safe_dump({"nodes": {"bad": spec}}))
+    assert "bad" not in Pipeline(workspace).nodes()

@@ -265,6 +265,8 @@ class PipelineGraph:
 
     @staticmethod
     def _parse_inputs(node: str, inputs: dict[str, Any], node_names: set[str]) -> dict[str, list[InputRef]]:
+        if not isinstance(inputs, dict):
+            raise PipelineError(f"node {node!r}: inputs must be a mapping of port names to datasets or nodes")
         out: dict[str, list[InputRef]] = {}
         for port, value in inputs.items():
             if value is None:
@@ -428,6 +430,12 @@ class PipelineGraph:
                 get_op(spec["op"])
             except SelftrackError as e:
                 raise PipelineError(f"{where}: node {name!r}: {e}") from None
+            for key in ("inputs", "params"):
+                if spec.get(key) is not None and not isinstance(spec[key], dict):
+                    raise PipelineError(
+                        f"{where}: node {name!r}: {key!r} must be a mapping of names to values, "
+                        f"not {type(spec[key]).__name__} ({spec[key]!r:.40})"
+                    )
             parsed[name] = Node(
                 name=name,
                 op=spec["op"],

@@ -280,7 +280,9 @@ class Workspace(ItemWriter):
                 return existing
             raise StoreError(f"dataset {name!r} already exists (type {existing.data_type})")
         now = time.time()
-        with self.transaction() as db:
+        # The folder and its manifest exist before the row commits: hold the lock's shared side so a gc beside
+        # us (which removes folders of no committed dataset) cannot take them away in between.
+        with self.lock.shared(what=f"create dataset {name}"), self.transaction() as db:
             cur = db.execute(
                 "INSERT INTO datasets(name, data_type, kind, metadata, content_hash, done, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
