@@ -119,10 +119,15 @@ MOTION_ONLY = "motion only (no model)"
 
 # ---------------------------------------------------------------------------- training
 def training_digest() -> str:
-    """Changes with the training defaults, so models trained with other defaults are not reused."""
+    """Changes with the training defaults and code, so models trained otherwise are not reused."""
+    import selftrack.reid as reid
     from selftrack.reid import ReidTrainParams
 
-    return hashlib.sha1(ReidTrainParams().model_dump_json().encode()).hexdigest()[:8]
+    h = hashlib.sha1(ReidTrainParams().model_dump_json().encode())
+    folder = Path(reid.__file__).parent
+    for name in ("train/trainer.py", "train/__init__.py", "sampling.py", "candidates.py", "crops.py", "losses.py"):
+        h.update((folder / name).read_bytes())
+    return h.hexdigest()[:8]
 
 
 def child_train(spec: dict[str, Any]) -> dict[str, Any]:
