@@ -750,10 +750,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.report_from:
         results = {}
+        commands = []
         for path in str(args.report_from).split(","):  # several runs (scenes split between processes) merge
             part = json.loads(Path(path).read_text())
             scenes = {**results.get("scenes", {}), **part.get("scenes", {})}
+            commands.append(part["command"])
             results = {**results, **part, "scenes": scenes}
+        results["command"] = "` and `".join(commands)
         for key, res in results.get("scenes", {}).items():
             res["harness"] = harness_best(args.trackers_json, key) or res.get("harness")
     else:
