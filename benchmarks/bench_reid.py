@@ -86,6 +86,7 @@ CANDIDATES: dict[str, dict[str, Any]] = {  # the defaults first, then from least
     "trust from agreement 0.5-0.8": {"appearance.trust_none": 0.5, "appearance.trust_full": 0.8},
     "stitching accepts 5 % false joins": {"stitch.max_false_joins": 0.05},
     "appearance weight 2": {"association.reid_weight": 2.0},
+    "continuations within 1 box height a second": {"stitch.speed": 1.0},
     "output the detection, not the Kalman box": {"motion.output_box": "detection"},
     "tracks kept 30 frames by motion": {"motion.max_age": 30},
 }
