@@ -211,13 +211,15 @@ def test_the_default_budget_scales_with_the_data() -> None:
 
 
 def test_early_stopping_ends_a_stage_that_stops_improving(scene_video: tuple[Path, Detections], tmp_path: Path) -> None:
-    # a learning rate below float32 resolution changes no weight: no validation after step 0 improves
+    # a learning rate below float32 resolution changes no weight: no validation after step 0 improves; the
+    # patience counts from the first learning-rate drop (60 % of 24 steps), so the stage ends at the
+    # first validation after it, step 16 of 24
     result, events = _train(scene_video, tmp_path, "early.pt", params={"lr": 1e-12, "patience": 1})
     stops = [info for kind, info in events if kind == "early_stop"]
-    assert [s["stage"] for s in stops] == [1] and stops[0]["step"] == TINY["eval_every"]
-    assert result.steps == {"stage1": TINY["eval_every"], "stage2": TINY["stage2_steps"]}  # stage 2: one validation
+    assert [s["stage"] for s in stops] == [1] and stops[0]["step"] == 16
+    assert result.steps == {"stage1": 16, "stage2": TINY["stage2_steps"]}  # stage 2: one validation, at its end
     stored = torch.load(result.path, weights_only=True)["training"]["stage1"]
     assert stored["initial_val_loss"] is not None and stored["best_val_loss"] == stored["initial_val_loss"]
-    assert stored["steps"] == TINY["stage1_steps"] and stored["steps_run"] == TINY["eval_every"]
+    assert stored["steps"] == TINY["stage1_steps"] and stored["steps_run"] == 16
     budget = [info for kind, info in events if kind == "budget"]
     assert budget and budget[0]["stage1_steps"] == TINY["stage1_steps"]

@@ -168,9 +168,10 @@ class StitchParams(_Group):
         "object that comes back is a new track (the convention of some ground truths, e.g. PETS09's).",
     )
     speed: float = Field(
-        1.0,
+        0.5,
         ge=0.0,
-        description="A track lost inside the view may continue this many box heights per second away (plus one).",
+        description="A track lost inside the view may continue this many box heights per second away from where "
+        "it was heading (plus one height): half a walker's speed of deviation from going on or stopping.",
     )
     min_prob: float = Field(0.3, ge=0.0, le=1.0, description="Least appearance probability to join two tracks.")
     min_agreement: float = Field(

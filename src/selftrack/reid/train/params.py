@@ -41,8 +41,8 @@ class ReidTrainParams(BaseModel):
     patience: int | None = Field(
         5,
         ge=1,
-        description="End a stage after this many validations in a row without a better validation loss (its best "
-        "weights are kept); unset: run every step of the budget.",
+        description="End a stage after this many validations in a row without a better validation loss, counted "
+        "from the first learning-rate drop (its best weights are kept); unset: run every step of the budget.",
     )
     max_minutes: float | None = Field(
         None,

@@ -448,7 +448,10 @@ class Trainer:
         if self.step == 0 and self.initial[key] is None:
             self.initial[key] = val
         self.steps_run[key] = self.step
-        self.stale = 0 if improved else self.stale + 1
+        # the learning rate drops first at lr_milestones[0] of the stage, and the best losses usually come
+        # after it: no early stop before the first drop, and the patience counts from there
+        annealing = self.step >= self.p.lr_milestones[0] * self._stage_steps()
+        self.stale = 0 if improved or not annealing else self.stale + 1
         if improved:
             self.best[key] = score
             self.best_state = cpu_state(self.net)
