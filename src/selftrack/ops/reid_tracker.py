@@ -22,7 +22,7 @@ from selftrack.core.detections import Detections
 from selftrack.core.errors import SelftrackError
 from selftrack.ops._camera_motion import CMC_HELP, CmcMode, item_estimate, item_gmc_reader, resolve_cmc
 from selftrack.ops._video import is_resampled
-from selftrack.ops.track import CHUNK_OVERLAP, MapPieces
+from selftrack.ops.track import CHUNK_OVERLAP, ChunkFrames, MapPieces, OverlapFrames, VideoFps
 from selftrack.pipeline.op import ItemContext, Op, OpParams, Port
 from selftrack.reid import ReidTrackerParams, load_tracking_model, track_with_reid
 from selftrack.trackers import drop_short_tracks, interpolate_tracks
@@ -38,23 +38,9 @@ class ReidTrackerOpParams(ReidTrackerParams):
     a long video."""
 
     cmc: CmcMode = Field(default="auto", description=CMC_HELP)
-    fps: float | None = Field(
-        default=None,
-        gt=0,
-        description="The video's frame rate (frames per second), for limits in seconds; default: the video container's.",
-    )
-    chunk_frames: int | None = Field(
-        default=None,
-        ge=1,
-        description="Long videos: track pieces of this many frames in parallel (on the workers or the Ray cluster) "
-        "and stitch their tracks where neighbouring pieces overlap; empty: the whole video in one pass.",
-    )
-    overlap_frames: int = Field(
-        default=CHUNK_OVERLAP,
-        ge=0,
-        description="Frames neighbouring pieces share (chunk_frames): both track them, their boxes decide which "
-        "tracks continue each other, and each keeps half.",
-    )
+    fps: VideoFps = None
+    chunk_frames: ChunkFrames = None
+    overlap_frames: OverlapFrames = CHUNK_OVERLAP
 
     def tracker_params(self) -> ReidTrackerParams:
         """The tracker's own parameters (without the op's)."""

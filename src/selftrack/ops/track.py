@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from fractions import Fraction
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -20,6 +20,31 @@ from selftrack.workspace.store import DataType, Item
 
 CHUNK_OVERLAP = 100
 """Default overlap of tracking chunks, in frames (BENCHMARKS.md, "Long videos in chunks", says how it was chosen)."""
+
+# The video-level fields every tracking op has (``track``, ``reid_tracker``), declared once.
+VideoFps = Annotated[
+    float | None,
+    Field(
+        gt=0,
+        description="The video's frame rate (frames per second), for limits in time; default: the video container's.",
+    ),
+]
+ChunkFrames = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        description="Long videos: track pieces of this many frames in parallel (on the workers or the Ray cluster) "
+        "and stitch their tracks where neighbouring pieces overlap; empty: the whole video in one pass.",
+    ),
+]
+OverlapFrames = Annotated[
+    int,
+    Field(
+        ge=0,
+        description="Frames neighbouring pieces share (chunk_frames): both track them, their boxes decide which "
+        "tracks continue each other, and each keeps half.",
+    ),
+]
 
 
 class MapPieces(Protocol):
@@ -43,23 +68,9 @@ class TrackParams(OpParams):
         default=0, ge=0, description="Fill gaps of up to this many frames by linear interpolation (0: off)."
     )
     cmc: CmcMode = Field(default="auto", description=CMC_HELP)
-    fps: float | None = Field(
-        default=None,
-        gt=0,
-        description="The video's frame rate (frames per second), for limits in time; default: the video container's.",
-    )
-    chunk_frames: int | None = Field(
-        default=None,
-        ge=1,
-        description="Long videos: track pieces of this many frames in parallel (on the workers or the Ray cluster) "
-        "and stitch their tracks where neighbouring pieces overlap; empty: the whole video in one pass.",
-    )
-    overlap_frames: int = Field(
-        default=CHUNK_OVERLAP,
-        ge=0,
-        description="Frames neighbouring pieces share (chunk_frames): both track them, their boxes decide which "
-        "tracks continue each other, and each keeps half.",
-    )
+    fps: VideoFps = None
+    chunk_frames: ChunkFrames = None
+    overlap_frames: OverlapFrames = CHUNK_OVERLAP
 
     @model_validator(mode="after")
     def _check_tracker(self) -> TrackParams:

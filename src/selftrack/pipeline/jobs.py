@@ -26,6 +26,7 @@ from typing import Any
 
 from selftrack.core.errors import StoreError
 from selftrack.pipeline.progress import JobProgress, ensure_stage_schema, finish_running_stages, read_stages
+from selftrack.workspace.maintenance import pid_alive
 from selftrack.workspace.store import Workspace
 
 LOG_TAIL = 1000
@@ -127,23 +128,6 @@ class Job:
         return d
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child still answers kill(0); treat it as dead
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[-1][:1] != "Z"
-    except OSError:
-        return True
-
-
 class JobStore:
     """Reads and writes job rows. Cheap to create: one per process or per task."""
 
@@ -202,7 +186,7 @@ class JobStore:
         with self.ws.transaction() as db:
             db.execute("UPDATE jobs SET stop_requested = 1 WHERE id = ?", (job_id,))
         # a queued job, or one whose process is gone, stops right away
-        if job.state == JobState.QUEUED or (job.host == socket.gethostname() and not _pid_alive(job.pid)):
+        if job.state == JobState.QUEUED or (job.host == socket.gethostname() and not pid_alive(job.pid or 0)):
             self.finish(job_id, JobState.STOPPED, error="stopped on request")
         return self.get(job_id)
 
@@ -218,7 +202,7 @@ class JobStore:
         rows = self.ws.db.execute(
             "SELECT id, pid, host FROM jobs WHERE state IN (?, ?)", (JobState.RUNNING.value, JobState.QUEUED.value)
         ).fetchall()
-        dead = [r["id"] for r in rows if r["host"] == host and not _pid_alive(r["pid"])]
+        dead = [r["id"] for r in rows if r["host"] == host and not pid_alive(r["pid"] or 0)]
         for job_id in dead:
             self.finish(job_id, JobState.INTERRUPTED, error="the process running this job ended without finishing it")
         return dead
