@@ -117,12 +117,21 @@ def track(
     else:
         dets = read_detections_file(detections)
     transforms = _camera_motion(cmc, gmc, dets, video, info, detections)
+    chosen: list[str] = []
     with progress_bar(f"track ({tracker})", "frames") as progress:
         stats: dict[str, int] = {}
         tracks = run_tracker(
-            dets, params, transforms=transforms, progress=lambda d, t: progress(d, t, ""), fps=rate, stats=stats
+            dets,
+            params,
+            transforms=transforms,
+            progress=lambda d, t: progress(d, t, ""),
+            fps=rate,
+            stats=stats,
+            report=chosen.append,
         )
     write_detections(tracks, out)
+    for line in chosen:
+        console.print(line, highlight=False, markup=False)
     lines = track_summary(
         dets, tracks, out, tracker=tracker, video=video, stats=stats, min_track_length=min_track_length,
         interpolate=interpolate,
