@@ -130,13 +130,11 @@ def track(
             report=chosen.append,
         )
     write_detections(tracks, out)
-    for line in chosen:
-        console.print(line, highlight=False, markup=False)
     lines = track_summary(
         dets, tracks, out, tracker=tracker, video=video, stats=stats, min_track_length=min_track_length,
         interpolate=interpolate,
     )  # fmt: skip
-    console.print("\n".join(lines), highlight=False, markup=False)
+    console.print("\n".join(lines + [f"  {line}" for line in chosen]), highlight=False, markup=False)
 
 
 def _check_fps(fps: float | None) -> float | None:

@@ -47,10 +47,11 @@ class DetectionProfile:
     kind: Literal["alike", "graded", "none"]
     thresholds: ScoreThresholds
     count: int
+    reason: str = ""  # why kind is "none"
 
     def describe(self) -> str:
         if self.kind == "none":
-            return "no detections: the published defaults"
+            return f"{self.reason}: the published defaults"
         what = "every box scores alike" if self.kind == "alike" else "graded detector scores"
         return f"{what} ({self.count} boxes): {self.thresholds.describe()}"
 
@@ -61,7 +62,9 @@ def detection_profile(scores: np.ndarray) -> DetectionProfile:
     s = s[np.isfinite(s)]
     thresholds = score_thresholds(s)
     if len(s) == 0:
-        return DetectionProfile("none", thresholds, 0)
+        return DetectionProfile("none", thresholds, 0, "no detections")
+    if s.min() < 0 or s.max() > 1:  # not confidences: every threshold here assumes [0, 1]
+        return DetectionProfile("none", thresholds, len(s), "scores outside [0, 1]")
     kind: Literal["alike", "graded"] = "alike" if otsu_threshold(s) is None else "graded"
     return DetectionProfile(kind, thresholds, len(s))
 
