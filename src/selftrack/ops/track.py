@@ -104,7 +104,8 @@ def run_tracker(
     tracker = get_tracker(params.tracker, **kwargs)
     tracker.adapt(detections.score)
     if params.chunk_frames:
-        kwargs |= tracker.chosen  # the whole video's choice, set explicitly for every piece
+        if tracker.chosen:  # the whole video's choice, fixed for every piece (none re-chooses on its own boxes)
+            kwargs |= {**tracker.chosen, "preset": "official"}
         chunks = plan_chunks(detections.frame_count, params.chunk_frames, params.overlap_frames)
         pieces = [
             (
