@@ -104,7 +104,8 @@ def test_track_ends_with_a_summary_a_person_can_act_on(det: Path, tmp_path: Path
     import numpy as np
 
     out = tmp_path / "tracks.txt"
-    result = invoke("track", "--detections", det, "--out", out, "--min-track-length", "5", "--interpolate", "10")
+    # 20 boxes: the auto preset's shortest tracks here have 12, so the summary has every part
+    result = invoke("track", "--detections", det, "--out", out, "--min-track-length", "20", "--interpolate", "10")
     assert result.exit_code == 0, (result.output, result.exception)
     tracks = read_mot(out)
     given = len(read_mot(det))
@@ -117,7 +118,7 @@ def test_track_ends_with_a_summary_a_person_can_act_on(det: Path, tmp_path: Path
     )
     m = re.fullmatch(
         r"  boxes: (\d+) kept of (\d+) given; dropped (\d+) never linked into a track by bytetrack and (\d+) in "
-        r"tracks under 5 boxes \(--min-track-length\); (\d+) added to fill gaps of up to 10 frames",
+        r"tracks under 20 boxes \(--min-track-length\); (\d+) added to fill gaps of up to 10 frames",
         lines[2],
     )
     assert m is not None, lines[2]
@@ -125,6 +126,9 @@ def test_track_ends_with_a_summary_a_person_can_act_on(det: Path, tmp_path: Path
     assert given_shown == given and kept + unlinked + short == given and kept + added == len(tracks)
     assert lines[3] == f"  render: selftrack render --video VIDEO --tracks {out} --out {out.with_suffix('.mp4')}"
     assert lines[4] == f"  score:  selftrack eval --gt GT.txt --tracks {out}"
+    # what the tracker chose from the detections' scores (TUD-Campus: a detector's graded scores)
+    assert lines[5].startswith("  bytetrack: graded detector scores") and "Otsu" in lines[5]
+    assert lines[6].startswith("  bytetrack: chosen track_thresh=")
 
 
 def test_a_workspace_folder_that_cannot_be_made_and_a_bad_port_are_one_line_errors(tmp_path: Path):

@@ -32,9 +32,9 @@ def test_unconfirmed_stage_is_stricter_than_the_first_stage():
     # 24 px per frame on a 40 px wide box: IoU 0.25 with the previous box, fused with score 0.9
     # the distance is 0.775. Stage 1 accepts it (<= 0.8), the unconfirmed stage does not (<= 0.7).
     boxes = walk(range(5, 20), 0.0, 24.0)
-    official = get_tracker("bytetrack").track(video(boxes, 20))
+    official = get_tracker("bytetrack", preset="official").track(video(boxes, 20))
     assert len(official) == 0  # each new track is dropped the next frame and never confirmed
-    joined = get_tracker("bytetrack", unconfirmed_stage=False).track(video(boxes, 20))
+    joined = get_tracker("bytetrack", preset="official", unconfirmed_stage=False).track(video(boxes, 20))
     assert set(joined.track_id.tolist()) == {1}
     np.testing.assert_array_equal(joined.frame, np.arange(6, 20))  # output from its second box on
 
@@ -42,9 +42,9 @@ def test_unconfirmed_stage_is_stricter_than_the_first_stage():
 def test_low_score_boxes_refind_lost_tracks_only_with_low_stage_tracks_all():
     # high-score boxes for 10 frames, 3 frames missed, then only low-score boxes
     boxes = [(f, b, 0.9 if f < 10 else 0.3) for f, b, _ in walk(range(30), 0.0, 3.0) if not 10 <= f < 13]
-    official = get_tracker("bytetrack").track(video(boxes, 30))
+    official = get_tracker("bytetrack", preset="official").track(video(boxes, 30))
     assert official.frame.max() == 9  # the lost track is never offered the low-score boxes
-    every = get_tracker("bytetrack", low_stage_tracks="all").track(video(boxes, 30))
+    every = get_tracker("bytetrack", preset="official", low_stage_tracks="all").track(video(boxes, 30))
     assert set(every.track_id.tolist()) == {1}
     assert every.frame.max() == 29 and (every.score[every.frame >= 13] == np.float32(0.3)).all()
 
@@ -73,8 +73,8 @@ def test_assignment_filter_changes_which_tracks_take_the_boxes():
         at = out.frame == 10
         return dict(zip(out.track_id[at].tolist(), out.xyxy[at, 0].tolist(), strict=True))
 
-    official = get_tracker("bytetrack", output_box="detection").track(scene)
-    solved = get_tracker("bytetrack", output_box="detection", assignment="filter").track(scene)
+    official = get_tracker("bytetrack", preset="official", output_box="detection").track(scene)
+    solved = get_tracker("bytetrack", preset="official", output_box="detection", assignment="filter").track(scene)
     assert (official.frame < 10).sum() == (solved.frame < 10).sum() == 20  # both tracks, same ids
     a = int(official.track_id[(official.frame == 0) & (official.xyxy[:, 0] == 0.0)][0])
     b = int(official.track_id[(official.frame == 0) & (official.xyxy[:, 0] == 20.34)][0])
@@ -86,8 +86,8 @@ def test_output_box_detection_returns_the_matched_boxes_and_kalman_smooths_them(
     rng = np.random.default_rng(1)
     boxes = [(f, list(np.add(b, rng.normal(0, 2.0, 4))), s) for f, b, s in walk(range(40), 0.0, 3.0)]
     scene = video(boxes, 40)
-    kalman = get_tracker("bytetrack").track(scene)
-    detection = get_tracker("bytetrack", output_box="detection").track(scene)
+    kalman = get_tracker("bytetrack", preset="official").track(scene)
+    detection = get_tracker("bytetrack", preset="official", output_box="detection").track(scene)
     np.testing.assert_array_equal(detection.frame, kalman.frame)
     np.testing.assert_allclose(detection.xyxy, scene.xyxy[np.searchsorted(scene.frame, detection.frame)])
     assert np.abs(kalman.xyxy - detection.xyxy).max() > 0.1  # the filter's estimate is not the detection
@@ -97,7 +97,7 @@ def test_xyxy_kalman_tracks_a_box_that_changes_shape():
     # A box that grows 4 px wider per frame while keeping its height: the corner filter follows
     # both edges; its output stays within a few pixels of the detection.
     boxes = [(f, [100.0 - 2 * f, 50.0, 140.0 + 2 * f, 150.0], 0.9) for f in range(30)]
-    out = get_tracker("bytetrack", kalman="xyxy").track(video(boxes, 30))
+    out = get_tracker("bytetrack", preset="official", kalman="xyxy").track(video(boxes, 30))
     assert set(out.track_id.tolist()) == {1} and len(out) == 30
     truth = np.array([b for _, b, _ in boxes])
     assert np.abs(out.xyxy - truth).max() < 3.0
@@ -105,8 +105,8 @@ def test_xyxy_kalman_tracks_a_box_that_changes_shape():
 
 def test_activate_first_frame():
     scene = video(walk(range(10), 0.0, 3.0), 10)
-    assert get_tracker("bytetrack").track(scene).frame.min() == 0  # official: output at once
-    assert get_tracker("bytetrack", activate_first_frame=False).track(scene).frame.min() == 1
+    assert get_tracker("bytetrack", preset="official").track(scene).frame.min() == 0  # official: output at once
+    assert get_tracker("bytetrack", preset="official", activate_first_frame=False).track(scene).frame.min() == 1
 
 
 def test_merge_duplicates_drops_a_lost_track_on_top_of_a_tracked_one():
@@ -115,8 +115,8 @@ def test_merge_duplicates_drops_a_lost_track_on_top_of_a_tracked_one():
     one = walk(range(15), 0.0, 2.0)
     twice = [(f, b, s) for f, b, s in one if f == 0 or f >= 10]
     scene = video(sorted(one + twice, key=lambda r: r[0]), 15)
-    merged = get_tracker("bytetrack").track(scene)
-    kept = get_tracker("bytetrack", merge_duplicates=False).track(scene)
+    merged = get_tracker("bytetrack", preset="official").track(scene)
+    kept = get_tracker("bytetrack", preset="official", merge_duplicates=False).track(scene)
     # merged: the duplicate was removed while lost, so frame 10's second box starts a new track,
     # output from frame 11 with a new id; kept: the lost duplicate is re-found at once.
     assert sorted(kept.track_id[kept.frame == 10].tolist()) == [1, 2]
@@ -127,18 +127,20 @@ def test_merge_duplicates_drops_a_lost_track_on_top_of_a_tracked_one():
 def test_frame_rate_scales_how_long_a_lost_track_is_kept():
     frames = [f for f in range(40) if not 10 <= f < 20]  # 10 frames missed
     scene = video(walk(frames, 0.0, 1.0), 40)
-    assert set(get_tracker("bytetrack").track(scene).track_id.tolist()) == {1}  # kept 30 frames at 30 fps
-    at_7fps = get_tracker("bytetrack", frame_rate=7).track(scene)  # kept int(7 / 30 * 30) = 7 frames
+    assert set(get_tracker("bytetrack", preset="official").track(scene).track_id.tolist()) == {
+        1
+    }  # kept 30 frames at 30 fps
+    at_7fps = get_tracker("bytetrack", preset="official", frame_rate=7).track(scene)  # kept int(7 / 30 * 30) = 7 frames
     assert set(at_7fps.track_id.tolist()) == {1, 2}
 
 
 def test_bad_option_values_are_refused_by_name():
     with pytest.raises(ValidationError, match="kalman"):
-        get_tracker("bytetrack", kalman="xywh")
+        get_tracker("bytetrack", preset="official", kalman="xywh")
     with pytest.raises(ValidationError, match="low_stage_tracks"):
-        get_tracker("bytetrack", low_stage_tracks="lost")
+        get_tracker("bytetrack", preset="official", low_stage_tracks="lost")
     with pytest.raises(ValidationError, match="assignment"):
-        get_tracker("bytetrack", assignment="greedy")
+        get_tracker("bytetrack", preset="official", assignment="greedy")
 
 
 # ---------------------------------------------------------------------------- on real detections
@@ -154,9 +156,9 @@ def _best_iou_with_a_detection(out: Detections, det: Detections) -> np.ndarray:
 
 @pytest.mark.realdata
 def test_output_box_and_kalman_options_on_mot17_02(mot17_02):
-    official = get_tracker("bytetrack").track(mot17_02)
-    detection = get_tracker("bytetrack", output_box="detection").track(mot17_02)
-    corners = get_tracker("bytetrack", kalman="xyxy").track(mot17_02)
+    official = get_tracker("bytetrack", preset="official").track(mot17_02)
+    detection = get_tracker("bytetrack", preset="official", output_box="detection").track(mot17_02)
+    corners = get_tracker("bytetrack", preset="official", kalman="xyxy").track(mot17_02)
     # the same tracks, only the boxes differ: each detection-box output is exactly a detection
     np.testing.assert_array_equal(detection.track_id, official.track_id)
     assert (_best_iou_with_a_detection(detection, mot17_02) > 1 - 1e-9).all()
@@ -168,9 +170,9 @@ def test_output_box_and_kalman_options_on_mot17_02(mot17_02):
 
 @pytest.mark.realdata
 def test_low_stage_tracks_all_refinds_lost_tracks_with_low_boxes_on_mot17_02(mot17_02):
-    p = get_tracker("bytetrack").params
-    official = get_tracker("bytetrack").track(mot17_02)
-    every = get_tracker("bytetrack", low_stage_tracks="all").track(mot17_02)
+    p = get_tracker("bytetrack", preset="official").params
+    official = get_tracker("bytetrack", preset="official").track(mot17_02)
+    every = get_tracker("bytetrack", preset="official", low_stage_tracks="all").track(mot17_02)
     assert (every.score <= p.track_thresh).sum() > (official.score <= p.track_thresh).sum()
     for out in (official, every):  # low-score boxes still never start a track
         first_rows = [np.flatnonzero(out.track_id == t)[0] for t in np.unique(out.track_id)]
@@ -186,5 +188,5 @@ def test_frame_rate_bounds_the_gaps_inside_tracks_on_pets09(shared_data: Path):
 
     # PETS09-S2L1 is 7 fps: a lost track is kept int(7 / 30 * 30) = 7 frames, so a track is
     # re-found at most 8 frames after its last box; at the assumed 30 fps, up to 31 frames.
-    assert longest_gap(get_tracker("bytetrack", frame_rate=7).track(det)) <= 8
-    assert longest_gap(get_tracker("bytetrack").track(det)) > 8
+    assert longest_gap(get_tracker("bytetrack", preset="official", frame_rate=7).track(det)) <= 8
+    assert longest_gap(get_tracker("bytetrack", preset="official").track(det)) > 8

@@ -10,7 +10,7 @@ import pytest
 from selftrack.core.boxes import iou_matrix
 from selftrack.formats.mot import read_gmc, read_mot
 from selftrack.metrics.evaluate import evaluate
-from selftrack.trackers import drop_short_tracks, get_tracker, interpolate_tracks
+from selftrack.trackers import drop_short_tracks, get_tracker, interpolate_tracks, list_trackers
 
 pytestmark = pytest.mark.realdata
 
@@ -89,8 +89,11 @@ def test_camera_motion_compensation_helps_on_a_moving_camera(shared_data: Path, 
     det, gt, folder = _sequence(shared_data, "MOT17-10", "det_refined.txt", 654)
     det = det.frames_range(0, 300).replace(num_frames=300)
     transforms = read_gmc(folder / "gmc.txt", num_frames=654)[:300]
-    plain = evaluate(gt, get_tracker(name).track(det), frames=(0, 300))
-    compensated = evaluate(gt, get_tracker(name).track(det, transforms=transforms), frames=(0, 300))
+    # the published algorithms, whose matching leans on the prediction (ByteTrack's auto preset
+    # matches refined boxes down to IoU 0.1, which tolerates much of the camera's motion by itself)
+    official = {"preset": "official"} if "preset" in list_trackers()[name].model_fields else {}
+    plain = evaluate(gt, get_tracker(name, **official).track(det), frames=(0, 300))
+    compensated = evaluate(gt, get_tracker(name, **official).track(det, transforms=transforms), frames=(0, 300))
     assert compensated.hota.hota > plain.hota.hota + 0.02
     assert compensated.clear.idsw < 0.8 * plain.clear.idsw
 

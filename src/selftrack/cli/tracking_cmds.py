@@ -117,17 +117,24 @@ def track(
     else:
         dets = read_detections_file(detections)
     transforms = _camera_motion(cmc, gmc, dets, video, info, detections)
+    chosen: list[str] = []
     with progress_bar(f"track ({tracker})", "frames") as progress:
         stats: dict[str, int] = {}
         tracks = run_tracker(
-            dets, params, transforms=transforms, progress=lambda d, t: progress(d, t, ""), fps=rate, stats=stats
+            dets,
+            params,
+            transforms=transforms,
+            progress=lambda d, t: progress(d, t, ""),
+            fps=rate,
+            stats=stats,
+            report=chosen.append,
         )
     write_detections(tracks, out)
     lines = track_summary(
         dets, tracks, out, tracker=tracker, video=video, stats=stats, min_track_length=min_track_length,
         interpolate=interpolate,
     )  # fmt: skip
-    console.print("\n".join(lines), highlight=False, markup=False)
+    console.print("\n".join(lines + [f"  {line}" for line in chosen]), highlight=False, markup=False)
 
 
 def _check_fps(fps: float | None) -> float | None:

@@ -90,6 +90,7 @@ def run_tracker(
     fps: float | Fraction | None = None,
     map_pieces: MapPieces | None = None,
     stats: dict[str, int] | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> Detections:
     """Track one video's detections and apply the post-processing steps (shared by the op and the CLI).
 
@@ -102,12 +103,20 @@ def run_tracker(
 
     With ``params.chunk_frames`` the video is tracked in overlapping pieces, run by ``map_pieces``
     (``ctx.map`` in the op: the executor's workers; default: one after the other here), and stitched
-    (:mod:`selftrack.trackers.chunks`); the post-processing then runs on the joined tracks.
+    (:mod:`selftrack.trackers.chunks`); the post-processing then runs on the joined tracks. The
+    tracker's ``preset="auto"`` settings are chosen once, from the whole video's detections, so every
+    piece tracks with the same ones.
+
+    ``report``, when given, receives the lines saying what the tracker chose (``Tracker.settings``).
     """
     kwargs = dict(params.tracker_params)
     if fps and "frame_rate" in list_trackers()[params.tracker].model_fields and "frame_rate" not in kwargs:
         kwargs["frame_rate"] = float(fps)
+    tracker = get_tracker(params.tracker, **kwargs)
+    tracker.adapt(detections.score)
     if params.chunk_frames:
+        if tracker.chosen:  # the whole video's choice, fixed for every piece (none re-chooses on its own boxes)
+            kwargs |= {**tracker.chosen, "preset": "official"}
         chunks = plan_chunks(detections.frame_count, params.chunk_frames, params.overlap_frames)
         pieces = [
             (
@@ -127,8 +136,10 @@ def run_tracker(
         tracks, _ = stitch_chunks(parts, chunks)
         tracks = tracks.replace(num_frames=detections.num_frames)
     else:
-        tracker = get_tracker(params.tracker, **kwargs)
         tracks = tracker.track(detections, transforms=transforms, progress=progress)
+    if report is not None:
+        for line in tracker.settings():
+            report(line)
     linked = len(tracks)
     if params.min_track_length:
         tracks = drop_short_tracks(tracks, params.min_track_length)
@@ -196,7 +207,13 @@ class Track(Op):
         )
         ctx.log(cmc.note)
         tracks = run_tracker(
-            dets, self.params, transforms=cmc.transforms, progress=ctx.progress, fps=fps, map_pieces=ctx.map
+            dets,
+            self.params,
+            transforms=cmc.transforms,
+            progress=ctx.progress,
+            fps=fps,
+            map_pieces=ctx.map,
+            report=ctx.log,
         )
         ctx.put_detections("tracks", tracks)
 

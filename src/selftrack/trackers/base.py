@@ -30,6 +30,7 @@ import pydantic
 
 from selftrack.core.detections import Detections
 from selftrack.core.errors import SelftrackWarning, ValidationError, validation_message
+from selftrack.trackers.adaptive import DetectionProfile, detection_profile, settings_lines
 from selftrack.trackers.cmc import check_affine, check_transforms
 
 ProgressCallback = Callable[[int, int], None]
@@ -158,7 +159,10 @@ class Tracker(ABC):
             ValidationError: an unknown parameter, or a value of the wrong type or out of range;
                 the message names the tracker and the parameter.
         """
-        self.params = self._resolve_params(params, overrides)
+        self.requested = self._resolve_params(params, overrides)
+        self.params = self.requested
+        self.profile: DetectionProfile | None = None
+        self.chosen: dict[str, Any] = {}
         self.reset()
 
     @classmethod
@@ -169,7 +173,9 @@ class Tracker(ABC):
                 return cls.Params(**overrides)
             if not isinstance(params, cls.Params):
                 raise ValidationError(f"tracker {cls.name!r} takes {cls.Params.__name__}, got {type(params).__name__}")
-            return cls.Params.model_validate({**params.model_dump(), **overrides}) if overrides else params
+            if not overrides:
+                return params
+            return cls.Params.model_validate({**params.model_dump(exclude_unset=True), **overrides})
         except pydantic.ValidationError as exc:
             message = validation_message(f"parameters for tracker {cls.name!r}", exc, fields=cls.Params.model_fields)
             raise ValidationError(message) from exc
@@ -184,7 +190,32 @@ class Tracker(ABC):
         self._ids = IdCounter()
         self._last_frame: int | None = None
         self._frames_stepped = 0
+        self._auto_pending = True  # preset="auto": settings chosen again for the next video
         self._reset_state()
+
+    def adapt(self, scores: np.ndarray) -> None:
+        """Choose the ``preset="auto"`` settings from a video's detection scores (see :mod:`.adaptive`).
+
+        :meth:`track` does this with the whole video's scores. A caller driving :meth:`update` that
+        knows them beforehand calls it after :meth:`reset`; otherwise the first frame with boxes
+        decides. Parameters set explicitly are kept; with ``preset="official"`` nothing changes.
+        """
+        self._auto_pending = False
+        requested = getattr(self, "requested", None)
+        if requested is None or getattr(requested, "preset", "official") != "auto":
+            return
+        self.profile = detection_profile(scores)
+        self.chosen = {k: v for k, v in self._auto_params(self.profile).items() if k not in requested.model_fields_set}
+        self.params = type(requested).model_validate({**requested.model_dump(), **self.chosen})
+
+    def settings(self) -> list[str]:
+        """What this tracker chose from the detections (the lines the CLI and the track op log)."""
+        return settings_lines(self.name, getattr(self, "requested", None), self.profile, self.chosen)
+
+    def _auto_params(self, profile: DetectionProfile) -> dict[str, Any]:
+        """The parameter values ``preset="auto"`` picks for detections like ``profile`` (none by default)."""
+        del profile
+        return {}
 
     def update(
         self,
@@ -232,6 +263,8 @@ class Tracker(ABC):
         if features is not None:
             features = features[_has_area(detections.xyxy)]  # the rows _trackable keeps
         detections = self._trackable(detections)
+        if self._auto_pending and len(detections) and not self._has_tracks():
+            self.adapt(detections.score)
         self._advance_to(frame)
         step = self._step(detections.xyxy, detections.score, detections.class_id, affine, features)
         self._last_frame = frame
@@ -264,6 +297,7 @@ class Tracker(ABC):
             None if transforms is None else check_transforms(transforms, detections.frame_count, detections.source)
         )
         self.reset()
+        self.adapt(detections.score)
         return self._track_frames(detections, affines, progress)
 
     def _track_frames(
@@ -362,6 +396,10 @@ class Tracker(ABC):
         """
         tracks = getattr(self, "_tracks", None)
         return tracks is not None and len(tracks) == 0 and isinstance(getattr(self, "_count", None), int)
+
+    def _has_tracks(self) -> bool:
+        tracks = getattr(self, "_tracks", None)
+        return tracks is not None and len(tracks) > 0
 
     def _skip_empty(self, count: int) -> None:
         """Advance over ``count`` empty frames while idle (see :meth:`_idle`): only the frame counter moves."""

@@ -11,8 +11,23 @@ in the video's first frame). Unmatched tracks are kept as lost for ``track_buffe
 fps (``frame_rate`` scales it: pass the video's real rate) and can be re-found; a tracked and a
 lost track that overlap almost completely are merged by dropping the younger.
 
-The defaults follow the official implementation step by step, including its thresholds, and
-output the Kalman filter's corrected estimate, as the official tracker writes its results. Each
+Defaults that follow the detections: with ``preset="auto"`` (the default) the thresholds and some
+options are chosen from the video's detection scores before tracking (:mod:`.adaptive`; parameters
+set explicitly are kept, and ``settings()`` says what was chosen):
+
+- graded scores (a detector's): the first-stage threshold is Otsu's split of the scores, and the
+  boxes above it may also start tracks (the official ``track_thresh + 0.1`` assumes where a
+  detector puts its scores); noisy boxes are output as detected rather than smoothed, pairs are
+  dropped after the assignment instead of limiting it, and low-score boxes are offered to every
+  unmatched track (they are the only trace of a partly hidden object);
+- scores all alike (refined or ground-truth-like boxes): every box is a first-stage box, output as
+  it is, followed by its corners, and matched down to an IoU of 0.1 with the prediction.
+
+These options were chosen on MOT17-02 and MOT17-04 (public and refined detections) and are reported
+on the other benchmark sets (BENCHMARKS.md, "Trackers").
+
+``preset="official"`` follows the official implementation step by step, including its thresholds,
+and outputs the Kalman filter's corrected estimate, as the official tracker writes its results. Each
 step where re-implementations differ is a parameter, so every variant is one configuration of
 the same code (the benchmark in ``benchmarks/bench_trackers.py`` measures each on real data):
 
@@ -33,19 +48,20 @@ the same code (the benchmark in ``benchmarks/bench_trackers.py`` measures each o
 
 Roboflow's ``ByteTrackTracker`` (v2.6.1) is reproduced, to the same scores on every benchmark set
 (it counts a score equal to its high threshold as high, and takes low-score boxes down to 0), by
-``track_thresh=0.6, low_thresh=0, new_track_thresh=0.7, match_thresh=0.9, low_match_thresh=0.9,
+``preset="official", track_thresh=0.6, low_thresh=0, new_track_thresh=0.7, match_thresh=0.9, low_match_thresh=0.9,
 fuse_score=False, unconfirmed_stage=False, low_stage_tracks="all", assignment="filter",
 kalman="xyxy", merge_duplicates=False, activate_first_frame=False, output_box="detection"``.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
 from selftrack.core.boxes import iou_matrix
+from selftrack.trackers.adaptive import PRESET_HELP, DetectionProfile, Preset, below
 from selftrack.trackers.base import StepResult, Tracker, TrackerParams
 from selftrack.trackers.kalman import XYAHModel, XYXYModel
 from selftrack.trackers.lifecycle import LOST, TRACKED, TrackTable, assign_public_ids
@@ -53,6 +69,7 @@ from selftrack.trackers.matching import assign, fuse_score, iou_distance, split_
 
 
 class ByteTrackParams(TrackerParams):
+    preset: Preset = Field("auto", description=PRESET_HELP)
     track_thresh: float = Field(
         0.5, ge=0.0, description="Detections scoring above this are high-score boxes (matched first)."
     )
@@ -118,6 +135,15 @@ class ByteTrackParams(TrackerParams):
 
 
 _MODELS = {"xyah": XYAHModel(), "xyxy": XYXYModel()}
+# preset="auto"'s options per kind of detections (see the module doc and selftrack.trackers.adaptive)
+ALIKE_OPTIONS: dict[str, Any] = {
+    "output_box": "detection",
+    "assignment": "filter",
+    "kalman": "xyxy",
+    "match_thresh": 0.9,
+    "low_match_thresh": 0.9,
+}
+GRADED_OPTIONS: dict[str, Any] = {"output_box": "detection", "assignment": "filter", "low_stage_tracks": "all"}
 
 
 class ByteTrackTracker(Tracker):
@@ -128,7 +154,6 @@ class ByteTrackTracker(Tracker):
     params: ByteTrackParams
 
     def _reset_state(self) -> None:
-        self._model = _MODELS[self.params.kalman]
         self._tracks = TrackTable(
             {
                 "mean": ((8,), np.float64, 0.0),
@@ -142,6 +167,24 @@ class ByteTrackTracker(Tracker):
             }
         )
         self._count = 0
+
+    def _auto_params(self, profile: DetectionProfile) -> dict[str, Any]:
+        """``preset="auto"``: see the module doc, "Defaults that follow the detections"."""
+        th = profile.thresholds
+        if profile.kind == "alike":
+            return {
+                "track_thresh": below(th.high),
+                "new_track_thresh": below(th.high),
+                **ALIKE_OPTIONS,
+            }
+        if profile.kind == "graded":
+            return {
+                "track_thresh": th.high,
+                "low_thresh": th.low,
+                "new_track_thresh": th.high,
+                **GRADED_OPTIONS,
+            }
+        return {}
 
     @property
     def _new_thresh(self) -> float:
@@ -160,7 +203,8 @@ class ByteTrackTracker(Tracker):
         affine: np.ndarray | None,
         features: np.ndarray | None = None,
     ) -> StepResult:
-        p, t, model = self.params, self._tracks, self._model
+        p, t = self.params, self._tracks
+        model = _MODELS[p.kalman]
         self._count += 1
         frame_id = self._count
         high = np.flatnonzero(score > p.track_thresh)

@@ -13,20 +13,24 @@ OC-SORT keeps SORT's structure and adds three observation-centric pieces:
   new observation, so the velocity it learned while unobserved does not persist.
 
 Optionally (``use_byte``) low-score boxes are matched to the remaining predictions, as in
-ByteTrack. This follows the official implementation, including its thresholds and its
-output (the track's last observation, i.e. the matched detection box). ``max_age`` is in frames
+ByteTrack. With ``preset="auto"`` (the default, :mod:`.adaptive`), graded detector scores set
+``det_thresh`` to Otsu's split of the video's scores and turn ``use_byte`` on, so the boxes under the
+split still extend tracks instead of being dropped; scores all alike make every box a first-stage
+box (chosen on MOT17-02/04, see BENCHMARKS.md). ``preset="official"`` follows the official
+implementation, including its thresholds and its output (the track's last observation, i.e. the matched detection box). ``max_age`` is in frames
 at 30 fps, like ByteTrack's ``track_buffer``: pass the video's ``frame_rate`` to keep a lost
 track for the same time at another rate (the official code counts frames, i.e. assumes 30 fps).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
 from selftrack.core.boxes import iou_matrix
+from selftrack.trackers.adaptive import PRESET_HELP, DetectionProfile, Preset, below
 from selftrack.trackers.base import StepResult, Tracker, TrackerParams
 from selftrack.trackers.cmc import warp_boxes
 from selftrack.trackers.kalman import XYSRModel
@@ -37,6 +41,7 @@ _NEVER = -(2**40)
 
 
 class OcSortParams(TrackerParams):
+    preset: Preset = Field("auto", description=PRESET_HELP)
     det_thresh: float = Field(
         0.6, ge=0.0, description="Detections scoring above this are matched first and may start tracks."
     )
@@ -105,6 +110,15 @@ class OcSortTracker(Tracker):
             }
         )
         self._count = 0
+
+    def _auto_params(self, profile: DetectionProfile) -> dict[str, Any]:
+        """``preset="auto"``: see the module doc, "Defaults that follow the detections"."""
+        th = profile.thresholds
+        if profile.kind == "alike":
+            return {"det_thresh": below(th.high)}
+        if profile.kind == "graded":
+            return {"det_thresh": th.high, "low_thresh": th.low, "use_byte": True}
+        return {}
 
     # ------------------------------------------------------------------ per frame
     def _step(

@@ -8,16 +8,23 @@ more than ``max_age`` frames. A track is output once it was matched ``min_hits``
 
 Output boxes are the filter's corrected estimate (as the original SORT reports), or the matched
 detection with ``output_box="detection"``.
+
+``preset="official"`` is the original SORT (``max_age=1``: a track missed for two frames ends, which
+suits its 30 fps detector with few misses). ``preset="auto"`` (the default, :mod:`.adaptive`) keeps an
+unmatched track for ``LOST_SECONDS`` (``frame_rate`` frames), as ByteTrack and OC-SORT do, and outputs
+the matched detection; when every box scores alike (refined, ground-truth-like boxes: each is a real
+object) a track is output from its first match. Chosen on MOT17-02/04, see BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
 from selftrack.core.boxes import iou_matrix
+from selftrack.trackers.adaptive import PRESET_HELP, DetectionProfile, Preset
 from selftrack.trackers.base import StepResult, Tracker, TrackerParams
 from selftrack.trackers.kalman import XYSRModel
 from selftrack.trackers.lifecycle import TrackTable, assign_public_ids
@@ -25,7 +32,11 @@ from selftrack.trackers.matching import match_by_similarity
 
 
 class SortParams(TrackerParams):
+    preset: Preset = Field("auto", description=PRESET_HELP)
     max_age: int = Field(1, ge=0, description="Frames a track may go unmatched before it ends.")
+    frame_rate: float = Field(
+        30.0, gt=0.0, description="Frame rate of the video; preset auto keeps an unmatched track for LOST_SECONDS."
+    )
     min_hits: int = Field(
         3,
         ge=0,
@@ -38,6 +49,11 @@ class SortParams(TrackerParams):
     output_box: Literal["kalman", "detection"] = Field(
         "kalman", description="Box output for a track: the Kalman estimate (original SORT) or the matched detection."
     )
+
+
+LOST_SECONDS = 1.0
+ALIKE_OPTIONS: dict[str, Any] = {"output_box": "detection", "min_hits": 1}
+GRADED_OPTIONS: dict[str, Any] = {"output_box": "detection"}
 
 
 class SortTracker(Tracker):
@@ -60,6 +76,15 @@ class SortTracker(Tracker):
             }
         )
         self._count = 0
+
+    def _auto_params(self, profile: DetectionProfile) -> dict[str, Any]:
+        """``preset="auto"``: see the module doc."""
+        if profile.kind == "none":
+            return {}
+        lost = {"max_age": max(1, round(LOST_SECONDS * self.requested.frame_rate))}
+        if profile.kind == "alike":
+            return {**lost, **ALIKE_OPTIONS}
+        return {**lost, **GRADED_OPTIONS}
 
     def _step(
         self,
