@@ -21,9 +21,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 from server_helpers import live_server_fixture
 
-SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
-"""Every page the web-app tests visit is saved here (git-ignored; README "Web app")."""
-
 live_server = pytest.fixture(live_server_fixture)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

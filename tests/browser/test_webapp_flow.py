@@ -22,12 +22,14 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import SCREENSHOTS
 from selftrack.render import track_color
 from selftrack.video import VideoReader
 from selftrack.workspace import Workspace
 
 pytestmark = pytest.mark.realdata
+
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+"""Every page the web-app tests visit is saved here (git-ignored; README "Web app")."""
 
 LONG = 300_000  # ms: generous bounds for jobs on a busy 2-core machine (they take seconds when idle)
 
