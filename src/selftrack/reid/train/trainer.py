@@ -239,6 +239,7 @@ class Trainer(Stage2):
                 min_iou=p.match_iou,
                 max_gap=p.match_max_gap,
                 mutual=p.match_mutual,
+                relative=p.match_relative,
             )
             if len(self._mask_cache) > 50_000:
                 self._mask_cache.clear()
