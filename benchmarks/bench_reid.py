@@ -639,6 +639,8 @@ def bars(results: dict[str, Any]) -> list[str]:
             "HOTA); the previous report's margin over the best classic tracker was +7.6 HOTA / +16.0 IDF1."
         )
     hw = results.get("highway")
+    if not hw and "highway" in results.get("kept", {}):
+        out.append("- highway: not measured by this run (its subsection above is kept from the previous report).")
     if hw:
         share = hw["reid_boxes"] / max(hw["bytetrack_boxes"], 1)
         out.append(
@@ -667,6 +669,8 @@ def report(results: dict[str, Any]) -> str:
     if "scenes" in results:
         out += report_scenes(results)
     hw = results.get("highway")
+    if not hw and "highway" in results.get("kept", {}):
+        out += [_kept(results["kept"]["highway"]), ""]
     if hw:
         out += [
             "### The tutorial on a traffic camera (highway_overpass_cdnet.avi, defaults only)",
@@ -686,6 +690,8 @@ def report(results: dict[str, Any]) -> str:
             "",
         ]
     crops = results.get("crops")
+    if not crops and "crops" in results.get("kept", {}):
+        out += [_kept(results["kept"]["crops"]), ""]
     if crops:
         out += [
             "### Training crops from the video: cutting them against decoding alone",
@@ -707,25 +713,36 @@ def report(results: dict[str, Any]) -> str:
         out.append("")
     for part in ("speed", "memory"):
         if part in results.get("kept", {}):
-            text = results["kept"][part].rstrip("\n")
-            note = "_Kept from the previous report (measured then, with the code of then); not measured by this run._"
-            if note not in text:
-                title, _, body = text.partition("\n")
-                text = f"{title}\n\n{note}\n{body}"
-            out += [text, ""]
+            out += [_kept(results["kept"][part]), ""]
     out += bars(results)
     out.append(END)
     return "\n".join(out) + "\n"
 
 
+def _kept(text: str) -> str:
+    """A subsection of the previous report, marked as not measured by this run."""
+    text = text.rstrip("\n")
+    note = "_Kept from the previous report (measured then, with the code of then); not measured by this run._"
+    if note not in text:
+        title, _, body = text.partition("\n")
+        text = f"{title}\n\n{note}\n{body}"
+    return text
+
+
 def kept_parts(path: Path) -> dict[str, str]:
-    """The speed and memory subsections of the previous report (not measured by this script's sections)."""
+    """Subsections of the previous report that a run may not measure: speed and memory (never measured by this
+    script), the highway tutorial and the crop cutting (when their sections are not run)."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     if START not in text:
         return {}
     body = text.split(START, 1)[1].split(END, 1)[0]
     out = {}
-    for title, part in (("### Speed", "speed"), ("### Training memory", "memory")):
+    for title, part in (
+        ("### Speed", "speed"),
+        ("### Training memory", "memory"),
+        ("### The tutorial on a traffic camera", "highway"),
+        ("### Training crops from the video", "crops"),
+    ):
         if title in body:
             chunk = title + body.split(title, 1)[1]
             nxt = chunk.find("\n### ", 4)

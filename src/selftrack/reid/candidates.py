@@ -58,6 +58,7 @@ def chain_reach(
     min_iou: float = 0.1,
     max_gap: int = 10,
     mutual: bool = False,
+    relative: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Reachability from the boxes of frame ``start`` to every box of frames ``start .. start + horizon``.
 
@@ -84,6 +85,8 @@ def chain_reach(
     delta = wf[None, :] - wf[:, None]
     iou = iou_matrix(padded, padded)
     link = (iou >= min_iou) & (delta >= 1) & (delta <= max_gap)
+    if relative > 0:
+        link &= _near_best(iou, wf, relative)
     if mutual:
         link &= _mutual_best(iou, wf)
         link &= _nearest(link, wf)
@@ -97,6 +100,15 @@ def chain_reach(
         hit = reach_f[:, src_lo:a] @ link_f[src_lo:a, a:b]
         reach_f[:, a:b] = hit > 0
     return reach_f > 0, rows
+
+
+def _near_best(iou: np.ndarray, frames: np.ndarray, ratio: float) -> np.ndarray:
+    """Pairs ``(i, j)`` whose overlap is at least ``ratio`` times the best of ``i`` in ``j``'s frame, and of ``j`` in ``i``'s."""
+    starts = np.flatnonzero(np.r_[True, frames[1:] != frames[:-1]])
+    run = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(frames)]))
+    row_best = np.maximum.reduceat(iou, starts, axis=1)[:, run]
+    col_best = np.maximum.reduceat(iou, starts, axis=0)[run, :]
+    return (iou >= ratio * row_best) & (iou >= ratio * col_best)
 
 
 def _mutual_best(iou: np.ndarray, frames: np.ndarray) -> np.ndarray:

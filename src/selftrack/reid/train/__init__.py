@@ -40,7 +40,7 @@ frame and live in the on-disk cache, read per step; the pages read are released 
 (and every 1024 crops when computing appearance vectors), and only per-box index arrays are in RAM.
 
 Modules: :mod:`.params` (:class:`ReidTrainParams`), :mod:`.augment` (crop augmentation),
-:mod:`.trainer` (the two stages, validation, checkpoints, resume); :func:`train_reid`, here, builds
+:mod:`.trainer` (stage 1, validation, checkpoints, resume), :mod:`.stage2` (the recurrent box matcher); :func:`train_reid`, here, builds
 the crop caches and the sampler and runs the trainer.
 
 Determinism: on CPU, the same inputs, parameters and seed give the same model file (sampling,
@@ -69,7 +69,8 @@ from selftrack.reid.crops import build_crop_store, detections_digest, frame_boxe
 from selftrack.reid.sampling import SequenceSampler, VideoData
 from selftrack.reid.train.augment import augment_crops
 from selftrack.reid.train.params import ReidTrainParams
-from selftrack.reid.train.trainer import EventFn, Trainer, recurrent_selection
+from selftrack.reid.train.stage2 import recurrent_selection
+from selftrack.reid.train.trainer import EventFn, Trainer
 from selftrack.video import probe
 
 __all__ = ["ReidTrainParams", "TrainResult", "augment_crops", "prepare_videos", "recurrent_selection", "train_reid"]

@@ -99,6 +99,15 @@ class ReidTrainParams(BaseModel):
         "(UNS20), which in a crowd makes almost everyone a candidate of everyone a few seconds later, but which "
         "survives missed detections better.",
     )
+    match_relative: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Chain two boxes only when their overlap is at least this share of each one's best overlap in "
+        "the other's frame: in a crowd, a neighbour brushing past (IoU 0.15) no longer links a box that overlaps "
+        "itself by 0.9 in the next frame, while two boxes that overlap alike stay linked (0: off, every overlap "
+        "above match_iou links).",
+    )
     val_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="Share of time held out for validation.")
     val_sequences: int = Field(48, ge=0, description="Most validation sequences evaluated.")
     eval_every: int | None = Field(
