@@ -20,6 +20,7 @@ from selftrack.core.errors import SelftrackError
 from selftrack.formats import read_mot, write_detections
 from selftrack.metrics import evaluate
 from selftrack.synth import SceneConfig, generate_scene, render_scene_video
+from selftrack.video import probe
 
 FRAMES = 80
 runner = CliRunner()
@@ -73,6 +74,7 @@ def model(clip: dict[str, Path]) -> tuple[Path, str, Path]:
             "--detections", clip["det"],
             "--out", out,
             "--steps", "24",
+            "--fps", "12.5",
             "--param", "eval_every=10",
             "--device", "cpu",
         )  # fmt: skip
@@ -89,11 +91,33 @@ def test_train_reid_writes_a_loadable_model_and_a_summary(model: tuple[Path, str
     assert loaded.stages == ["appearance", "spatial"]
     assert loaded.params["stage1_steps"] == 20 and loaded.params["stage2_steps"] == 4  # --steps 24, split 5 : 1
     assert loaded.provenance["videos"][0]["path"] == str(clip["video"])
+    # --fps overrides the container's rate, and the model says both
+    container = float(probe(clip["video"]).fps)
+    assert loaded.params["fps"] == 12.5 and loaded.provenance["videos"][0]["fps"] == 12.5 != container
+    assert loaded.provenance["videos"][0]["container_fps"] == container
     assert "trained appearance + spatial" in output and "best validation loss appearance" in output
     assert str(out) in output
     # the crop cache went to a temporary folder, removed afterwards
     assert [p.name for p in temp.iterdir() if p.name.startswith("selftrack-reid-")] == []
     assert [p.name for p in out.parent.iterdir()] == ["reid.pt"]  # no partial file left beside it
+
+
+def test_train_reid_fps_sets_the_frame_gaps_it_trains(clip: dict[str, Path], tmp_path: Path):
+    """Gaps and budgets are in seconds: a higher frame rate means more frames between the crops compared."""
+    from selftrack.reid.train import ReidTrainParams, prepare_videos
+
+    dets = [read_mot(clip["det"])]
+
+    def prepared(fps: float | None):
+        params = ReidTrainParams(fps=fps, track_duration=1.0, device="cpu")
+        _, data, sampler, _ = prepare_videos([clip["video"]], dets, params, tmp_path, lambda *a: None, None)
+        return data[0].fps, sampler
+
+    container, default = prepared(None)
+    doubled, faster = prepared(2 * container)
+    assert container == float(probe(clip["video"]).fps) and doubled == 2 * container
+    span = max(plan[0] for plan in default.plans[0])
+    assert max(plan[0] for plan in faster.plans[0]) == round(2 * span)
 
 
 def test_track_reid_writes_tracks_with_ids(model: tuple[Path, str, Path], clip: dict[str, Path]):

@@ -31,6 +31,7 @@ FLAGS = {
     "stage1_steps": "--steps",
     "stage2_steps": "--steps",
     "track_duration": "--track-duration",
+    "fps": "--fps",
 }
 """The training parameters that options set, so an error names the option the person typed."""
 
@@ -168,6 +169,10 @@ def train_reid_cmd(
         float | None,
         typer.Option(help="Average time in seconds objects stay visible (SkyhookML's TrackDuration; default 4)."),
     ] = None,
+    fps: Annotated[
+        float | None,
+        typer.Option(help="The videos' frame rate, when a container's header is wrong (default: each video's own)."),
+    ] = None,
     param: Annotated[
         list[str] | None,
         typer.Option(
@@ -203,6 +208,8 @@ def train_reid_cmd(
         values["stage1_steps"], values["stage2_steps"] = split_steps(steps)
     if track_duration is not None:
         values["track_duration"] = track_duration
+    if fps is not None:
+        values["fps"] = fps
     flags = {k: FLAGS[k] for k in values}
     given = parse_params(param or [])
     values.update(given)  # --param wins: it is the more specific

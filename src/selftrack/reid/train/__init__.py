@@ -97,7 +97,8 @@ def _provenance(
             {
                 "path": str(p),
                 "frames": int(info.frame_count),
-                "fps": float(info.fps),
+                "fps": params.fps or float(info.fps),
+                "container_fps": float(info.fps),
                 "size": [int(info.width), int(info.height)],
                 "detections": str(d.source) if d.source else None,
                 "boxes": len(d),
@@ -151,7 +152,7 @@ def prepare_videos(
             return None
         boxes = frame_boxes(d, store.frame_size)
         d_full = d if d.num_frames is not None else d.replace(num_frames=info.frame_count)
-        data.append(VideoData.build(f"{i}:{p.name}", d_full, boxes, store, float(info.fps)))
+        data.append(VideoData.build(f"{i}:{p.name}", d_full, boxes, store, params.fps or float(info.fps)))
     sampler = SequenceSampler(
         data,
         track_duration=params.track_duration,

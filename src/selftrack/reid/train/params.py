@@ -20,6 +20,13 @@ class ReidTrainParams(BaseModel):
     track_duration: float = Field(
         4.0, gt=0.0, le=600.0, description="Average time in seconds objects stay visible; sets the frame gaps trained."
     )
+    fps: float | None = Field(
+        None,
+        gt=0.0,
+        le=1000.0,
+        description="The videos' frame rate (frames per second), for the gaps and budgets in seconds; default: each "
+        "video container's (give it when a header is wrong, e.g. PETS09's AVI says 10, MOTChallenge 7).",
+    )
     crop_size: int = Field(64, ge=16, le=256, description="Side of the square appearance crops, in pixels.")
     crop_stretch: bool = Field(
         False,
