@@ -250,6 +250,11 @@ def gc(
     console.print(f"{verb} {len(files.removed)} unreferenced file(s){freed}")
     if files.kept_young:
         console.print(f"kept {files.kept_young} unreferenced file(s) younger than {grace:g} s (--grace)")
+    if result.caches:
+        console.print(
+            f"{verb} {len(result.caches)} training cache folder(s) of runs nothing keeps, "
+            f"{result.cache_bytes / 1e6:.1f} MB"
+        )
     if files.kept_vouched:
         console.print(
             f"kept {len(files.kept_vouched)} file(s) the catalog lacks but a dataset journal vouches for: "

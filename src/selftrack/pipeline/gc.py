@@ -5,7 +5,10 @@ is kept when it is a current output of a node (its params as they are now) or an
 still running (the engine records each node's output datasets in its job's plan, under the lock's shared
 side, before writing to them), so a run started with other params is never robbed of the dataset it is
 filling. Files are then collected by :func:`selftrack.workspace.maintenance.gc_files`: unreferenced,
-unvouched by a journal, and older than the grace period.
+unvouched by a journal, and older than the grace period. Last, the training caches of runs nothing keeps:
+``cache/reid/<run>`` holds one re-id training run's crops, resume state and stage-2 vectors (hundreds of MB
+for a long video), named by the run's identity; it goes once no kept dataset is an output of that run and
+nothing in it changed for the grace period (a stopped run's resume state stays while its node's output does).
 
 Deleting one dataset by hand (:func:`delete_dataset`, the app's delete button) follows the same rules under
 the same lock: it is refused while a queued or running job writes or reads the dataset, and, for an imported
@@ -15,7 +18,10 @@ dataset, while a node reads it.
 from __future__ import annotations
 
 import json
+import shutil
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from selftrack.core.errors import InUseError, SelftrackError
 from selftrack.pipeline.graph import PipelineGraph
@@ -31,6 +37,31 @@ class GcResult:
 
     datasets: list[str] = field(default_factory=list)
     files: GcReport = field(default_factory=GcReport)
+    caches: list[Path] = field(default_factory=list)
+    cache_bytes: int = 0
+
+
+TRAINING_CACHE = "reid"
+"""``cache/<TRAINING_CACHE>/<identity[:16]>``: one training run's folder (``ops/unsupervised_reid.py``)."""
+
+
+def stale_training_caches(ws: Workspace, keep: set[str], grace: float) -> list[Path]:
+    """Training-run folders whose run has no kept output dataset and that nothing touched for ``grace`` s."""
+    folder = ws.root / "cache" / TRAINING_CACHE
+    if not folder.is_dir():
+        return []
+    kept_ids = {ds.id for ds in ws.datasets() if ds.name in keep}
+    live = {
+        str(row["config_hash"])[:16]
+        for row in ws.db.execute("SELECT config_hash, dataset_id FROM node_outputs")
+        if row["dataset_id"] in kept_ids
+    }
+    now, stale = time.time(), []
+    for run in sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in live):
+        newest = max((f.stat().st_mtime for f in run.rglob("*")), default=run.stat().st_mtime)
+        if now - newest >= grace:
+            stale.append(run)
+    return stale
 
 
 def datasets_in_use(ws: Workspace) -> set[str]:
@@ -119,4 +150,10 @@ def garbage_collect(
         if not dry_run:
             for name in doomed:
                 ws.delete_dataset(name)
-        return GcResult(doomed, gc_files_locked(ws, grace, dry_run))
+        result = GcResult(doomed, gc_files_locked(ws, grace, dry_run))
+        for run in stale_training_caches(ws, keep, grace):
+            result.cache_bytes += sum(f.stat().st_size for f in run.rglob("*") if f.is_file())
+            result.caches.append(run)
+            if not dry_run:
+                shutil.rmtree(run, ignore_errors=True)
+        return result

@@ -193,5 +193,7 @@ def gc(st: St, dry_run: bool = False) -> dict[str, Any]:
         "deleted": result.datasets,
         "files_removed": len(result.files.removed),
         "bytes_freed": result.files.bytes_freed,
+        "training_caches_removed": len(result.caches),
+        "training_cache_bytes": result.cache_bytes,
         "dry_run": dry_run,
     }
