@@ -29,9 +29,13 @@ def xyxy_to_xywh(xyxy: np.ndarray) -> np.ndarray:
 
 def area(xyxy: np.ndarray) -> np.ndarray:
     """Area of each box; zero for degenerate boxes."""
-    xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
-    # np.maximum rather than np.clip: the same values, without clip's Python overhead (trackers call
-    # this every frame on a handful of boxes, where the overhead is most of the cost)
+    return _area(np.asarray(xyxy, dtype=np.float64).reshape(-1, 4))
+
+
+def _area(xyxy: np.ndarray) -> np.ndarray:
+    """:func:`area` of an ``(n, 4)`` float array, without the conversion (trackers call the helpers
+    below every frame on a handful of boxes, where per-call overhead is most of the cost)."""
+    # np.maximum rather than np.clip: the same values, without clip's Python overhead
     return np.maximum(xyxy[:, 2] - xyxy[:, 0], 0.0) * np.maximum(xyxy[:, 3] - xyxy[:, 1], 0.0)
 
 
@@ -47,7 +51,7 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
     h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
     inter = np.maximum(w, 0.0, out=w) * np.maximum(h, 0.0, out=h)
-    union = area(a)[:, None] + area(b)[None, :] - inter
+    union = _area(a)[:, None] + _area(b)[None, :] - inter
     iou = np.zeros_like(inter)
     np.divide(inter, union, out=iou, where=union > 0)
     return iou
@@ -74,7 +78,7 @@ def covered_fraction(xyxy: np.ndarray) -> np.ndarray:
         return np.zeros(n)
     iw = np.minimum(xyxy[:, None, 2], xyxy[None, :, 2]) - np.maximum(xyxy[:, None, 0], xyxy[None, :, 0])
     ih = np.minimum(xyxy[:, None, 3], xyxy[None, :, 3]) - np.maximum(xyxy[:, None, 1], xyxy[None, :, 1])
-    inter = np.clip(iw, 0.0, None) * np.clip(ih, 0.0, None)
+    inter = np.maximum(iw, 0.0, out=iw) * np.maximum(ih, 0.0, out=ih)
     front = xyxy[None, :, 3] > xyxy[:, None, 3]
-    own = np.maximum(area(xyxy), 1e-9)
+    own = np.maximum(_area(xyxy), 1e-9)
     return (inter * front).max(axis=1) / own

@@ -239,8 +239,10 @@ class ReidTracker(Tracker, register=False):
         a = p.association
         pred = self.state.predict(frame)
         age = frame - t.last
-        high = np.flatnonzero(score >= self.high_score)
-        low = np.flatnonzero((score >= self.low_score) & (score < self.high_score))
+        # nonzero()[0] rather than np.flatnonzero on these 1-d masks: the same indices, less overhead per call
+        high_score = self.high_score
+        high = (score >= high_score).nonzero()[0]
+        low = ((score >= min(a.low_score, high_score)) & (score < high_score)).nonzero()[0]
         trust = self.trust.trust
         ntr = len(t)
         use_app = self.heads is not None and ntr > 0 and len(high) > 0 and (a.reid_weight > 0 or p.relink.max_age > 0)
@@ -260,7 +262,7 @@ class ReidTracker(Tracker, register=False):
             det_free[dets[pairs[:, 1]]] = False
 
         # 1. high-score boxes against tracks seen within max_age: IoU + weighted appearance
-        cand = np.flatnonzero(age <= p.motion.max_age)
+        cand = (age <= p.motion.max_age).nonzero()[0]
         if len(cand) and len(high):
             iou = iou_matrix(pred[cand], xyxy[high])
             allowed = iou >= a.min_iou
@@ -273,11 +275,11 @@ class ReidTracker(Tracker, register=False):
                     allowed &= logits[cand] >= a.appearance_veto
             pairs = self._assign(sim, allowed)
             if logits is not None:
-                self._measure_agreement(frame, pred[cand], xyxy[high], cand, pairs, targets[high])
+                self._measure_agreement(frame, pred[cand], xyxy[high], cand, pairs, targets[high], iou)
             take(cand, high, pairs)
 
         # 2. low-score boxes extend tracks that were matched last frame (IoU only)
-        recent = np.flatnonzero(track_free & (age == 1))
+        recent = (track_free & (age == 1)).nonzero()[0]
         if len(recent) and len(low):
             iou = iou_matrix(pred[recent], xyxy[low])
             take(recent, low, self._assign(iou, iou >= a.low_min_iou))
@@ -285,8 +287,8 @@ class ReidTracker(Tracker, register=False):
         # 3. re-link lost tracks to the remaining high-score boxes by appearance, spatially gated
         r = p.relink
         if prob is not None and r.max_age > 0 and trust >= p.appearance.trust_for_relinking:
-            lost = np.flatnonzero(track_free & (age >= 2) & (age <= r.max_age))
-            hi_free = np.flatnonzero(det_free[high])
+            lost = (track_free & (age >= 2) & (age <= r.max_age)).nonzero()[0]
+            hi_free = det_free[high].nonzero()[0]
             if len(lost) and len(hi_free):
                 dets = high[hi_free]
                 pr = prob[lost][:, hi_free]
@@ -314,8 +316,8 @@ class ReidTracker(Tracker, register=False):
         out_boxes = [self.state.kalman_boxes(ti) if smooth else xyxy[di]]
 
         # 4. new tracks from unmatched high-score boxes
-        start_at = self.high_score if a.new_track_score is None else a.new_track_score
-        starters = np.flatnonzero(det_free & (score >= max(start_at, self.high_score)))
+        start_at = high_score if a.new_track_score is None else a.new_track_score
+        starters = (det_free & (score >= max(start_at, high_score))).nonzero()[0]
         if len(starters):
             out_rows.append(starters)
             out_ids.append(self.state.start(xyxy[starters], queries[starters], frame, targets[starters]))
@@ -334,15 +336,17 @@ class ReidTracker(Tracker, register=False):
         tracks: np.ndarray,
         pairs: np.ndarray,
         targets: np.ndarray,
+        iou: np.ndarray | None = None,
     ) -> None:
         """Count whether appearance agrees with motion's unambiguous matches (see :mod:`.adaptive`).
 
         Asked with each track's oldest remembered crop (at least ``MIN_HISTORY`` matches back), which
-        of the frame's boxes it shows; a frame with one box asks nothing.
+        of the frame's boxes it shows; a frame with one box asks nothing. ``iou`` is the first
+        stage's ``iou_matrix(pred, boxes)``, not computed twice.
         """
         if len(pairs) == 0 or len(boxes) < 2:
             return
-        easy = unambiguous(pred, boxes, pairs[:, 0], pairs[:, 1])
+        easy = unambiguous(pred, boxes, pairs[:, 0], pairs[:, 1], iou)
         ti = tracks[pairs[easy, 0]]
         n = self.table.hist_n[ti]
         old = n >= MIN_HISTORY
