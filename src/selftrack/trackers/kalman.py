@@ -74,8 +74,7 @@ class KalmanModel:
         f = self.transition
         new_mean = mean @ f.T
         new_cov = f @ cov @ f.T
-        idx = np.arange(self.dim)
-        new_cov[:, idx, idx] += q
+        new_cov.reshape(len(cov), -1)[:, :: self.dim + 1] += q  # the diagonals, as a strided view
         return new_mean, new_cov
 
     def update(self, mean: np.ndarray, cov: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -84,8 +83,7 @@ class KalmanModel:
             return mean, cov
         hp = cov[:, :4, :]  # H P
         s = hp[:, :, :4].copy()  # H P H^T + R
-        idx = np.arange(4)
-        s[:, idx, idx] += self.measurement_variance(mean)
+        s.reshape(len(s), 16)[:, ::5] += self.measurement_variance(mean)  # the diagonals, as a strided view
         gain_t = np.linalg.solve(s, hp)  # (K)^T = S^-1 H P, S and P symmetric
         innovation = z - mean[:, :4]
         new_mean = mean + np.einsum("nij,ni->nj", gain_t, innovation)

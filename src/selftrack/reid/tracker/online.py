@@ -184,6 +184,10 @@ class ReidTracker(Tracker, register=False):
         if self.params.association.matching == "greedy":
             pairs, _, _ = greedy_best_match(np.where(allowed, score, _NEG), 0.0)
             return pairs
+        if (allowed.sum(axis=0) <= 1).all() and (allowed.sum(axis=1) <= 1).all() and (score[allowed] > 0).all():
+            # no track has two candidate boxes, no box two candidate tracks: the solver's unique optimum is
+            # every allowed pair (each improves on leaving both unmatched), without calling it (most frames)
+            return np.argwhere(allowed)
         cost = np.where(allowed, -score, 1e6)
         pairs = assign(cost, cost_limit=0.0)
         return pairs[allowed[pairs[:, 0], pairs[:, 1]]]
@@ -209,8 +213,7 @@ class ReidTracker(Tracker, register=False):
         if self.heads is not None and len(xyxy):
             if features is None or len(features) != len(xyxy):
                 raise ValidationError(f"frame {frame}: the re-id tracker needs one appearance vector per box")
-            targets = self.heads.target(features)
-            queries = self.heads.query(features)
+            queries, targets = self.heads.query_target(features)
         else:
             shape = (self.heads.members, self.heads.width) if self.heads is not None else (1, 1)
             targets = queries = np.zeros((len(xyxy), *shape), np.float32)
@@ -246,7 +249,8 @@ class ReidTracker(Tracker, register=False):
         trust = self.trust.trust
         ntr = len(t)
         use_app = self.heads is not None and ntr > 0 and len(high) > 0 and (a.reid_weight > 0 or p.relink.max_age > 0)
-        logits = self.appearance_logits(np.arange(ntr), targets[high]) if use_app else None
+        boxes_high, targets_high = xyxy[high], targets[high]
+        logits = self.appearance_logits(np.arange(ntr), targets_high) if use_app else None
         prob = self.appearance_matrix(logits) if logits is not None else None
         track_free = np.ones(ntr, dtype=bool)
         det_free = np.ones(len(xyxy), dtype=bool)
@@ -264,7 +268,8 @@ class ReidTracker(Tracker, register=False):
         # 1. high-score boxes against tracks seen within max_age: IoU + weighted appearance
         cand = (age <= p.motion.max_age).nonzero()[0]
         if len(cand) and len(high):
-            iou = iou_matrix(pred[cand], xyxy[high])
+            pred_cand = pred[cand]
+            iou = iou_matrix(pred_cand, boxes_high)
             allowed = iou >= a.min_iou
             sim = iou
             if prob is not None and logits is not None:
@@ -275,7 +280,7 @@ class ReidTracker(Tracker, register=False):
                     allowed &= logits[cand] >= a.appearance_veto
             pairs = self._assign(sim, allowed)
             if logits is not None:
-                self._measure_agreement(frame, pred[cand], xyxy[high], cand, pairs, targets[high], iou)
+                self._measure_agreement(frame, pred_cand, boxes_high, cand, pairs, targets_high, iou)
             take(cand, high, pairs)
 
         # 2. low-score boxes extend tracks that were matched last frame (IoU only)

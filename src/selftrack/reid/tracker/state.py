@@ -168,9 +168,11 @@ class TrackState:
 
     def keep(self, mask: np.ndarray) -> None:
         """Drop the tracks not in ``mask``, keeping what offline stitching needs of them."""
+        if mask.all():  # most frames end no track
+            return
         t = self.table
         gone = np.flatnonzero(~mask)
-        if len(gone) and self.keep_looks:
+        if self.keep_looks:
             gone = gone[t.hits[gone] >= max(self.params.min_track_length, 1)]  # shorter ones are never stitched
             self._ended.append(TrackLooks(t.track_id[gone], t.head[gone], t.head_n[gone], t.hist[gone], t.hist_n[gone]))
         t.keep(mask)
