@@ -95,14 +95,20 @@ class AppearanceTrust:
 
 
 def unambiguous(
-    pred: np.ndarray, boxes: np.ndarray, ti: np.ndarray, di: np.ndarray, iou: np.ndarray | None = None
+    pred: np.ndarray,
+    boxes: np.ndarray,
+    ti: np.ndarray,
+    di: np.ndarray,
+    iou: np.ndarray | None = None,
+    covered: np.ndarray | None = None,
 ) -> np.ndarray:
     """Which matches ``(ti, di)`` motion alone decides beyond doubt.
 
     The track's predicted box overlaps its box by IoU >= 0.5 and no other box by more than 0.05,
     no other predicted box overlaps that box by more than 0.05, and the box is not covered by a
     box in front of it by more than 0.2 (its crop shows its own object). ``iou`` is
-    ``iou_matrix(pred, boxes)`` when the caller has it already (the tracker's first stage does).
+    ``iou_matrix(pred, boxes)`` and ``covered`` ``covered_fraction(boxes)`` when the caller has them
+    already (the tracker computes both for other uses).
     """
     if len(ti) == 0:
         return np.zeros(0, dtype=bool)
@@ -113,5 +119,7 @@ def unambiguous(
     row[np.arange(len(ti)), di] = 0.0
     col = iou[:, di].copy()
     col[ti, np.arange(len(ti))] = 0.0
-    clear = covered_fraction(boxes)[di] <= 0.2
+    if covered is None:
+        covered = covered_fraction(boxes)
+    clear = covered[di] <= 0.2
     return (own >= 0.5) & (row.max(axis=1, initial=0.0) <= 0.05) & (col.max(axis=0, initial=0.0) <= 0.05) & clear

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from selftrack.core.boxes import iou_matrix
+from selftrack.core.boxes import FrameOverlaps, iou_matrix
 from selftrack.core.detections import Detections
 from selftrack.core.errors import ValidationError
 from selftrack.reid.heads import NumpyHeads
@@ -250,6 +250,7 @@ class ReidTracker(Tracker, register=False):
         ntr = len(t)
         use_app = self.heads is not None and ntr > 0 and len(high) > 0 and (a.reid_weight > 0 or p.relink.max_age > 0)
         boxes_high, targets_high = xyxy[high], targets[high]
+        overlaps = FrameOverlaps(xyxy) if len(xyxy) >= 2 else None  # for clean crops and the agreement check
         logits = self.appearance_logits(np.arange(ntr), targets_high) if use_app else None
         prob = self.appearance_matrix(logits) if logits is not None else None
         track_free = np.ones(ntr, dtype=bool)
@@ -280,7 +281,7 @@ class ReidTracker(Tracker, register=False):
                     allowed &= logits[cand] >= a.appearance_veto
             pairs = self._assign(sim, allowed)
             if logits is not None:
-                self._measure_agreement(frame, pred_cand, boxes_high, cand, pairs, targets_high, iou)
+                self._measure_agreement(frame, pred_cand, boxes_high, cand, pairs, targets_high, iou, overlaps, high)
             take(cand, high, pairs)
 
         # 2. low-score boxes extend tracks that were matched last frame (IoU only)
@@ -311,7 +312,7 @@ class ReidTracker(Tracker, register=False):
 
         ti = np.concatenate(mt) if mt else np.zeros(0, dtype=np.int64)
         di = np.concatenate(md) if md else np.zeros(0, dtype=np.int64)
-        clean = app.clean_boxes(xyxy, p.appearance.clean_crop_iou)[di]
+        clean = app.clean_boxes(xyxy, p.appearance.clean_crop_iou, overlaps)[di]
         if p.appearance.needs_agreement and prob is not None and len(ti):
             clean &= app.appearance_agrees(prob, ti, di, high, len(xyxy))
         restart = np.concatenate(reinit) if reinit else np.zeros(0, bool)
@@ -342,16 +343,20 @@ class ReidTracker(Tracker, register=False):
         pairs: np.ndarray,
         targets: np.ndarray,
         iou: np.ndarray | None = None,
+        overlaps: FrameOverlaps | None = None,
+        rows: np.ndarray | None = None,
     ) -> None:
         """Count whether appearance agrees with motion's unambiguous matches (see :mod:`.adaptive`).
 
         Asked with each track's oldest remembered crop (at least ``MIN_HISTORY`` matches back), which
         of the frame's boxes it shows; a frame with one box asks nothing. ``iou`` is the first
-        stage's ``iou_matrix(pred, boxes)``, not computed twice.
+        stage's ``iou_matrix(pred, boxes)`` and ``overlaps`` the frame's, ``boxes`` being its ``rows``
+        (computed once per frame, not again here).
         """
         if len(pairs) == 0 or len(boxes) < 2:
             return
-        easy = unambiguous(pred, boxes, pairs[:, 0], pairs[:, 1], iou)
+        covered = overlaps.covered_fraction(rows) if overlaps is not None and rows is not None else None
+        easy = unambiguous(pred, boxes, pairs[:, 0], pairs[:, 1], iou, covered)
         ti = tracks[pairs[easy, 0]]
         n = self.table.hist_n[ti]
         old = n >= MIN_HISTORY
