@@ -120,6 +120,17 @@ class NumpyHeads:
                 out[:, k] = feats[:, k] / (np.linalg.norm(feats[:, k], axis=1, keepdims=True) + 1e-12)
         return out
 
+    def query_target(self, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`query` and :meth:`target` of the same vectors, for the tracker's every frame.
+
+        The cosine matcher's query and target vectors are the same normalised vectors: they are
+        computed once and the one array is returned for both (neither is written to).
+        """
+        if self.kind == "cosine":
+            vectors = self.target(feats)
+            return vectors, vectors
+        return self.query(feats), self.target(feats)
+
     def logits(self, queries: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """Member-averaged appearance logits ``(nq, nt)``."""
         out = np.zeros((len(queries), len(targets)), dtype=np.float32)

@@ -74,8 +74,7 @@ class KalmanModel:
         f = self.transition
         new_mean = mean @ f.T
         new_cov = f @ cov @ f.T
-        idx = np.arange(self.dim)
-        new_cov[:, idx, idx] += q
+        new_cov.reshape(len(cov), -1)[:, :: self.dim + 1] += q  # the diagonals, as a strided view
         return new_mean, new_cov
 
     def update(self, mean: np.ndarray, cov: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -84,8 +83,7 @@ class KalmanModel:
             return mean, cov
         hp = cov[:, :4, :]  # H P
         s = hp[:, :, :4].copy()  # H P H^T + R
-        idx = np.arange(4)
-        s[:, idx, idx] += self.measurement_variance(mean)
+        s.reshape(len(s), 16)[:, ::5] += self.measurement_variance(mean)  # the diagonals, as a strided view
         gain_t = np.linalg.solve(s, hp)  # (K)^T = S^-1 H P, S and P symmetric
         innovation = z - mean[:, :4]
         new_mean = mean + np.einsum("nij,ni->nj", gain_t, innovation)
@@ -121,13 +119,24 @@ class XYAHModel(KalmanModel):
     std_position = 1.0 / 20
     std_velocity = 1.0 / 160
 
+    # The noise diagonals as (per-height factor, constant) columns: filled column by column rather
+    # than np.stack-ed, since trackers call these every frame on a handful of tracks
+    _process_factor = np.array([std_position] * 2 + [0.0, std_position] + [std_velocity] * 2 + [0.0, std_velocity])
+    _process_const = ((2, np.square(np.array([1e-2]))[0]), (6, np.square(np.array([1e-5]))[0]))
+    _measurement_factor = np.array([std_position, std_position, 0.0, std_position])
+    _measurement_const = ((2, np.square(np.array([1e-1]))[0]),)
+
     @staticmethod
     def to_measurement(xyxy: np.ndarray) -> np.ndarray:
+        z = np.empty((len(xyxy), 4))
         w = xyxy[:, 2] - xyxy[:, 0]
         h = xyxy[:, 3] - xyxy[:, 1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            a = np.where(h > 0, w / np.where(h > 0, h, 1.0), 0.0)
-        return np.stack([xyxy[:, 0] + w / 2, xyxy[:, 1] + h / 2, a, h], axis=1)
+        z[:, 0] = xyxy[:, 0] + w / 2
+        z[:, 1] = xyxy[:, 1] + h / 2
+        z[:, 2] = 0.0
+        np.divide(w, h, out=z[:, 2], where=h > 0)  # aspect ratio; 0 for a box without height
+        z[:, 3] = h
+        return z
 
     @staticmethod
     def measurement_to_xyxy(z: np.ndarray) -> np.ndarray:
@@ -149,17 +158,19 @@ class XYAHModel(KalmanModel):
         return mean, cov
 
     def process_variance(self, mean: np.ndarray) -> np.ndarray:
-        h = mean[:, 3]
-        n = len(mean)
-        pos, vel = self.std_position * h, self.std_velocity * h
-        std = np.stack([pos, pos, np.full(n, 1e-2), pos, vel, vel, np.full(n, 1e-5), vel], axis=1)
-        return std**2
+        return self._height_variance(mean[:, 3], self._process_factor, self._process_const)
 
     def measurement_variance(self, mean: np.ndarray) -> np.ndarray:
-        h = mean[:, 3]
-        pos = self.std_position * h
-        std = np.stack([pos, pos, np.full(len(mean), 1e-1), pos], axis=1)
-        return std**2
+        return self._height_variance(mean[:, 3], self._measurement_factor, self._measurement_const)
+
+    @staticmethod
+    def _height_variance(h: np.ndarray, factor: np.ndarray, const: tuple[tuple[int, np.floating], ...]) -> np.ndarray:
+        """``(factor * h) ** 2`` per track, with the ``const`` columns' variance fixed."""
+        var = np.multiply.outer(h, factor)
+        np.square(var, out=var)
+        for column, value in const:
+            var[:, column] = value
+        return var
 
     def warp_jacobian(self, affine: np.ndarray) -> np.ndarray:
         sx, sy = axis_scales(affine)

@@ -84,29 +84,42 @@ class AppearanceTrust:
     @property
     def trust(self) -> float:
         """Weight of appearance in [0, 1], linear in the agreement between ``none`` and ``full``."""
-        return float(np.clip((self.agreement - self.none) / (self.full - self.none), 0.0, 1.0))
+        # min/max rather than np.clip: read every frame, and clip on a Python float costs more than the rest
+        return min(max((self.agreement - self.none) / (self.full - self.none), 0.0), 1.0)
 
     def observe(self, agree: np.ndarray, frame: int) -> None:
         if len(agree):
-            self.hits += float(np.sum(agree))
+            self.hits += float(np.count_nonzero(agree))
             self.count += float(len(agree))
             self.history.append((frame, self.trust))
 
 
-def unambiguous(pred: np.ndarray, boxes: np.ndarray, ti: np.ndarray, di: np.ndarray) -> np.ndarray:
+def unambiguous(
+    pred: np.ndarray,
+    boxes: np.ndarray,
+    ti: np.ndarray,
+    di: np.ndarray,
+    iou: np.ndarray | None = None,
+    covered: np.ndarray | None = None,
+) -> np.ndarray:
     """Which matches ``(ti, di)`` motion alone decides beyond doubt.
 
     The track's predicted box overlaps its box by IoU >= 0.5 and no other box by more than 0.05,
     no other predicted box overlaps that box by more than 0.05, and the box is not covered by a
-    box in front of it by more than 0.2 (its crop shows its own object).
+    box in front of it by more than 0.2 (its crop shows its own object). ``iou`` is
+    ``iou_matrix(pred, boxes)`` and ``covered`` ``covered_fraction(boxes)`` when the caller has them
+    already (the tracker computes both for other uses).
     """
     if len(ti) == 0:
         return np.zeros(0, dtype=bool)
-    iou = iou_matrix(pred, boxes)
+    if iou is None:
+        iou = iou_matrix(pred, boxes)
     own = iou[ti, di]
     row = iou[ti].copy()
     row[np.arange(len(ti)), di] = 0.0
     col = iou[:, di].copy()
     col[ti, np.arange(len(ti))] = 0.0
-    clear = covered_fraction(boxes)[di] <= 0.2
+    if covered is None:
+        covered = covered_fraction(boxes)
+    clear = covered[di] <= 0.2
     return (own >= 0.5) & (row.max(axis=1, initial=0.0) <= 0.05) & (col.max(axis=0, initial=0.0) <= 0.05) & clear

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from selftrack.core.boxes import iou_matrix
+from selftrack.core.boxes import FrameOverlaps, iou_matrix
 from selftrack.reid.heads import NumpyHeads, min_softmax
 
 
@@ -43,11 +43,14 @@ def probability_matrix(heads: NumpyHeads, logits: np.ndarray) -> np.ndarray:
     return min_softmax(full)
 
 
-def clean_boxes(xyxy: np.ndarray, limit: float | None) -> np.ndarray:
-    """Boxes that overlap no other box of the frame by more IoU than ``limit`` (all, when unset)."""
+def clean_boxes(xyxy: np.ndarray, limit: float | None, overlaps: FrameOverlaps | None = None) -> np.ndarray:
+    """Boxes that overlap no other box of the frame by more IoU than ``limit`` (all, when unset).
+
+    ``overlaps`` are the boxes' :class:`~selftrack.core.boxes.FrameOverlaps` when the caller has them.
+    """
     if limit is None or len(xyxy) < 2:
         return np.ones(len(xyxy), dtype=bool)
-    iou = iou_matrix(xyxy, xyxy)
+    iou = iou_matrix(xyxy, xyxy) if overlaps is None else overlaps.iou()
     np.fill_diagonal(iou, 0.0)
     return iou.max(axis=1) <= limit
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from selftrack.core.boxes import iou_matrix
+from selftrack.core.boxes import FrameOverlaps, iou_matrix
 from selftrack.core.detections import Detections
 from selftrack.core.errors import ValidationError
 from selftrack.reid.heads import NumpyHeads
@@ -184,6 +184,10 @@ class ReidTracker(Tracker, register=False):
         if self.params.association.matching == "greedy":
             pairs, _, _ = greedy_best_match(np.where(allowed, score, _NEG), 0.0)
             return pairs
+        if (allowed.sum(axis=0) <= 1).all() and (allowed.sum(axis=1) <= 1).all() and (score[allowed] > 0).all():
+            # no track has two candidate boxes, no box two candidate tracks: the solver's unique optimum is
+            # every allowed pair (each improves on leaving both unmatched), without calling it (most frames)
+            return np.argwhere(allowed)
         cost = np.where(allowed, -score, 1e6)
         pairs = assign(cost, cost_limit=0.0)
         return pairs[allowed[pairs[:, 0], pairs[:, 1]]]
@@ -209,8 +213,7 @@ class ReidTracker(Tracker, register=False):
         if self.heads is not None and len(xyxy):
             if features is None or len(features) != len(xyxy):
                 raise ValidationError(f"frame {frame}: the re-id tracker needs one appearance vector per box")
-            targets = self.heads.target(features)
-            queries = self.heads.query(features)
+            queries, targets = self.heads.query_target(features)
         else:
             shape = (self.heads.members, self.heads.width) if self.heads is not None else (1, 1)
             targets = queries = np.zeros((len(xyxy), *shape), np.float32)
@@ -239,12 +242,16 @@ class ReidTracker(Tracker, register=False):
         a = p.association
         pred = self.state.predict(frame)
         age = frame - t.last
-        high = np.flatnonzero(score >= self.high_score)
-        low = np.flatnonzero((score >= self.low_score) & (score < self.high_score))
+        # nonzero()[0] rather than np.flatnonzero on these 1-d masks: the same indices, less overhead per call
+        high_score = self.high_score
+        high = (score >= high_score).nonzero()[0]
+        low = ((score >= min(a.low_score, high_score)) & (score < high_score)).nonzero()[0]
         trust = self.trust.trust
         ntr = len(t)
         use_app = self.heads is not None and ntr > 0 and len(high) > 0 and (a.reid_weight > 0 or p.relink.max_age > 0)
-        logits = self.appearance_logits(np.arange(ntr), targets[high]) if use_app else None
+        boxes_high, targets_high = xyxy[high], targets[high]
+        overlaps = FrameOverlaps(xyxy) if len(xyxy) >= 2 else None  # for clean crops and the agreement check
+        logits = self.appearance_logits(np.arange(ntr), targets_high) if use_app else None
         prob = self.appearance_matrix(logits) if logits is not None else None
         track_free = np.ones(ntr, dtype=bool)
         det_free = np.ones(len(xyxy), dtype=bool)
@@ -260,9 +267,10 @@ class ReidTracker(Tracker, register=False):
             det_free[dets[pairs[:, 1]]] = False
 
         # 1. high-score boxes against tracks seen within max_age: IoU + weighted appearance
-        cand = np.flatnonzero(age <= p.motion.max_age)
+        cand = (age <= p.motion.max_age).nonzero()[0]
         if len(cand) and len(high):
-            iou = iou_matrix(pred[cand], xyxy[high])
+            pred_cand = pred[cand]
+            iou = iou_matrix(pred_cand, boxes_high)
             allowed = iou >= a.min_iou
             sim = iou
             if prob is not None and logits is not None:
@@ -273,11 +281,11 @@ class ReidTracker(Tracker, register=False):
                     allowed &= logits[cand] >= a.appearance_veto
             pairs = self._assign(sim, allowed)
             if logits is not None:
-                self._measure_agreement(frame, pred[cand], xyxy[high], cand, pairs, targets[high])
+                self._measure_agreement(frame, pred_cand, boxes_high, cand, pairs, targets_high, iou, overlaps, high)
             take(cand, high, pairs)
 
         # 2. low-score boxes extend tracks that were matched last frame (IoU only)
-        recent = np.flatnonzero(track_free & (age == 1))
+        recent = (track_free & (age == 1)).nonzero()[0]
         if len(recent) and len(low):
             iou = iou_matrix(pred[recent], xyxy[low])
             take(recent, low, self._assign(iou, iou >= a.low_min_iou))
@@ -285,8 +293,8 @@ class ReidTracker(Tracker, register=False):
         # 3. re-link lost tracks to the remaining high-score boxes by appearance, spatially gated
         r = p.relink
         if prob is not None and r.max_age > 0 and trust >= p.appearance.trust_for_relinking:
-            lost = np.flatnonzero(track_free & (age >= 2) & (age <= r.max_age))
-            hi_free = np.flatnonzero(det_free[high])
+            lost = (track_free & (age >= 2) & (age <= r.max_age)).nonzero()[0]
+            hi_free = det_free[high].nonzero()[0]
             if len(lost) and len(hi_free):
                 dets = high[hi_free]
                 pr = prob[lost][:, hi_free]
@@ -304,7 +312,7 @@ class ReidTracker(Tracker, register=False):
 
         ti = np.concatenate(mt) if mt else np.zeros(0, dtype=np.int64)
         di = np.concatenate(md) if md else np.zeros(0, dtype=np.int64)
-        clean = app.clean_boxes(xyxy, p.appearance.clean_crop_iou)[di]
+        clean = app.clean_boxes(xyxy, p.appearance.clean_crop_iou, overlaps)[di]
         if p.appearance.needs_agreement and prob is not None and len(ti):
             clean &= app.appearance_agrees(prob, ti, di, high, len(xyxy))
         restart = np.concatenate(reinit) if reinit else np.zeros(0, bool)
@@ -314,8 +322,8 @@ class ReidTracker(Tracker, register=False):
         out_boxes = [self.state.kalman_boxes(ti) if smooth else xyxy[di]]
 
         # 4. new tracks from unmatched high-score boxes
-        start_at = self.high_score if a.new_track_score is None else a.new_track_score
-        starters = np.flatnonzero(det_free & (score >= max(start_at, self.high_score)))
+        start_at = high_score if a.new_track_score is None else a.new_track_score
+        starters = (det_free & (score >= max(start_at, high_score))).nonzero()[0]
         if len(starters):
             out_rows.append(starters)
             out_ids.append(self.state.start(xyxy[starters], queries[starters], frame, targets[starters]))
@@ -334,15 +342,21 @@ class ReidTracker(Tracker, register=False):
         tracks: np.ndarray,
         pairs: np.ndarray,
         targets: np.ndarray,
+        iou: np.ndarray | None = None,
+        overlaps: FrameOverlaps | None = None,
+        rows: np.ndarray | None = None,
     ) -> None:
         """Count whether appearance agrees with motion's unambiguous matches (see :mod:`.adaptive`).
 
         Asked with each track's oldest remembered crop (at least ``MIN_HISTORY`` matches back), which
-        of the frame's boxes it shows; a frame with one box asks nothing.
+        of the frame's boxes it shows; a frame with one box asks nothing. ``iou`` is the first
+        stage's ``iou_matrix(pred, boxes)`` and ``overlaps`` the frame's, ``boxes`` being its ``rows``
+        (computed once per frame, not again here).
         """
         if len(pairs) == 0 or len(boxes) < 2:
             return
-        easy = unambiguous(pred, boxes, pairs[:, 0], pairs[:, 1])
+        covered = overlaps.covered_fraction(rows) if overlaps is not None and rows is not None else None
+        easy = unambiguous(pred, boxes, pairs[:, 0], pairs[:, 1], iou, covered)
         ti = tracks[pairs[easy, 0]]
         n = self.table.hist_n[ti]
         old = n >= MIN_HISTORY

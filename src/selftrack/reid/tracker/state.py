@@ -123,10 +123,11 @@ class TrackState:
         t, p = self.table, self.params
         if p.motion.model == "kalman":
             z = self._kalman.to_measurement(boxes)
-            upd = ~reinit
-            if upd.any():
+            if not reinit.any():  # the usual frame: every match updates its filter (no masks to apply)
+                t.mean[ti], t.cov[ti] = self._kalman.update(t.mean[ti], t.cov[ti], z)
+            else:
+                upd = ~reinit
                 t.mean[ti[upd]], t.cov[ti[upd]] = self._kalman.update(t.mean[ti[upd]], t.cov[ti[upd]], z[upd])
-            if reinit.any():
                 t.mean[ti[reinit]], t.cov[ti[reinit]] = self._kalman.initiate(z[reinit])
         slot = frame % (p.motion.velocity_steps + 1)
         t.vel_box[ti, slot] = boxes
@@ -167,9 +168,11 @@ class TrackState:
 
     def keep(self, mask: np.ndarray) -> None:
         """Drop the tracks not in ``mask``, keeping what offline stitching needs of them."""
+        if mask.all():  # most frames end no track
+            return
         t = self.table
         gone = np.flatnonzero(~mask)
-        if len(gone) and self.keep_looks:
+        if self.keep_looks:
             gone = gone[t.hits[gone] >= max(self.params.min_track_length, 1)]  # shorter ones are never stitched
             self._ended.append(TrackLooks(t.track_id[gone], t.head[gone], t.head_n[gone], t.hist[gone], t.hist_n[gone]))
         t.keep(mask)
