@@ -28,10 +28,8 @@ is no other moving-camera video with known motion here), which the section says.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import re
 import resource
 import shlex
@@ -42,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_common import cpu_name, load_average, write_section
+from bench_common import load_average, note_run, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -430,23 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     saved = args.work / RESULTS
     results: dict[str, Any] = json.loads(saved.read_text()) if saved.exists() else {}
-    if args.sections:  # which command produced which part: the section lists every run that added to it
-        shown = [
-            a
-            for a in (argv if argv is not None else sys.argv[1:])
-            if a not in ("--work", "--no-write") and "/tmp" not in a
-        ]
-        results.setdefault("commands", []).append(
-            " ".join(["python benchmarks/bench_cmc.py", *shown])
-            + f" ({datetime.date.today().isoformat()}: {', '.join(args.sections)})"
-        )
-    results["command"] = "; ".join(results.get("commands", [])[-4:])
-    if args.sections or "machine" not in results:  # a report-only run keeps the measuring runs' machine line
-        results["date"] = datetime.date.today().isoformat()
-        results["machine"] = (
-            f"{cpu_name()}, {os.cpu_count()} cores (nproc, shared with other jobs), load average {load_average():.1f} at "
-            f"start, Python {platform.python_version()}"
-        )
+    note_run(results, "bench_cmc.py", argv, args.sections)
 
     def log(msg: str) -> None:
         print(msg, flush=True)

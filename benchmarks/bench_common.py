@@ -8,9 +8,12 @@ as ``python benchmarks/bench_x.py``, which puts this folder on ``sys.path``.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import platform
+import sys
 from pathlib import Path
+from typing import Any
 
 
 def cpu_name() -> str:
@@ -25,6 +28,31 @@ def cpu_name() -> str:
 def load_average() -> float:
     """One-minute load average (NaN where the OS has none): timings on a shared machine need it beside them."""
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def note_run(results: dict[str, Any], script: str, argv: list[str] | None, sections: list[str]) -> None:
+    """Record in a script's saved ``results`` which command measured which sections, and on what machine.
+
+    A report-only run (no ``sections``) keeps the measuring runs' command and machine lines; the report
+    lists the last four commands that added to it.
+    """
+    if sections:
+        shown = [
+            a
+            for a in (argv if argv is not None else sys.argv[1:])
+            if a not in ("--work", "--no-write") and "/tmp" not in a
+        ]
+        results.setdefault("commands", []).append(
+            " ".join([f"python benchmarks/{script}", *shown])
+            + f" ({datetime.date.today().isoformat()}: {', '.join(sections)})"
+        )
+    results["command"] = "; ".join(results.get("commands", [])[-4:])
+    if sections or "machine" not in results:
+        results["date"] = datetime.date.today().isoformat()
+        results["machine"] = (
+            f"{cpu_name()}, {os.cpu_count()} cores (nproc, shared with other jobs), load average {load_average():.1f} at "
+            f"start, Python {platform.python_version()}"
+        )
 
 
 def write_section(path: Path, section: str, start: str, end: str, *, after: str | None = None) -> None:

@@ -26,10 +26,8 @@ which is the default), unless ``--model-pets`` / ``--model-mot09`` give model fi
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -38,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_common import cpu_name, load_average, write_section
+from bench_common import load_average, note_run, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -289,23 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     saved = args.work / "results.json"
     results: dict[str, Any] = json.loads(saved.read_text()) if saved.exists() else {}
-    if args.sections:  # which command produced which part: the section lists every run that added to it
-        shown = [
-            a
-            for a in (argv if argv is not None else sys.argv[1:])
-            if a not in ("--work", "--no-write") and "/tmp" not in a
-        ]
-        results.setdefault("commands", []).append(
-            " ".join(["python benchmarks/bench_reid_speed.py", *shown])
-            + f" ({datetime.date.today().isoformat()}: {', '.join(args.sections)})"
-        )
-    results["command"] = "; ".join(results.get("commands", [])[-4:])
-    if args.sections or "machine" not in results:  # a report-only run keeps the measuring runs' machine line
-        results["date"] = datetime.date.today().isoformat()
-        results["machine"] = (
-            f"{cpu_name()}, {os.cpu_count()} cores (nproc, shared with other jobs), load average {load_average():.1f} at "
-            f"start, Python {platform.python_version()}"
-        )
+    note_run(results, "bench_reid_speed.py", argv, args.sections)
 
     def log(msg: str) -> None:
         print(msg, flush=True)
