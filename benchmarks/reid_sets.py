@@ -7,6 +7,10 @@ Two groups, for the protocol "choose on one group, report on the other, and the 
 - group B: MOT17-09 (1080p, refined detections, every score 1), TUD-Stadtmitte and KITTI-17 (MOT15
   public detections);
 
+group C, for the re-id tracker's motion part only (no video, so no model): MOT17-02/04/05/10
+(refined detections, every score 1), MOT17-02/04 (public Faster R-CNN detections) and TUD-Campus
+(MOT15 public detections). The motion defaults are chosen on A + C and reported on B;
+
 plus MOT17-09 filmed by a moving camera (``mot17-09-cmc``: every frame panned and zoomed by a known
 affine, boxes moved alike; the trackers get the affines, as they would get them from a camera-motion
 estimate) and the tutorial's traffic camera (``highway``: motion-detector boxes, no ground truth).
@@ -18,6 +22,7 @@ import configparser
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +34,15 @@ DATA = Path(os.environ.get("SELFTRACK_SHARED_DATA", ROOT.parent / "shared" / "da
 
 GROUP_A = ("pets09", "plaza")
 GROUP_B = ("mot17-09", "tud-stadtmitte", "kitti-17")
+GROUP_C = (
+    "mot17-02-refined",
+    "mot17-04-refined",
+    "mot17-05-refined",
+    "mot17-10-refined",
+    "mot17-02-frcnn",
+    "mot17-04-frcnn",
+    "tud-campus",
+)
 
 
 @dataclass
@@ -37,7 +51,7 @@ class Scene:
 
     key: str
     title: str
-    video: Path
+    video: Path | None  # None: a motion-only set (group C), detections and ground truth without the video
     det: Detections
     gt: Detections | None
     fps: float
@@ -65,6 +79,36 @@ def _mot_scene(key: str, title: str, folder: Path, det_name: str, detector: str)
     det = read_mot(folder / "det" / det_name, canvas=size, num_frames=info.frame_count)
     gt = read_mot(folder / "gt" / "gt.txt", canvas=size, num_frames=info.frame_count)
     return Scene(key, title, video, det, gt, _seqinfo_fps(folder, float(info.fps)), detector=detector)
+
+
+def _motion_set(key: str, folder: Path, det_name: str, detector: str) -> Scene:
+    """A group-C set: detections and ground truth sized by seqinfo.ini, no video (motion only)."""
+    ini = configparser.ConfigParser()
+    ini.read(folder / "seqinfo.ini")
+    seq = ini["Sequence"]
+    size, n = (int(seq.get("imWidth", "640")), int(seq.get("imHeight", "480"))), int(seq["seqLength"])
+    det = read_mot(folder / "det" / det_name, canvas=size, num_frames=n)
+    gt = read_mot(folder / "gt" / "gt.txt", canvas=size, num_frames=n)
+    fps = float(seq.get("frameRate", "25"))  # TUD-Campus gives none; its camera films at 25 fps
+    return Scene(key, f"{folder.name}, {detector}", None, det, gt, fps, detector=detector)
+
+
+def motion_sets() -> dict[str, Any]:
+    """Loaders of group C (see module doc)."""
+    mot17, refined, frcnn = DATA / "mot17", "refined detections (every score 1)", "public Faster R-CNN detections"
+    out: dict[str, Any] = {}
+    for seq in ("02", "04", "05", "10"):
+        out[f"mot17-{seq}-refined"] = lambda s=seq: _motion_set(
+            f"mot17-{s}-refined", mot17 / f"MOT17-{s}", "det_refined.txt", refined
+        )
+    for seq in ("02", "04"):
+        out[f"mot17-{seq}-frcnn"] = lambda s=seq: _motion_set(
+            f"mot17-{s}-frcnn", mot17 / f"MOT17-{s}", "det.txt", frcnn
+        )
+    out["tud-campus"] = lambda: _motion_set(
+        "tud-campus", DATA / "mot15" / "TUD-Campus", "det.txt", "MOT15 public detections"
+    )
+    return out
 
 
 def pets09() -> Scene:
@@ -234,5 +278,6 @@ def load(key: str, work: Path) -> Scene:
         "tud-stadtmitte": tud_stadtmitte,
         "kitti-17": kitti_17,
         "mot17-09-cmc": lambda: mot17_09_cmc(work),
+        **motion_sets(),
     }
     return loaders[key]()

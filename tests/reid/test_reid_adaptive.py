@@ -63,7 +63,8 @@ def test_appearance_that_tells_nobody_apart_stitches_nothing() -> None:
     walks = (_walk(0, range(0, 10), 250, 5), _walk(0, range(20, 30), 340, 5))
     others = (_walk(1, range(0, 30), 60, 1, y=20.0), _walk(2, range(0, 30), 450, -1, y=220.0))
     det, feats, labels = _scene(*walks, *others)
-    kw: dict[str, Any] = {"max_interpolation_gap": 0, "output_box": "detection", "relink_max_age": 0}
+    # motion keeps the lost track 5 frames, so only stitching can join the fragments
+    kw: dict[str, Any] = {"max_interpolation_gap": 0, "output_box": "detection", "relink_max_age": 0, "max_age": 5}
     good = ReidTracker(_cosine_model(), **kw).track(det, feats, fps=10.0)
     assert len(_ids_of(good, det, labels, 0)) == 1
     same = np.repeat(feats[:1], len(feats), axis=0)
@@ -76,4 +77,5 @@ def test_settings_name_the_trust_and_its_evidence() -> None:
     tracker = ReidTracker(_cosine_model())
     tracker.track(Detections.concat([det]), feats, fps=10.0)
     lines = tracker.settings()
-    assert len(lines) == 2 and lines[1].startswith("appearance trust") and "unambiguous matches" in lines[1]
+    trust = [line for line in lines if line.startswith("appearance trust")]
+    assert len(trust) == 1 and "unambiguous matches" in trust[0]

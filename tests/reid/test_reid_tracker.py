@@ -145,9 +145,10 @@ def test_uns20_inference_produces_valid_tracks() -> None:
 
 
 def test_parameters_are_checked() -> None:
-    defaults = ReidTrackerParams()  # SkyhookML's four keep their defaults, by group and by flat name
+    defaults = ReidTrackerParams()  # SkyhookML's knobs keep their meaning, by group and by flat name
     assert defaults.association.min_iou == 0.1 and defaults.motion.velocity_steps == 5
-    assert defaults.motion.max_age == 10 and defaults.association.reid_weight == 1.0
+    assert defaults.association.reid_weight == 1.0
+    assert defaults.motion.max_age is None and defaults.motion.max_age_seconds == 2.0  # in time unless set
     flat = ReidTrackerParams(min_iou=0.3, max_age=4, stitch_max_seconds=2.0, **{"relink.max_age": 7})
     assert (flat.association.min_iou, flat.motion.max_age, flat.stitch.max_seconds) == (0.3, 4, 2.0)
     assert flat.relink.max_age == 7 and flat.flat()["relink_max_age"] == 7

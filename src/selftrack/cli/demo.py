@@ -38,9 +38,9 @@ TRAIN_STEPS = 300
 
 # The re-id tracker with its defaults: score thresholds from the detections' own scores, appearance
 # weighted by how far the model can be trusted, on-line re-linking and border-aware offline stitching,
-# tracks under 4 boxes dropped and gaps up to 20 frames filled.
+# tracks under 4 boxes dropped and gaps up to 2 s filled (20 frames at the demo's 10 fps).
 REID_TRACKER: dict[str, Any] = {}
-# Motion-only baseline: ByteTrack at the video's frame rate, same post-processing as the re-id tracker.
+# Motion-only baseline: ByteTrack at the video's frame rate, the re-id tracker's post-processing at 10 fps.
 BYTETRACK = {
     "tracker": "bytetrack",
     "tracker_params": {"track_thresh": 0.3},  # frame_rate: the video's (wired below)

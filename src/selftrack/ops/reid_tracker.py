@@ -27,6 +27,7 @@ from selftrack.pipeline.op import ItemContext, Op, OpParams, Port
 from selftrack.reid import ReidTrackerParams, load_tracking_model, track_with_reid
 from selftrack.trackers import drop_short_tracks, interpolate_tracks
 from selftrack.trackers.chunks import BoundaryReport, plan_chunks, stitch_chunks
+from selftrack.video import probe
 from selftrack.workspace.store import DataType
 
 OP_FIELDS = {"cmc", "fps", "chunk_frames", "overlap_frames"}
@@ -83,8 +84,9 @@ def track_reid_chunked(
         parts = map_pieces(_track_piece, pieces, frames=[c.frames for c in chunks], gpu=True)
     tracks, boundaries = stitch_chunks(parts, chunks)
     tracks = drop_short_tracks(tracks.replace(num_frames=detections.num_frames), params.min_track_length)
-    if params.max_interpolation_gap > 0:
-        tracks = interpolate_tracks(tracks, params.max_interpolation_gap)
+    gap = params.interpolation_gap(fps or probe(video_path).fps)
+    if gap > 0:
+        tracks = interpolate_tracks(tracks, gap)
     return tracks, boundaries
 
 

@@ -11,11 +11,14 @@ Where each part lives:
 - :mod:`.uns20`: UNS20's own inference (recurrent box matcher, greedy votes), as published;
 - :mod:`.stream`: :func:`track_with_reid`, which decodes the video once and tracks as it goes.
 
-SkyhookML's parameters keep their meaning and defaults (``velocity_steps`` 5, ``min_iou`` 0.1,
-``max_age`` 10, ``reid_weight`` 1), and ``min_iou`` is honoured (SkyhookML's tracker ignored it and
-always used 0.1): ``min_iou=0`` lets appearance link boxes that do not overlap the prediction.
+SkyhookML's parameters keep their meaning (``velocity_steps`` 5, ``min_iou`` 0.1, ``reid_weight``
+1 are its defaults), and ``min_iou`` is honoured (SkyhookML's tracker ignored it and always used
+0.1): ``min_iou=0`` lets appearance link boxes that do not overlap the prediction. SkyhookML's
+``max_age`` (10 frames) becomes a time by default (``max_age_seconds``: the same occlusion is
+bridged at 7 and at 30 fps); ``max_age=10`` restores it.
 After the online pass, tracks shorter than ``min_track_length`` boxes are dropped and gaps of up
-to ``max_interpolation_gap`` frames are filled by linear interpolation (UNS20's post-processing).
+to ``max_interpolation_seconds`` (or ``max_interpolation_gap`` frames) are filled by linear
+interpolation (UNS20's post-processing, with its 20 frames made a time like ``max_age``).
 How the defaults were chosen, and on which sets, is in BENCHMARKS.md.
 """
 

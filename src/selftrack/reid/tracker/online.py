@@ -31,10 +31,11 @@ from selftrack.core.errors import ValidationError
 from selftrack.reid.heads import NumpyHeads
 from selftrack.reid.tracker import appearance as app
 from selftrack.reid.tracker.adaptive import MIN_HISTORY, AppearanceTrust, prior_agreement, unambiguous
-from selftrack.reid.tracker.params import ReidTrackerParams, validated
+from selftrack.reid.tracker.params import FALLBACK_MAX_AGE, ReidTrackerParams, frames_for, validated
 from selftrack.reid.tracker.state import TrackState
 from selftrack.reid.tracker.stitching import at_border, stitch
 from selftrack.reid.tracker.uns20 import step_uns20
+from selftrack.trackers.adaptive import detection_profile
 from selftrack.trackers.base import ProgressCallback, StepResult, Tracker
 from selftrack.trackers.cmc import check_affine, check_transforms
 from selftrack.trackers.lifecycle import TrackTable
@@ -88,6 +89,7 @@ class ReidTracker(Tracker, register=False):
             model.training if model is not None else None, (ap.trust_none + ap.trust_full) / 2
         )
         self.thresholds: ScoreThresholds | None = None
+        self.scores_alike = False  # every detection of the video scores the same (see output_detection)
         self.canvas: tuple[int, int] | None = None
         self.fps: float | None = None
         self.params = resolved
@@ -114,6 +116,7 @@ class ReidTracker(Tracker, register=False):
             self.fps = float(fps)
         if scores is not None:
             self.thresholds = score_thresholds(scores, self.params.association.low_score)
+            self.scores_alike = detection_profile(scores).kind == "alike"
         super().reset()
 
     def _reset_state(self) -> None:
@@ -133,6 +136,20 @@ class ReidTracker(Tracker, register=False):
         return self.thresholds.high if self.thresholds is not None else FALLBACK_HIGH_SCORE
 
     @property
+    def max_age(self) -> int:
+        """Frames a track may go unmatched and still be matched by motion: set, or ``max_age_seconds`` at the fps."""
+        m = self.params.motion
+        return frames_for(m.max_age, m.max_age_seconds, self.fps, FALLBACK_MAX_AGE)
+
+    @property
+    def output_detection(self) -> bool:
+        """Whether a matched track outputs its detection rather than the Kalman estimate (see ``output_box``)."""
+        m = self.params.motion
+        if m.model != "kalman" or m.output_box == "detection":
+            return True
+        return m.output_box == "auto" and self.scores_alike
+
+    @property
     def low_score(self) -> float:
         """Least score of a second-stage box (never above :attr:`high_score`)."""
         return min(self.params.association.low_score, self.high_score)
@@ -146,6 +163,19 @@ class ReidTracker(Tracker, register=False):
             lines = [self.thresholds.describe()]
         else:
             lines = [f"first-stage score >= {FALLBACK_HIGH_SCORE:.2f} (no video scores given)"]
+        m = self.params.motion
+        if m.max_age is not None:
+            lines.append(f"lost tracks kept {m.max_age} frames (set)")
+        elif self.fps is None:
+            lines.append(f"lost tracks kept {FALLBACK_MAX_AGE} frames (no frame rate given)")
+        else:
+            lines.append(f"lost tracks kept {self.max_age} frames ({m.max_age_seconds:g} s at {self.fps:g} fps)")
+        if m.model == "kalman" and m.output_box == "auto":
+            lines.append(
+                "output: the detections (every box scores alike)"
+                if self.scores_alike
+                else "output: the Kalman estimates (graded detector scores)"
+            )
         if self.heads is not None:
             lines.append(
                 f"appearance trust {self.trust.trust:.2f} (agreement with motion {self.trust.agreement:.2f} on "
@@ -267,7 +297,8 @@ class ReidTracker(Tracker, register=False):
             det_free[dets[pairs[:, 1]]] = False
 
         # 1. high-score boxes against tracks seen within max_age: IoU + weighted appearance
-        cand = (age <= p.motion.max_age).nonzero()[0]
+        max_age = self.max_age
+        cand = (age <= max_age).nonzero()[0]
         if len(cand) and len(high):
             pred_cand = pred[cand]
             iou = iou_matrix(pred_cand, boxes_high)
@@ -308,7 +339,7 @@ class ReidTracker(Tracker, register=False):
                 if not r.at_border:  # someone entering: whether they were here before is stitching's call
                     allowed &= ~at_border(xyxy[dets], self.canvas, p.border_margin)[None, :]
                 pairs = self._assign(pr, allowed)
-                take(lost, dets, pairs, age[lost[pairs[:, 0]]] > p.motion.max_age)
+                take(lost, dets, pairs, age[lost[pairs[:, 0]]] > max_age)
 
         ti = np.concatenate(mt) if mt else np.zeros(0, dtype=np.int64)
         di = np.concatenate(md) if md else np.zeros(0, dtype=np.int64)
@@ -318,8 +349,7 @@ class ReidTracker(Tracker, register=False):
         restart = np.concatenate(reinit) if reinit else np.zeros(0, bool)
         self.state.observe(ti, xyxy[di], queries[di], frame, restart, targets[di], clean)
         out_rows, out_ids = [di], [t.track_id[ti]]
-        smooth = p.motion.model == "kalman" and p.motion.output_box == "kalman"
-        out_boxes = [self.state.kalman_boxes(ti) if smooth else xyxy[di]]
+        out_boxes = [xyxy[di] if self.output_detection else self.state.kalman_boxes(ti)]
 
         # 4. new tracks from unmatched high-score boxes
         start_at = high_score if a.new_track_score is None else a.new_track_score
@@ -330,7 +360,7 @@ class ReidTracker(Tracker, register=False):
             out_boxes.append(xyxy[starters])
 
         # 5. forget tracks too old to match by motion or appearance
-        horizon = max(p.motion.max_age, r.max_age if self.heads is not None else 0)
+        horizon = max(max_age, r.max_age if self.heads is not None else 0)
         self.state.keep(frame - self.table.last <= horizon)
         return StepResult(np.concatenate(out_rows), np.concatenate(out_boxes), np.concatenate(out_ids))
 
@@ -439,6 +469,7 @@ class ReidTracker(Tracker, register=False):
         if postprocess == "stitch":
             return tracks
         tracks = drop_short_tracks(tracks, p.min_track_length)
-        if p.max_interpolation_gap > 0:
-            tracks = interpolate_tracks(tracks, p.max_interpolation_gap)
+        gap = p.interpolation_gap(self.fps)
+        if gap > 0:
+            tracks = interpolate_tracks(tracks, gap)
         return tracks

@@ -22,6 +22,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from selftrack.core.errors import ValidationError, validation_message
 from selftrack.trackers.base import TrackerParams
 
+FALLBACK_MAX_AGE = 10
+"""Frames a lost track is kept by motion when neither ``max_age`` nor a frame rate is given (SkyhookML's and
+UNS20's fixed ``max_age``)."""
+FALLBACK_INTERPOLATION_GAP = 20
+"""Longest gap filled when neither ``max_interpolation_gap`` nor a frame rate is given (UNS20's)."""
+
+
+def frames_for(frames: int | None, seconds: float, fps: float | None, fallback: int) -> int:
+    """A limit given in frames (set) or in seconds (at ``fps``; ``fallback`` frames when the rate is unknown)."""
+    if frames is not None:
+        return frames
+    if not fps:
+        return fallback
+    return max(1, round(seconds * fps)) if seconds > 0 else 0
+
 
 class _Group(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -37,9 +52,24 @@ class MotionParams(_Group):
     velocity_steps: int = Field(
         5, ge=1, description="Frames over which velocity is measured (motion='velocity', SkyhookML's heuristic)."
     )
-    max_age: int = Field(10, ge=0, description="Frames a track may go unmatched and still be matched by motion.")
-    output_box: Literal["kalman", "detection"] = Field(
-        "kalman", description="Box output for a matched track: the Kalman estimate (motion='kalman') or the detection."
+    max_age: int | None = Field(
+        None,
+        ge=0,
+        description="Frames a track may go unmatched and still be matched by motion; unset: max_age_seconds at the "
+        "video's frame rate (SkyhookML and UNS20 use 10 frames whatever the rate).",
+    )
+    max_age_seconds: float = Field(
+        2.0,
+        ge=0.0,
+        description="The same limit in seconds, used when max_age is unset (with no frame rate known: "
+        f"{FALLBACK_MAX_AGE} frames), so a track outlives the same occlusion at 7 and at 30 fps.",
+    )
+    output_box: Literal["auto", "kalman", "detection"] = Field(
+        "auto",
+        description="Box output for a matched track: the Kalman estimate (motion='kalman') or the detection; auto: "
+        "the detection when every box scores alike (refined or ground-truth-like boxes, placed better than a "
+        "filter's smoothing of them), the Kalman estimate for a detector's graded scores (as the classic trackers' "
+        "preset=auto decides).",
     )
 
 
@@ -197,6 +227,9 @@ class StitchParams(_Group):
     )
 
 
+TOP_LEVEL = ("border_margin", "min_track_length", "max_interpolation_gap", "max_interpolation_seconds")
+"""The fields of :class:`ReidTrackerParams` outside the groups."""
+
 GROUPS: dict[str, type[_Group]] = {
     "motion": MotionParams,
     "association": AssociationParams,
@@ -209,6 +242,7 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "motion": ("motion", "model"),
     "velocity_steps": ("motion", "velocity_steps"),
     "max_age": ("motion", "max_age"),
+    "max_age_seconds": ("motion", "max_age_seconds"),
     "output_box": ("motion", "output_box"),
     **{name: ("association", name) for name in AssociationParams.model_fields},
     "history_offsets": ("appearance", "offsets"),
@@ -242,9 +276,22 @@ class ReidTrackerParams(TrackerParams):
     min_track_length: int = Field(
         4, ge=0, description="Tracks with fewer boxes are dropped after tracking (UNS20 drops 3 or fewer)."
     )
-    max_interpolation_gap: int = Field(
-        20, ge=0, description="Gaps up to this many frames inside a track are filled by interpolation; 0: none."
+    max_interpolation_gap: int | None = Field(
+        None,
+        ge=0,
+        description="Gaps up to this many frames inside a track are filled by interpolation; 0: none; unset: "
+        "max_interpolation_seconds at the video's frame rate.",
     )
+    max_interpolation_seconds: float = Field(
+        2.0,
+        ge=0.0,
+        description="The same limit in seconds, used when max_interpolation_gap is unset (with no frame rate "
+        f"known: {FALLBACK_INTERPOLATION_GAP} frames): the gaps a lost track is kept through by motion.",
+    )
+
+    def interpolation_gap(self, fps: float | None) -> int:
+        """Longest gap filled by interpolation, in frames, at ``fps`` (see ``max_interpolation_gap``)."""
+        return frames_for(self.max_interpolation_gap, self.max_interpolation_seconds, fps, FALLBACK_INTERPOLATION_GAP)
 
     @pydantic.model_validator(mode="before")
     @classmethod
@@ -257,7 +304,7 @@ class ReidTrackerParams(TrackerParams):
         out: dict[str, Any] = {}
         for flat, (group, name) in FLAT_NAMES.items():
             out[flat] = getattr(getattr(self, group), name)
-        for name in ("border_margin", "min_track_length", "max_interpolation_gap"):
+        for name in TOP_LEVEL:
             out[name] = getattr(self, name)
         return out
 
@@ -303,5 +350,5 @@ def validated(params: ReidTrackerParams | None, overrides: dict[str, Any]) -> Re
                 merged[key] = value
         return ReidTrackerParams.model_validate(merged)
     except pydantic.ValidationError as exc:
-        fields = [*FLAT_NAMES, "border_margin", "min_track_length", "max_interpolation_gap"]
+        fields = [*FLAT_NAMES, *TOP_LEVEL]
         raise ValidationError(validation_message("re-id tracker parameters", exc, fields=fields)) from exc

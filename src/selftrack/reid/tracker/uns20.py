@@ -69,7 +69,7 @@ def step_uns20(
         free[col_of[ti]] = False
         rows.append(di)
         ids.append(t.track_id[ti])
-        tracker.state.keep(matched | (frame - t.last <= p.motion.max_age))
+        tracker.state.keep(matched | (frame - t.last <= tracker.max_age))
     starters = dets[free]
     if len(starters):
         rows.append(starters)
