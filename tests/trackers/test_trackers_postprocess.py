@@ -63,3 +63,50 @@ def test_interpolation_with_a_larger_max_gap_and_none():
     assert len(none) == 6 and not none.data[INTERPOLATED].any()
     with pytest.raises(ValidationError, match="max_gap"):
         interpolate_tracks(tracks(), max_gap=1.5)
+
+
+def _pan(offsets: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Frame-to-frame affines of a camera whose image moves by ``offsets[f]`` pixels (x) at frame ``f``,
+    zooming by ``scale`` a frame about the origin."""
+    out = np.zeros((len(offsets), 2, 3))
+    out[:, 0, 0] = out[:, 1, 1] = 1.0
+    out[1:, 0, 0] = out[1:, 1, 1] = scale
+    out[1:, 0, 2] = offsets[1:] - scale * offsets[:-1]
+    return out
+
+
+def test_interpolation_follows_the_camera_not_a_straight_line_in_the_image() -> None:
+    # an object standing still in the scene, hidden over frames 5-14, while the camera pans right then back
+    offsets = np.concatenate([10.0 * np.arange(11), 100.0 - 10.0 * np.arange(1, 10)])  # frames 0..19
+    frames = np.array([f for f in range(20) if not 5 <= f <= 14])
+    boxes = np.stack(
+        [50.0 + offsets[frames], np.full(len(frames), 20.0), 80.0 + offsets[frames], np.full(len(frames), 90.0)], 1
+    )
+    tracks = Detections.create(frames, boxes, 1.0, track_id=np.ones(len(frames), int), canvas=(400, 200))
+    plain = interpolate_tracks(tracks, 20)
+    moved = interpolate_tracks(tracks, 20, _pan(offsets))
+    at10 = lambda t: t.xyxy[t.frame == 10][0]  # noqa: E731
+    assert at10(moved) == pytest.approx([150.0, 20.0, 180.0, 90.0])  # where the camera put it
+    assert abs(at10(plain)[0] - 150.0) > 50.0  # a straight line between the ends misses it
+    # zooming in too: a box of the scene grows with the zoom, and its corners follow it
+    zoom = _pan(np.zeros(20), scale=1.01)
+    grow = 1.01 ** np.arange(20)
+    boxes = np.stack([40.0 * grow[frames], 20.0 * grow[frames], 60.0 * grow[frames], 80.0 * grow[frames]], 1)
+    zoomed = interpolate_tracks(tracks.replace(xyxy=boxes), 20, zoom)
+    assert at10(zoomed) == pytest.approx(np.array([40.0, 20.0, 60.0, 80.0]) * grow[10])
+
+
+def test_interpolation_makes_no_box_where_the_camera_no_longer_sees_the_object() -> None:
+    offsets = np.concatenate([-15.0 * np.arange(11), -150.0 + 15.0 * np.arange(1, 10)])  # away and back
+    gap = range(3, 17)
+    frames = np.array([f for f in range(20) if f not in gap])
+    x1, x2 = 30.0 + offsets, 60.0 + offsets
+    boxes = np.stack([x1[frames], np.full(len(frames), 20.0), x2[frames], np.full(len(frames), 90.0)], 1)
+    tracks = Detections.create(
+        frames, np.clip(boxes, 0, None), 1.0, track_id=np.ones(len(frames), int), canvas=(400, 200)
+    )
+    out = interpolate_tracks(tracks, 20, _pan(offsets))
+    added = set(out.frame[out.data["interpolated"]].tolist())
+    in_view = {f for f in gap if min(400.0, x2[f]) - max(0.0, x1[f]) >= 1.0}
+    assert added == in_view and 0 < len(in_view) < len(gap)  # the frames where it is still partly in view
+    assert (out.xyxy[:, 0] >= 0).all() and (out.xyxy[:, 2] <= 400).all()

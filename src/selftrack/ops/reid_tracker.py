@@ -86,7 +86,7 @@ def track_reid_chunked(
     tracks = drop_short_tracks(tracks.replace(num_frames=detections.num_frames), params.min_track_length)
     gap = params.interpolation_gap(fps or probe(video_path).fps)
     if gap > 0:
-        tracks = interpolate_tracks(tracks, gap)
+        tracks = interpolate_tracks(tracks, gap, transforms)
     return tracks, boundaries
 
 

@@ -145,7 +145,7 @@ def run_tracker(
         tracks = drop_short_tracks(tracks, params.min_track_length)
     kept = len(tracks)
     if params.interpolate_max_gap:
-        tracks = interpolate_tracks(tracks, params.interpolate_max_gap)
+        tracks = interpolate_tracks(tracks, params.interpolate_max_gap, transforms)
     if stats is not None:
         stats.update(given=len(detections), linked=linked, short=linked - kept, interpolated=len(tracks) - kept)
     return tracks

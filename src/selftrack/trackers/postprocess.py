@@ -42,7 +42,7 @@ def drop_short_tracks(tracks: Detections, min_length: int) -> Detections:
     return tracks[~np.isin(tracks.track_id, short)]
 
 
-def interpolate_tracks(tracks: Detections, max_gap: int) -> Detections:
+def interpolate_tracks(tracks: Detections, max_gap: int, transforms: np.ndarray | None = None) -> Detections:
     """Fill gaps of at most ``max_gap`` frames inside each track with linearly interpolated boxes.
 
     A gap is a run of frames between two boxes of the same track where the track has no box. For a
@@ -50,9 +50,16 @@ def interpolate_tracks(tracks: Detections, max_gap: int) -> Detections:
     between the two boxes around the gap; class and other ``data`` columns are copied from the box
     before the gap. The result has a boolean ``data["interpolated"]`` column, true on added boxes.
 
+    With ``transforms`` (the camera motion, ``(num_frames, 2, 3)``, ``transforms[f]`` mapping frame
+    ``f - 1`` coordinates to frame ``f``, as the trackers take it) the boxes move linearly in the
+    scene, not in the image: both ends are taken back to frame 0's coordinates, interpolated there,
+    and each new box is moved into its own frame (the bounds of its moved corners). In the image, a
+    panning camera moves a hidden walker along the pan's curve, not along a straight line.
+
     Args:
         tracks: tracked boxes of one video.
         max_gap: longest gap (in missing frames) that is filled; 0 fills nothing.
+        transforms: camera motion, or ``None`` for a fixed camera.
     """
     max_gap = _check_count(max_gap, "max_gap")
     n = len(tracks)
@@ -75,11 +82,25 @@ def interpolate_tracks(tracks: Detections, max_gap: int) -> Detections:
         a = alpha.reshape(-1, *([1] * (values.ndim - 1)))
         return values[left] + a * (values[right] - values[left])
 
+    frames = tracks.frame[left] + offset
+    if transforms is None:
+        boxes = lerp(tracks.xyxy)
+    else:
+        to_frame = _camera_path(transforms, int(tracks.frame.max()) + 1)
+        to_scene = np.linalg.inv(to_frame)
+        scene = _move_boxes(tracks.xyxy, to_scene[tracks.frame])
+        a = alpha[:, None]
+        boxes = _move_boxes(scene[left] + a * (scene[right] - scene[left]), to_frame[frames])
+        if tracks.canvas is not None:  # the camera turned away from a hidden object: no box where it is unseen
+            w, h = tracks.canvas
+            boxes = np.clip(boxes, 0.0, [w, h, w, h])
+            seen = (boxes[:, 2] - boxes[:, 0] >= 1.0) & (boxes[:, 3] - boxes[:, 1] >= 1.0)
+            left, right, offset, alpha, frames, boxes = (v[seen] for v in (left, right, offset, alpha, frames, boxes))
     data = {key: np.concatenate([col, col[left]]) for key, col in tracks.data.items() if key != INTERPOLATED}
     data[INTERPOLATED] = np.concatenate([flag, np.ones(len(left), dtype=bool)])
     return Detections.create(
-        np.concatenate([tracks.frame, tracks.frame[left] + offset]),
-        np.concatenate([tracks.xyxy, lerp(tracks.xyxy)]),
+        np.concatenate([tracks.frame, frames]),
+        np.concatenate([tracks.xyxy, boxes]),
         np.concatenate([tracks.score, lerp(tracks.score.astype(np.float64)).astype(np.float32)]),
         np.concatenate([tracks.class_id, tracks.class_id[left]]),
         np.concatenate([tracks.track_id, tracks.track_id[left]]),
@@ -89,3 +110,31 @@ def interpolate_tracks(tracks: Detections, max_gap: int) -> Detections:
         data=data,
         source=tracks.source,
     )
+
+
+def _camera_path(transforms: np.ndarray, num_frames: int) -> np.ndarray:
+    """``(num_frames, 3, 3)``: frame 0's coordinates to frame ``f``'s, from the frame-to-frame affines."""
+    t = np.asarray(transforms, dtype=np.float64)
+    if t.ndim != 3 or t.shape[1:] != (2, 3) or len(t) < num_frames:
+        raise ValidationError(
+            f"interpolation: camera motion must be (at least {num_frames} frames, 2, 3) affines, got {t.shape}"
+        )
+    out = np.empty((num_frames, 3, 3))
+    step = np.eye(3)
+    current = np.eye(3)
+    for f in range(num_frames):
+        if f > 0:  # transforms[0] maps nothing (there is no frame before the first)
+            step[:2] = t[f]
+            current = step @ current
+        out[f] = current
+    return out
+
+
+def _move_boxes(xyxy: np.ndarray, mats: np.ndarray) -> np.ndarray:
+    """Each box moved by its ``(3, 3)`` matrix: the bounds of its four moved corners."""
+    x1, y1, x2, y2 = (xyxy[:, i] for i in range(4))
+    corners = np.stack(
+        [np.stack([x1, y1], 1), np.stack([x2, y1], 1), np.stack([x1, y2], 1), np.stack([x2, y2], 1)], axis=1
+    )  # (n, 4, 2)
+    moved = np.einsum("nij,nkj->nki", mats[:, :2, :2], corners) + mats[:, None, :2, 2]
+    return np.concatenate([moved.min(axis=1), moved.max(axis=1)], axis=1)

@@ -451,11 +451,11 @@ class ReidTracker(Tracker, register=False):
         if not postprocess:
             return tracks
         p = self.params
+        affines = None
+        if any(a is not None for a in self._affines):
+            eye = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+            affines = np.stack([eye if a is None else a for a in self._affines])
         if self.heads is not None and self.stitch_limit() > 0 and self.trust.agreement >= p.stitch.min_agreement:
-            affines = None
-            if any(a is not None for a in self._affines):
-                eye = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-                affines = np.stack([eye if a is None else a for a in self._affines])
             tracks = stitch(
                 tracks,
                 self.state.looks(),
@@ -470,6 +470,6 @@ class ReidTracker(Tracker, register=False):
             return tracks
         tracks = drop_short_tracks(tracks, p.min_track_length)
         gap = p.interpolation_gap(self.fps)
-        if gap > 0:
-            tracks = interpolate_tracks(tracks, gap)
+        if gap > 0:  # in the scene's coordinates when the camera moves
+            tracks = interpolate_tracks(tracks, gap, affines)
         return tracks
