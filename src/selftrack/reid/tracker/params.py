@@ -60,7 +60,7 @@ class MotionParams(_Group):
     )
     max_age_seconds: float = Field(
         2.0,
-        ge=0.0,
+        gt=0.0,
         description="The same limit in seconds, used when max_age is unset (with no frame rate known: "
         f"{FALLBACK_MAX_AGE} frames), so a track outlives the same occlusion at 7 and at 30 fps.",
     )
