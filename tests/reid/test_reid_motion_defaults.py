@@ -31,7 +31,7 @@ def test_lost_tracks_are_kept_for_a_time_not_a_frame_count() -> None:
     tracker.reset(fps=30.0)
     assert tracker.max_age == 60
     assert ReidTracker(None, max_age=5).max_age == 5  # a frame count, when set, wins
-    assert any("2 s at 30 fps" in line for line in tracker.settings())
+    assert any("kept 60 frames (2 s at 30 fps); gaps filled up to 60" in line for line in tracker.settings())
 
     # 1.3 s hidden at 30 fps (40 frames): the same track by default, two with SkyhookML's 10 frames
     det = _walker((40, 80))
@@ -82,9 +82,9 @@ def test_output_box_follows_the_kind_of_detections(
     assert tracker.scores_alike is alike
     if alike:  # refined boxes come out as they went in
         assert share == 1.0
-        assert any("the detections (every box scores alike)" in line for line in tracker.settings())
+        assert any("the detections themselves (every box scores alike)" in line for line in tracker.settings())
     else:  # the filter's estimate: only a track's first box is the detection itself
         assert share < 0.2
-        assert any("the Kalman estimates" in line for line in tracker.settings())
+        assert any("the Kalman filter's" in line for line in tracker.settings())
     forced = ReidTracker(None, min_track_length=0, max_interpolation_gap=0, output_box="detection")
     assert _share_of_detected_boxes(det, forced.track(det, fps=30.0)) == 1.0

@@ -163,18 +163,26 @@ class ReidTracker(Tracker, register=False):
             lines = [self.thresholds.describe()]
         else:
             lines = [f"first-stage score >= {FALLBACK_HIGH_SCORE:.2f} (no video scores given)"]
-        m = self.params.motion
-        if m.max_age is not None:
-            lines.append(f"lost tracks kept {m.max_age} frames (set)")
-        elif self.fps is None:
-            lines.append(f"lost tracks kept {FALLBACK_MAX_AGE} frames (no frame rate given)")
-        else:
-            lines.append(f"lost tracks kept {self.max_age} frames ({m.max_age_seconds:g} s at {self.fps:g} fps)")
+        p = self.params
+        m = p.motion
+
+        def limit(frames: int | None, seconds: float, value: int) -> str:
+            if frames is not None:
+                return f"{frames} frames (set)"
+            if self.fps is None:
+                return f"{value} frames (no frame rate given)"
+            return f"{value} frames ({seconds:g} s at {self.fps:g} fps)"
+
+        gap = p.interpolation_gap(self.fps)
+        lines.append(
+            f"lost tracks kept {limit(m.max_age, m.max_age_seconds, self.max_age)}; gaps filled up to "
+            f"{limit(p.max_interpolation_gap, p.max_interpolation_seconds, gap)}"
+        )
         if m.model == "kalman" and m.output_box == "auto":
             lines.append(
-                "output: the detections (every box scores alike)"
+                "output boxes: the detections themselves (every box scores alike)"
                 if self.scores_alike
-                else "output: the Kalman estimates (graded detector scores)"
+                else "output boxes: the Kalman filter's (graded detector scores)"
             )
         if self.heads is not None:
             lines.append(
