@@ -89,7 +89,7 @@ def _crop_batches(
     """``(first frame, end frame, crops of the boxes of those frames)``, decoding frames ``[start, stop)``."""
     first, buf, n = start, np.zeros((64, size, size, 3), dtype=np.uint8), 0
     length = min(batch_frames, FIRST_BATCH_FRAMES)
-    for f, frame in enumerate(reader.frames(start, stop), start=start):
+    for f, frame in enumerate(reader.frame_pixels(start, stop), start=start):
         a, b = int(bounds[f]), int(bounds[f + 1])
         if b > a:
             if n + b - a > len(buf):
