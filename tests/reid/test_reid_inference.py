@@ -141,7 +141,7 @@ def test_decoding_process_gives_the_same_vectors_and_cleans_up(tmp_path: Path, s
     def broken(*args: object, **kwargs: object) -> None:
         raise ValidationError("crop failed on purpose")
 
-    monkeypatch.setattr(embed_module, "crop_boxes", broken)
+    monkeypatch.setattr(embed_module.CropPlan, "cut", broken)
     with pytest.raises(ValidationError, match="crop failed on purpose"):
         list(iter_video_features(twin, pets / "video.avi", det))
     assert not multiprocessing.active_children()

@@ -14,7 +14,7 @@ from selftrack.video.regions import FramePixels
 
 def random_regions(rng: np.random.Generator, w: int, h: int, n: int) -> list[tuple[int, int, int, int]]:
     """Regions of every kind: odd and even corners, 1 pixel to most of the frame, touching each edge."""
-    out = [(0, 0, w, h), (0, 0, 1, 1), (w - 1, h - 1, w, h), (w - 17, 3, w, 40), (5, h - 9, 60, h)]
+    out = [(0, 0, 1, 1), (w - 1, h - 1, w, h), (w - 17, 3, w, 40), (5, h - 9, 60, h)]
     for _ in range(n):
         rw, rh = int(rng.integers(1, w // 2)), int(rng.integers(1, h // 2))
         x1, y1 = int(rng.integers(0, w - rw + 1)), int(rng.integers(0, h - rh + 1))
@@ -41,11 +41,18 @@ def test_regions_equal_the_whole_frames_conversion(shared_data: Path, video: str
                 continue
             assert pixels.regions, "these 4:2:0 videos take the region path"
             assert pixels.shape == wanted[k].shape
-            for x1, y1, x2, y2 in random_regions(rng, w, h, 40):
+            rects = random_regions(rng, w, h, 40)
+            for x1, y1, x2, y2 in rects:
                 got = pixels.region(x1, y1, x2, y2)
                 np.testing.assert_array_equal(got, wanted[k][y1:y2, x1:x2], err_msg=f"frame {k} {(x1, y1, x2, y2)}")
+            for group in (rects[:3], rects[3:9], rects[9:12]):  # several converted in one pass
+                for (x1, y1, x2, y2), got in zip(group, pixels.regions_of(group), strict=True):
+                    np.testing.assert_array_equal(got, wanted[k][y1:y2, x1:x2], err_msg=f"{(x1, y1, x2, y2)}")
             assert pixels._rgb is None, "no region converted the whole frame"
-            np.testing.assert_array_equal(pixels.rgb(), wanted[k])
+            # regions as large as the frame: the whole frame is converted (once), and cut
+            np.testing.assert_array_equal(pixels.region(0, 0, w, h), wanted[k])
+            assert pixels._rgb is not None
+            np.testing.assert_array_equal(pixels.region(3, 7, 99, 51), wanted[k][7:51, 3:99])
 
 
 def test_frame_pixels_of_a_range_match_frames(shared_data: Path) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from selftrack.core.detections import Detections
 from selftrack.core.errors import ValidationError
-from selftrack.reid.crops import crop_boxes, frame_boxes, read_ahead
+from selftrack.reid.crops import CropPlan, frame_boxes, read_ahead
 from selftrack.reid.inference import InferenceModel
 from selftrack.video import VideoReader
 
@@ -89,6 +89,8 @@ def _crop_batches(
     """``(first frame, end frame, crops of the boxes of those frames)``, decoding frames ``[start, stop)``."""
     first, buf, n = start, np.zeros((64, size, size, 3), dtype=np.uint8), 0
     length = min(batch_frames, FIRST_BATCH_FRAMES)
+    lo = int(bounds[start])
+    plan = CropPlan.of(boxes[lo : int(bounds[stop])], reader.output_size, size, stretch)  # crop_boxes' geometry
     for f, frame in enumerate(reader.frame_pixels(start, stop), start=start):
         a, b = int(bounds[f]), int(bounds[f + 1])
         if b > a:
@@ -96,7 +98,7 @@ def _crop_batches(
                 grown = np.zeros((max(2 * len(buf), n + b - a), size, size, 3), dtype=np.uint8)
                 grown[:n] = buf[:n]
                 buf = grown
-            crop_boxes(frame, boxes[a:b], size, out=buf[n : n + b - a], stretch=stretch)
+            plan.cut(frame, a - lo, b - lo, buf[n : n + b - a])
             n += b - a
         if f + 1 - first == length or f + 1 == stop:
             yield first, f + 1, buf[:n].copy()

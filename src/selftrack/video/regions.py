@@ -26,6 +26,9 @@ from av.video.reformatter import VideoReformatter
 REGION_FORMATS = frozenset({"yuv420p", "yuvj420p"})
 """Pixel formats converted region by region; frames of other formats are converted whole."""
 
+MAX_PACKED_ROWS = 4096
+"""Most rows of rectangles converted in one pass (more: the whole frame is converted)."""
+
 _checked: dict[tuple[object, ...], bool] = {}
 """Per kind of frame: whether region conversion was found equal to the whole frame's."""
 
@@ -49,12 +52,12 @@ def _regions_match(frame: av.VideoFrame) -> bool:
     whole = frame.to_ndarray(format="rgb24")
     w, h = frame.width, frame.height
     probe = FramePixels(frame, whole=lambda: whole, regions=True)
-    boxes = [(0, 0, min(w, 24), min(h, 6)), (w // 2 - 7, h // 2 - 9, w // 2 + 41, h // 2 + 35), (w - 19, h - 13, w, h)]
-    for x1, y1, x2, y2 in boxes:
-        x1, y1 = max(0, x1), max(0, y1)
-        if not np.array_equal(probe.region(x1, y1, x2, y2), whole[y1:y2, x1:x2]):
-            return False
-    return True
+    # corners and edges, odd and even sides, different widths side by side in one pass
+    rects = [(0, 0, min(w, 24), min(h, 6)), (w // 2 - 7, h // 2 - 9, w // 2 + 41, h // 2 + 35), (w - 19, h - 13, w, h)]
+    rects += [(w // 3 + 1, 3, w // 3 + 2, 4), (5, h // 2, min(w, 38), h // 2 + 31)]
+    rects = [(max(0, x1), max(0, y1), x2, y2) for x1, y1, x2, y2 in rects if x2 > max(0, x1) and y2 > max(0, y1)]
+    packed = probe._packed(rects, *probe._align(rects))  # packed even where the whole frame would be cheaper
+    return all(np.array_equal(got, whole[y1:y2, x1:x2]) for (x1, y1, x2, y2), got in zip(rects, packed, strict=True))
 
 
 class FramePixels:
@@ -95,24 +98,62 @@ class FramePixels:
 
     def region(self, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:
         """RGB pixels ``[y1:y2, x1:x2]`` of the frame (``0 <= x1 < x2 <= width``, likewise y)."""
+        return self.regions_of([(x1, y1, x2, y2)])[0]
+
+    def regions_of(self, rects: list[tuple[int, int, int, int]]) -> list[np.ndarray]:
+        """:meth:`region` of each ``(x1, y1, x2, y2)``, converted together in one swscale pass.
+
+        The rectangles (widened to even corners and a width that is a multiple of 16) are stacked
+        one under the other in one small frame, which is converted at once; where they would cover
+        as many pixels as the frame itself, the whole frame is converted instead.
+        """
+        if not rects:
+            return []
         if not self.regions or self._rgb is not None:
-            return self.rgb()[y1:y2, x1:x2]
+            rgb = self.rgb()
+            return [rgb[y1:y2, x1:x2] for x1, y1, x2, y2 in rects]
         w, h = self.frame.width, self.frame.height
-        # corners on even pixels (whole chroma blocks), the width a multiple of 16 or reaching the edge
-        ax1, ay1 = x1 & ~15, y1 & ~1
-        ax2, ay2 = min(w, ax1 + ((x2 - ax1 + 15) & ~15)), min(h, y2 + (y2 & 1))
-        rw, rh = ax2 - ax1, ay2 - ay1
+        aligned, pw, ph = self._align(rects)
+        if pw * ph >= w * h or ph > MAX_PACKED_ROWS:
+            rgb = self.rgb()
+            return [rgb[y1:y2, x1:x2] for x1, y1, x2, y2 in rects]
+        return self._packed(rects, aligned, pw, ph)
+
+    def _align(self, rects: list[tuple[int, int, int, int]]) -> tuple[list[tuple[int, int, int, int]], int, int]:
+        """Rectangles widened to even corners and a width that is a multiple of 16; the packed frame's size."""
+        w, h = self.frame.width, self.frame.height
+        aligned = []
+        for x1, y1, x2, y2 in rects:
+            ax1 = x1 & ~15
+            aligned.append((ax1, y1 & ~1, min(w, ax1 + ((x2 - ax1 + 15) & ~15)), min(h, y2 + (y2 & 1))))
+        return aligned, max(a[2] - a[0] for a in aligned), sum(a[3] - a[1] for a in aligned)
+
+    def _packed(
+        self, rects: list[tuple[int, int, int, int]], aligned: list[tuple[int, int, int, int]], pw: int, ph: int
+    ) -> list[np.ndarray]:
+        """Convert the ``aligned`` rectangles stacked in one ``pw x ph`` frame; cut ``rects`` from them."""
         if self._planes is None:
             self._planes = [_plane_array(p) for p in self.frame.planes[:3]]
-        part = av.VideoFrame(rw, rh, self.frame.format.name)
+        part = av.VideoFrame(pw, ph, self.frame.format.name)
         part.colorspace = self.frame.colorspace
         part.color_range = self.frame.color_range
-        for k, (src, dst) in enumerate(zip(self._planes, part.planes, strict=False)):
-            s = 0 if k == 0 else 1  # chroma planes are subsampled 2x2
-            _plane_array(dst)[:, : rw >> s] = src[ay1 >> s : ay2 >> s, (ax1 >> s) : (ax2 >> s)]
+        dst = [_plane_array(p) for p in part.planes[:3]]
+        row = 0
+        for ax1, ay1, ax2, ay2 in aligned:
+            for k, (src, plane) in enumerate(zip(self._planes, dst, strict=True)):
+                s = 0 if k == 0 else 1  # chroma planes are subsampled 2x2
+                plane[row >> s : (row + ay2 - ay1) >> s, : (ax2 - ax1) >> s] = src[
+                    ay1 >> s : ay2 >> s, ax1 >> s : ax2 >> s
+                ]
+            row += ay2 - ay1
         if self._reformatter is None:
             self._reformatter = VideoReformatter()
-        return _to_rgb(self._reformatter, part)[y1 - ay1 : y2 - ay1, x1 - ax1 : x2 - ax1]
+        rgb = _to_rgb(self._reformatter, part)
+        cut, row = [], 0
+        for (x1, y1, x2, y2), (ax1, ay1, _, ay2) in zip(rects, aligned, strict=True):
+            cut.append(rgb[row + y1 - ay1 : row + y2 - ay1, x1 - ax1 : x2 - ax1])
+            row += ay2 - ay1
+        return cut
 
 
 def _to_rgb(reformatter: VideoReformatter, frame: av.VideoFrame) -> np.ndarray:
