@@ -7,7 +7,7 @@ Run from the repository root::
 
 - ``throughput``: on PETS09-S2L1 (768x576 MS-MPEG4, 795 frames) and MOT17-09 (1920x1080 H.264, 525
   frames), each run times decoding alone (``VideoReader``, RGB frames) and then ``track_with_reid``
-  (decode, crop, appearance network, tracking, post-processing; the model's ONNX twin, default
+  (decode, crop from the boxes' pixels only, appearance network, tracking, post-processing; the model's ONNX twin, default
   parameters, no camera motion) back to back in one process, ``--repeats`` times, so that both see the
   same machine load; the ratio of the two frame rates is reported per run, with the load average.
   CPU time (all threads and child processes) per frame is reported beside the wall time: on a shared
@@ -198,11 +198,13 @@ def report(results: dict[str, Any]) -> str:
         lines += [
             "### `track_with_reid` against decoding alone",
             "",
-            "Each run decodes the video alone (`VideoReader`, RGB frames), then runs `track_with_reid` (decoding in a "
-            "forked process, crops, the model's ONNX twin, the tracker with its defaults, no camera motion), back to "
-            "back in one process; wall-clock frame rates and their ratio, and CPU ms per frame (all threads and child "
-            "processes). The machine is shared with other engineers' jobs: the load average is given per run, and the "
-            "ratio is the figure that matters (both halves of a run see about the same load).",
+            "Each run decodes the video alone (`VideoReader`, RGB frames: the same libavcodec decoding, then every "
+            "pixel converted to RGB), then runs `track_with_reid` (decoding in a forked process that converts only "
+            "the boxes' pixels to RGB, `VideoReader.frame_pixels`, and hands the crops over in shared memory; the "
+            "model's ONNX twin, the tracker with its defaults, no camera motion), back to back in one process; "
+            "wall-clock frame rates and their ratio, and CPU ms per frame (all threads and child processes). The "
+            "machine is shared with other engineers' jobs: the load average is given per run, and the ratio is the "
+            "figure that matters (both halves of a run see about the same load).",
             "",
         ]
         for name, r in results["throughput"].items():

@@ -137,3 +137,38 @@ def test_crop_store_refuses_boxes_past_the_video(small_video: Path, tmp_path: Pa
     with pytest.raises(ValidationError, match="frame 20"):
         build_crop_store(small_video, det, tmp_path)
     assert not list(tmp_path.glob("*.npy"))
+
+
+@pytest.mark.parametrize(
+    ("video", "det", "frames"),
+    [
+        ("pets09-s2l1/video.avi", "pets09-s2l1/det/det.txt", (0, 30)),
+        ("mot17/MOT17-09/video.mp4", "mot17/MOT17-09/det/det_refined.txt", (0, 6)),
+    ],
+    ids=["PETS09", "MOT17-09-1080p"],
+)
+@pytest.mark.parametrize("stretch", [False, True])
+def test_crops_from_decoded_frames_equal_crops_from_rgb_frames(
+    shared_data: Path, video: str, det: str, frames: tuple[int, int], stretch: bool
+) -> None:
+    """Crops cut from frames converted region by region (the tracker's path) are those of whole RGB frames."""
+    from selftrack.formats import read_mot
+    from selftrack.video import probe
+
+    info = probe(shared_data / video)
+    detections = read_mot(shared_data / det, canvas=info.size, num_frames=info.frame_count)
+    bounds = detections.frame_bounds()
+    boxes = frame_boxes(detections, info.size)
+    rows = 0
+    with VideoReader(shared_data / video) as reader:
+        pairs = zip(reader.frames(*frames), reader.frame_pixels(*frames), strict=True)
+        for f, (rgb, pixels) in enumerate(pairs, start=frames[0]):
+            assert pixels.regions
+            a, b = int(bounds[f]), int(bounds[f + 1])
+            jittered = boxes[a:b] + np.array([-0.4, 0.3, 0.6, -0.2])  # fractional, and some past the frame's edge
+            for xyxy in (boxes[a:b], jittered, np.array([[-20.0, -20.0, 30.5, 41.0], [700.0, 500.0, 2000.0, 1200.0]])):
+                expected = crop_boxes(rgb, xyxy, 64, stretch=stretch)
+                np.testing.assert_array_equal(crop_boxes(pixels, xyxy, 64, stretch=stretch), expected)
+            assert pixels._rgb is None  # the whole frame was never converted
+            rows += b - a
+    assert rows > 20

@@ -127,10 +127,23 @@ def test_decoding_process_gives_the_same_vectors_and_cleans_up(tmp_path: Path, s
 
     spans, ref = vectors(False)
     assert spans[0] == (0, 4) and spans[1] == (4, 36) and spans[-1][1] == int(det.frame[-1]) + 1  # short first batch
+    assert spans == embed_module._batch_spans(0, int(det.frame[-1]) + 1, 32)
     for mode in ("process", "thread"):
         got_spans, got = vectors(mode)
         assert got_spans == spans and np.array_equal(got, ref)
     assert ref.shape == (len(det), 1, 64)
+    # the process hands crops over through shared memory: the same with the fewest slots (2) as with the most
+    handed: list[int] = []
+    real_get = embed_module._CropSlots.get
+    monkeypatch.setattr(
+        embed_module._CropSlots, "get", lambda self, item: handed.append(self.count) or real_get(self, item)
+    )
+    for budget in (embed_module.SHARED_BYTES, 1):
+        monkeypatch.setattr(embed_module, "SHARED_BYTES", budget)
+        handed.clear()
+        got_spans, got = vectors("process")
+        assert got_spans == spans and np.array_equal(got, ref)
+        assert handed == [embed_module.SHARED_SLOTS if budget > 1 else 2] * len(spans)
     # a stop request ends the decoding process
     stream = iter_video_features(twin, pets / "video.avi", det, should_stop=lambda: True)
     with pytest.raises(InterruptedError):
@@ -141,7 +154,7 @@ def test_decoding_process_gives_the_same_vectors_and_cleans_up(tmp_path: Path, s
     def broken(*args: object, **kwargs: object) -> None:
         raise ValidationError("crop failed on purpose")
 
-    monkeypatch.setattr(embed_module, "crop_boxes", broken)
+    monkeypatch.setattr(embed_module.CropPlan, "cut", broken)
     with pytest.raises(ValidationError, match="crop failed on purpose"):
         list(iter_video_features(twin, pets / "video.avi", det))
     assert not multiprocessing.active_children()

@@ -35,6 +35,7 @@ import numpy as np
 from selftrack.core.detections import Detections
 from selftrack.core.errors import ValidationError, VideoError
 from selftrack.video import VideoReader
+from selftrack.video.regions import FramePixels
 
 T = TypeVar("T")
 
@@ -56,9 +57,16 @@ def frame_boxes(detections: Detections, frame_size: tuple[int, int]) -> np.ndarr
 
 
 def crop_boxes(
-    frame: np.ndarray, xyxy: np.ndarray, crop_size: int = 64, out: np.ndarray | None = None, stretch: bool = False
+    frame: np.ndarray | FramePixels,
+    xyxy: np.ndarray,
+    crop_size: int = 64,
+    out: np.ndarray | None = None,
+    stretch: bool = False,
 ) -> np.ndarray:
     """Crops of ``xyxy`` (frame pixels) from one RGB ``frame``: ``(n, crop_size, crop_size, 3)`` uint8.
+
+    ``frame`` is an RGB array or a decoded frame (:meth:`VideoReader.frame_pixels`), of which only the
+    boxes' pixels are then converted to RGB (the same crops, for less work).
 
     The box is widened to whole pixels (``floor`` of the top-left corner, ``ceil`` of the
     bottom-right), clipped to the frame, then resized so that its longer side is ``crop_size``
@@ -70,40 +78,76 @@ def crop_boxes(
     ``stretch`` the box fills the whole crop instead (aspect ratio not kept): a standing person then
     gets every pixel of the crop, not a 25-pixel-wide strip of it.
     """
-    xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
-    n = len(xyxy)
-    if out is None:
-        out = np.zeros((n, crop_size, crop_size, 3), dtype=np.uint8)
-    else:
-        out[:n] = 0
-    if n == 0:
-        return out
     h, w = frame.shape[:2]
-    x1 = np.clip(np.floor(xyxy[:, 0]), 0, w).astype(np.int64)
-    y1 = np.clip(np.floor(xyxy[:, 1]), 0, h).astype(np.int64)
-    x2 = np.clip(np.ceil(xyxy[:, 2]), 0, w).astype(np.int64)
-    y2 = np.clip(np.ceil(xyxy[:, 3]), 0, h).astype(np.int64)
-    bw, bh = x2 - x1, y2 - y1
-    longer = np.maximum(bw, bh)
-    valid = (bw > 0) & (bh > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where(valid, crop_size / np.maximum(longer, 1), 0.0)
-    tw = np.clip(np.rint(bw * scale), 1, crop_size).astype(np.int64)
-    th = np.clip(np.rint(bh * scale), 1, crop_size).astype(np.int64)
-    if stretch:  # the whole crop shows the box, its shape is lost
-        tw[:] = th[:] = crop_size
-    for i in np.flatnonzero(valid):
-        size = (int(tw[i]), int(th[i]))
+    plan = CropPlan.of(xyxy, (w, h), crop_size, stretch)
+    if out is None:
+        out = np.zeros((len(plan), crop_size, crop_size, 3), dtype=np.uint8)
+    return plan.cut(frame, 0, len(plan), out)
+
+
+@dataclass(frozen=True)
+class CropPlan:
+    """The geometry of :func:`crop_boxes` for many boxes, computed once: what to cut and at what size.
+
+    The tracker plans a whole video's boxes in one vectorised pass, so that cutting a frame's crops
+    (:meth:`cut`) is only slicing and resizing, with no per-frame array arithmetic.
+    """
+
+    rects: list[tuple[int, int, int, int]]  # (x1, y1, x2, y2) in whole pixels, clipped to the frame
+    steps: list[int]  # keep every k-th pixel before resizing (1: every pixel)
+    sizes: list[tuple[int, int]]  # (width, height) pasted top-left in the crop
+    valid: list[bool]  # the box has pixels inside the frame
+
+    @classmethod
+    def of(cls, xyxy: np.ndarray, frame_size: tuple[int, int], crop_size: int, stretch: bool = False) -> CropPlan:
+        """The plan for boxes ``xyxy`` (frame pixels) of frames of ``frame_size`` (width, height)."""
+        xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+        w, h = frame_size
+        x1 = np.clip(np.floor(xyxy[:, 0]), 0, w).astype(np.int64)
+        y1 = np.clip(np.floor(xyxy[:, 1]), 0, h).astype(np.int64)
+        x2 = np.clip(np.ceil(xyxy[:, 2]), 0, w).astype(np.int64)
+        y2 = np.clip(np.ceil(xyxy[:, 3]), 0, h).astype(np.int64)
+        bw, bh = x2 - x1, y2 - y1
+        longer = np.maximum(bw, bh)
+        valid = (bw > 0) & (bh > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(valid, crop_size / np.maximum(longer, 1), 0.0)
+        tw = np.clip(np.rint(bw * scale), 1, crop_size).astype(np.int64)
+        th = np.clip(np.rint(bh * scale), 1, crop_size).astype(np.int64)
+        if stretch:  # the whole crop shows the box, its shape is lost
+            tw[:] = th[:] = crop_size
         # area averaging costs in proportion to the box's pixels: a 1080p person is first thinned to
         # every k-th pixel, k chosen to leave at least twice the crop's resolution, then averaged
-        k = max(1, min(bw[i] // (2 * size[0]), bh[i] // (2 * size[1])))
-        patch = frame[y1[i] : y2[i] : k, x1[i] : x2[i] : k]
-        if size == (patch.shape[1], patch.shape[0]):
-            out[i, : th[i], : tw[i]] = patch
+        k = np.maximum(1, np.minimum(bw // (2 * tw), bh // (2 * th)))
+        return cls(
+            rects=list(zip(x1.tolist(), y1.tolist(), x2.tolist(), y2.tolist(), strict=True)),
+            steps=k.tolist(),
+            sizes=list(zip(tw.tolist(), th.tolist(), strict=True)),
+            valid=valid.tolist(),
+        )
+
+    def __len__(self) -> int:
+        return len(self.rects)
+
+    def cut(self, frame: np.ndarray | FramePixels, lo: int, hi: int, out: np.ndarray) -> np.ndarray:
+        """Crops of boxes ``lo:hi`` of the plan from ``frame`` into ``out[: hi - lo]`` (zeroed first)."""
+        out[: hi - lo] = 0
+        rows = [i for i in range(lo, hi) if self.valid[i]]
+        if isinstance(frame, FramePixels):
+            patches = frame.regions_of([self.rects[i] for i in rows])
         else:
-            interp = cv2.INTER_AREA if max(patch.shape[0] / size[1], patch.shape[1] / size[0]) > 1 else cv2.INTER_LINEAR
-            out[i, : th[i], : tw[i]] = cv2.resize(patch, size, interpolation=interp)
-    return out
+            patches = [frame[y1:y2, x1:x2] for x1, y1, x2, y2 in (self.rects[i] for i in rows)]
+        for i, patch in zip(rows, patches, strict=True):
+            k, (tw, th) = self.steps[i], self.sizes[i]
+            if k > 1:
+                patch = patch[::k, ::k]
+            ph, pw = patch.shape[:2]
+            if (pw, ph) == (tw, th):
+                out[i - lo, :th, :tw] = patch
+            else:
+                interp = cv2.INTER_AREA if ph > th or pw > tw else cv2.INTER_LINEAR
+                out[i - lo, :th, :tw] = cv2.resize(patch, (tw, th), interpolation=interp)
+        return out
 
 
 # ---------------------------------------------------------------------------------------------- cache
@@ -279,7 +323,7 @@ def build_crop_store(
             at, written = 0, 0
             every = max(1, stop // 100)
             with open(tmp, "r+b") as fh:
-                frames = read_ahead(reader.frames(0, stop)) if stop else iter(())
+                frames = read_ahead(reader.frame_pixels(0, stop)) if stop else iter(())
                 for f, frame in enumerate(frames):
                     if should_stop is not None and should_stop():
                         raise InterruptedError("crop extraction stopped")

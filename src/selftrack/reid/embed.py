@@ -8,6 +8,7 @@ held in memory except what the caller keeps (:func:`iter_video_features` yields 
 
 from __future__ import annotations
 
+import mmap
 import multiprocessing as mp
 import os
 import signal
@@ -20,7 +21,7 @@ import numpy as np
 
 from selftrack.core.detections import Detections
 from selftrack.core.errors import ValidationError
-from selftrack.reid.crops import crop_boxes, frame_boxes, read_ahead
+from selftrack.reid.crops import CropPlan, frame_boxes, read_ahead
 from selftrack.reid.inference import InferenceModel
 from selftrack.video import VideoReader
 
@@ -76,6 +77,12 @@ FIRST_BATCH_FRAMES = 4
 """The first batch is short, so tracking starts after a few frames rather than a whole batch."""
 
 
+SHARED_SLOTS = 4
+"""Batches of crops the decoding process may have ready ahead of the tracker (see :class:`_CropSlots`)."""
+SHARED_BYTES = 256 << 20
+"""Most memory the slots take together (fewer slots, at least two, for very crowded batches)."""
+
+
 def _crop_batches(
     reader: VideoReader,
     boxes: np.ndarray,
@@ -85,30 +92,89 @@ def _crop_batches(
     batch_frames: int,
     size: int,
     stretch: bool = False,
+    copy: bool = True,
 ) -> Iterator[tuple[int, int, np.ndarray]]:
-    """``(first frame, end frame, crops of the boxes of those frames)``, decoding frames ``[start, stop)``."""
+    """``(first frame, end frame, crops of the boxes of those frames)``, decoding frames ``[start, stop)``.
+
+    Batches are :func:`_batch_spans`. With ``copy=False`` the crops are a view that the next batch
+    overwrites (for a consumer that copies them before asking for the next).
+    """
     first, buf, n = start, np.zeros((64, size, size, 3), dtype=np.uint8), 0
     length = min(batch_frames, FIRST_BATCH_FRAMES)
-    for f, frame in enumerate(reader.frames(start, stop), start=start):
+    lo = int(bounds[start])
+    plan = CropPlan.of(boxes[lo : int(bounds[stop])], reader.output_size, size, stretch)  # crop_boxes' geometry
+    for f, frame in enumerate(reader.frame_pixels(start, stop), start=start):
         a, b = int(bounds[f]), int(bounds[f + 1])
         if b > a:
             if n + b - a > len(buf):
                 grown = np.zeros((max(2 * len(buf), n + b - a), size, size, 3), dtype=np.uint8)
                 grown[:n] = buf[:n]
                 buf = grown
-            crop_boxes(frame, boxes[a:b], size, out=buf[n : n + b - a], stretch=stretch)
+            plan.cut(frame, a - lo, b - lo, buf[n : n + b - a])
             n += b - a
         if f + 1 - first == length or f + 1 == stop:
-            yield first, f + 1, buf[:n].copy()
+            yield first, f + 1, buf[:n].copy() if copy else buf[:n]
             first, n, length = f + 1, 0, batch_frames
 
 
-def _decode_worker(conn: Connection, make: Callable[[], Iterator[Any]]) -> None:
-    """In the decoding process: send every item of ``make()``, then ``None``; an error is sent, not raised."""
+def _batch_spans(start: int, stop: int, batch_frames: int) -> list[tuple[int, int]]:
+    """The frame ranges of :func:`_crop_batches`' batches: a short first one, then ``batch_frames`` each."""
+    spans, first, length = [], start, min(batch_frames, FIRST_BATCH_FRAMES)
+    while first < stop:
+        spans.append((first, min(stop, first + length)))
+        first, length = spans[-1][1], batch_frames
+    return spans
+
+
+class _CropSlots:
+    """Memory shared with the decoding process: ``count`` slots of up to ``rows`` crops each.
+
+    The process copies each batch's crops into the next free slot and sends only ``(first, end, slot,
+    n)`` through the pipe; this process encodes the crops straight from the slot, then frees it. So
+    crops are never pickled, and the process can work up to ``count`` batches ahead (a pipe holds
+    less than one): a moment in which the machine's other work takes one process's core does not at
+    once stall the other process too.
+    """
+
+    def __init__(self, ctx: Any, count: int, rows: int, shape: tuple[int, ...]) -> None:
+        self.count = count
+        size = count * rows * int(np.prod(shape))
+        self.memory = mmap.mmap(-1, max(1, size))  # anonymous and shared: a forked process writes, this one reads
+        self.slots = np.frombuffer(self.memory, np.uint8, count=size).reshape(count, rows, *shape)
+        self.free = ctx.Semaphore(count)
+        self.written = 0
+
+    def put(self, item: tuple[int, int, np.ndarray]) -> tuple[int, int, int, int]:
+        """In the decoding process: wait for a free slot, copy the crops there; what to send instead."""
+        first, end, crops = item
+        parent = os.getppid()
+        while not self.free.acquire(timeout=1.0):
+            if os.getppid() != parent:  # the tracking process is gone: nobody will free a slot
+                raise RuntimeError("the tracking process ended")
+        slot = self.written % self.count
+        self.written += 1
+        self.slots[slot, : len(crops)] = crops
+        return first, end, slot, len(crops)
+
+    def get(self, item: tuple[int, int, int, int]) -> tuple[int, int, np.ndarray]:
+        """In this process: the crops a message points to (valid until :meth:`release`)."""
+        first, end, slot, n = item
+        return first, end, self.slots[slot, :n]
+
+    def release(self) -> None:
+        """The oldest slot handed out is free again (slots are used and freed in turn)."""
+        self.free.release()
+
+
+def _decode_worker(conn: Connection, make: Callable[[], Iterator[Any]], slots: _CropSlots | None = None) -> None:
+    """In the decoding process: send every item of ``make()``, then ``None``; an error is sent, not raised.
+
+    With ``slots`` each item's crops go through shared memory (see :class:`_CropSlots`).
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it ends this process
     try:
         for item in make():
-            conn.send(item)
+            conn.send(item if slots is None else slots.put(item))
         conn.send(None)
     except BaseException as exc:
         try:
@@ -119,20 +185,28 @@ def _decode_worker(conn: Connection, make: Callable[[], Iterator[Any]]) -> None:
         conn.close()
 
 
-def _in_process(make: Callable[[], Iterator[Any]]) -> Iterator[Any] | None:
+def _in_process(
+    make: Callable[[], Iterator[Any]], slots: Callable[[Any], _CropSlots] | None = None
+) -> Iterator[Any] | None:
     """Run ``make()`` in a forked process and yield its items; ``None`` where a process cannot be forked.
+
+    ``slots`` (given the process context) makes the shared memory that ``(first, end, crops)`` items
+    travel through (:class:`_CropSlots`); each item's crops are then valid until the next is asked for.
 
     Why a process and not a thread: PyAV holds the GIL for much of its decoding, and the tracker's
     per-frame work is Python, so in threads the two take turns (decoding beside a busy Python thread
-    ran at a fraction of its speed); a process decodes and crops on the other core for real. The pipe
-    holds about one batch, so the process runs at most a batch or two ahead.
+    ran at a fraction of its speed); a process decodes and crops on the other core for real. Without
+    ``slots`` the pipe holds about one batch, so the process runs at most a batch or two ahead.
     """
     try:
         ctx = mp.get_context("fork")
         if mp.current_process().daemon:  # daemonic workers (multiprocessing.Pool) may not fork children
             return None
+        shared = None if slots is None else slots(ctx)
         ours, theirs = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_decode_worker, args=(theirs, make), name="selftrack-reid-decode", daemon=True)
+        proc = ctx.Process(
+            target=_decode_worker, args=(theirs, make, shared), name="selftrack-reid-decode", daemon=True
+        )
         proc.start()
     except (ValueError, OSError, AssertionError):
         return None
@@ -149,7 +223,11 @@ def _in_process(make: Callable[[], Iterator[Any]]) -> Iterator[Any] | None:
                     return
                 if isinstance(item, BaseException):
                     raise item
-                yield item
+                if shared is None:
+                    yield item
+                else:
+                    yield shared.get(item)
+                    shared.release()
         finally:
             ours.close()
             if proc.is_alive():
@@ -191,13 +269,20 @@ def iter_video_features(
         bounds = np.searchsorted(detections.frame, np.arange(stop + 1), side="left")
         start = int(detections.frame[0])
 
-        def make() -> Iterator[tuple[int, int, np.ndarray]]:
-            return _crop_batches(reader, boxes, bounds, start, stop, batch_frames, encoder.crop_size, encoder.stretch)
+        size = encoder.crop_size
+
+        def make(copy: bool = True) -> Iterator[tuple[int, int, np.ndarray]]:
+            return _crop_batches(reader, boxes, bounds, start, stop, batch_frames, size, encoder.stretch, copy)
+
+        def slots(ctx: Any) -> _CropSlots:
+            rows = max(int(bounds[b] - bounds[a]) for a, b in _batch_spans(start, stop, batch_frames))
+            count = int(np.clip(SHARED_BYTES // max(1, rows * size * size * 3), 2, SHARED_SLOTS))
+            return _CropSlots(ctx, count, rows, (size, size, 3))
 
         if prefetch == "thread" or not prefetch:
             batches = read_ahead(make()) if prefetch else make()
         else:
-            batches = _in_process(make) or read_ahead(make())
+            batches = _in_process(lambda: make(copy=False), slots) or read_ahead(make())
         for first, last, crops in batches:
             if should_stop is not None and should_stop():
                 raise InterruptedError("appearance extraction stopped")
