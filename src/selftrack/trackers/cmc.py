@@ -63,6 +63,33 @@ def warp_boxes(xyxy: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return np.concatenate([centre - half, centre + half], axis=1)
 
 
+def camera_path(transforms: np.ndarray, num_frames: int) -> np.ndarray:
+    """``(num_frames, 3, 3)``: frame 0's coordinates to frame ``f``'s, accumulated from the frame-to-frame
+    affines (``transforms[0]`` maps nothing: there is no frame before the first)."""
+    t = np.asarray(transforms, dtype=np.float64)
+    if t.ndim != 3 or t.shape[1:] != (2, 3) or len(t) < num_frames:
+        raise ValidationError(f"camera motion must be (at least {num_frames} frames, 2, 3) affines, got {t.shape}")
+    out = np.zeros((num_frames, 3, 3))
+    out[:, 2, 2] = 1.0
+    out[0, :2, :2] = np.eye(2)
+    step = np.eye(3)
+    for f in range(1, num_frames):
+        step[:2] = t[f]
+        out[f] = step @ out[f - 1]
+    return out
+
+
+def move_boxes(xyxy: np.ndarray, affines: np.ndarray) -> np.ndarray:
+    """Each of ``(n, 4)`` boxes moved by its own affine (``(n, 2, 3)`` or ``(n, 3, 3)``), as :func:`warp_boxes`
+    moves them: centre warped, width and height scaled by the affine's axis scales."""
+    m = np.asarray(affines, dtype=np.float64)[:, :2, :]
+    centre = (xyxy[:, :2] + xyxy[:, 2:]) / 2.0
+    moved = np.einsum("nij,nj->ni", m[:, :, :2], centre) + m[:, :, 2]
+    scales = np.stack([np.hypot(m[:, 0, 0], m[:, 1, 0]), np.hypot(m[:, 0, 1], m[:, 1, 1])], axis=1)
+    half = (xyxy[:, 2:] - xyxy[:, :2]) / 2.0 * scales
+    return np.concatenate([moved - half, moved + half], axis=1)
+
+
 def rescale_transforms(transforms: np.ndarray, from_size: tuple[int, int], to_size: tuple[int, int]) -> np.ndarray:
     """Camera motion measured on ``from_size`` frames, expressed in pixels of a ``to_size`` canvas.
 

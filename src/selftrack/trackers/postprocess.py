@@ -13,6 +13,7 @@ import numpy as np
 
 from selftrack.core.detections import NO_TRACK, Detections
 from selftrack.core.errors import ValidationError
+from selftrack.trackers.cmc import camera_path, move_boxes
 
 INTERPOLATED = "interpolated"
 """``data`` column added by :func:`interpolate_tracks`: ``True`` on the boxes it made up."""
@@ -53,7 +54,7 @@ def interpolate_tracks(tracks: Detections, max_gap: int, transforms: np.ndarray 
     With ``transforms`` (the camera motion, ``(num_frames, 2, 3)``, ``transforms[f]`` mapping frame
     ``f - 1`` coordinates to frame ``f``, as the trackers take it) the boxes move linearly in the
     scene, not in the image: both ends are taken back to frame 0's coordinates, interpolated there,
-    and each new box is moved into its own frame (the bounds of its moved corners). In the image, a
+    and each new box is moved into its own frame (:func:`~selftrack.trackers.cmc.move_boxes`). In the image, a
     panning camera moves a hidden walker along the pan's curve, not along a straight line.
 
     Args:
@@ -86,11 +87,10 @@ def interpolate_tracks(tracks: Detections, max_gap: int, transforms: np.ndarray 
     if transforms is None:
         boxes = lerp(tracks.xyxy)
     else:
-        to_frame = _camera_path(transforms, int(tracks.frame.max()) + 1)
-        to_scene = np.linalg.inv(to_frame)
-        scene = _move_boxes(tracks.xyxy, to_scene[tracks.frame])
+        to_frame = camera_path(transforms, int(tracks.frame.max()) + 1)
+        scene = move_boxes(tracks.xyxy, np.linalg.inv(to_frame)[tracks.frame])
         a = alpha[:, None]
-        boxes = _move_boxes(scene[left] + a * (scene[right] - scene[left]), to_frame[frames])
+        boxes = move_boxes(scene[left] + a * (scene[right] - scene[left]), to_frame[frames])
         if tracks.canvas is not None:  # the camera turned away from a hidden object: no box where it is unseen
             w, h = tracks.canvas
             boxes = np.clip(boxes, 0.0, [w, h, w, h])
@@ -110,31 +110,3 @@ def interpolate_tracks(tracks: Detections, max_gap: int, transforms: np.ndarray 
         data=data,
         source=tracks.source,
     )
-
-
-def _camera_path(transforms: np.ndarray, num_frames: int) -> np.ndarray:
-    """``(num_frames, 3, 3)``: frame 0's coordinates to frame ``f``'s, from the frame-to-frame affines."""
-    t = np.asarray(transforms, dtype=np.float64)
-    if t.ndim != 3 or t.shape[1:] != (2, 3) or len(t) < num_frames:
-        raise ValidationError(
-            f"interpolation: camera motion must be (at least {num_frames} frames, 2, 3) affines, got {t.shape}"
-        )
-    out = np.empty((num_frames, 3, 3))
-    step = np.eye(3)
-    current = np.eye(3)
-    for f in range(num_frames):
-        if f > 0:  # transforms[0] maps nothing (there is no frame before the first)
-            step[:2] = t[f]
-            current = step @ current
-        out[f] = current
-    return out
-
-
-def _move_boxes(xyxy: np.ndarray, mats: np.ndarray) -> np.ndarray:
-    """Each box moved by its ``(3, 3)`` matrix: the bounds of its four moved corners."""
-    x1, y1, x2, y2 = (xyxy[:, i] for i in range(4))
-    corners = np.stack(
-        [np.stack([x1, y1], 1), np.stack([x2, y1], 1), np.stack([x1, y2], 1), np.stack([x2, y2], 1)], axis=1
-    )  # (n, 4, 2)
-    moved = np.einsum("nij,nkj->nki", mats[:, :2, :2], corners) + mats[:, None, :2, 2]
-    return np.concatenate([moved.min(axis=1), moved.max(axis=1)], axis=1)

@@ -40,6 +40,7 @@ from selftrack.core.detections import Detections
 from selftrack.reid.heads import NumpyHeads
 from selftrack.reid.tracker.appearance import probability_matrix
 from selftrack.reid.tracker.params import ReidTrackerParams
+from selftrack.trackers.cmc import camera_path, move_boxes
 from selftrack.trackers.matching import assign
 
 ASSUMED_FPS = 10.0
@@ -72,21 +73,7 @@ def reference_boxes(frame: np.ndarray, xyxy: np.ndarray, affines: np.ndarray) ->
     ``affines[f]`` maps frame ``f - 1`` to frame ``f`` (``affines[0]`` is ignored). Centres move by
     the inverse of the accumulated affine; widths and heights are scaled by its axis scales.
     """
-    n = len(affines)
-    acc = np.zeros((n, 3, 3))
-    acc[:, 2, 2] = 1.0
-    acc[0, :2, :2] = np.eye(2)
-    for f in range(1, n):
-        step = np.vstack([affines[f], [0.0, 0.0, 1.0]])
-        acc[f] = step @ acc[f - 1]
-    inv = np.linalg.inv(acc)[:, :2, :]  # frame f -> frame 0
-    m = inv[frame]
-    centre = (xyxy[:, :2] + xyxy[:, 2:]) / 2.0
-    moved = np.einsum("nij,nj->ni", m[:, :, :2], centre) + m[:, :, 2]
-    sx = np.hypot(m[:, 0, 0], m[:, 1, 0])
-    sy = np.hypot(m[:, 0, 1], m[:, 1, 1])
-    half = (xyxy[:, 2:] - xyxy[:, :2]) / 2.0 * np.stack([sx, sy], axis=1)
-    return np.concatenate([moved - half, moved + half], axis=1)
+    return move_boxes(xyxy, np.linalg.inv(camera_path(affines, len(affines)))[frame])
 
 
 def track_ends(tracks: Detections, boxes: np.ndarray | None = None) -> dict[str, np.ndarray]:
