@@ -210,7 +210,7 @@ def track(scene: reid_sets.Scene, model_path: Path, work: Path) -> dict[str, Any
 
     model = load_reid_model(model_path, "cpu")
     digest = hashlib.sha1(model_path.read_bytes()).hexdigest()[:12]
-    cache = work / "feats" / f"{model_path.stem}-{digest}.npy"
+    cache = work / "feats" / f"{scene.key}-{model_path.stem}-{digest}.npy"  # one model may serve several scenes
     if not cache.is_file():
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.save(cache, embed_video(model, scene.video, scene.det))

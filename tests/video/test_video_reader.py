@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 from collections.abc import Iterable
 from dataclasses import replace
@@ -224,6 +225,39 @@ def test_truncated_mp4(tmp_path: Path) -> None:
         good = digests(iter_frames(cut, allow_truncated=True))
         assert 0 < len(good) < 120, fraction
         assert good == full[: len(good)], f"cut at {fraction:.2f}: frames out of order or corrupt"
+
+
+def _lost_before_whole(path: Path) -> int | None:
+    """Display index of the first frame whose packet is missing while a later frame's packet is whole (a cut
+    inside a B-frame group that no packet flags as corrupt); ``None`` when the file has no such hole."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        packets = [(int(p.pts), int(p.duration)) for p in container.demux(stream) if p.pts is not None]
+    packets.sort()
+    for k, ((pts, duration), (after, _)) in enumerate(itertools.pairwise(packets)):
+        if duration and after > pts + duration:
+            return k + 1
+    return None
+
+
+def test_truncated_mp4_with_a_lost_frame_before_whole_ones(tmp_path: Path) -> None:
+    # Cut inside the last B-frame group, a file can keep whole packets of frames shown after a lost one
+    # (display order 46, 48; 47's packet cut off) with no packet flagged corrupt: the decoder then
+    # outputs 46 and 48 as if they were consecutive. Frames stop before the hole instead.
+    original = gradient_video(tmp_path / "full.mp4", 150, size=(176, 144))
+    full = digests(iter_frames(original))
+    cut, holes = tmp_path / "cut.mp4", 0
+    for fraction in np.linspace(0.2, 0.98, 80):
+        truncated_copy(original, cut, fraction)
+        hole = _lost_before_whole(cut)
+        if hole is None:
+            continue
+        holes += 1
+        good = digests(iter_frames(cut, allow_truncated=True))
+        assert len(good) <= hole and good == full[: len(good)], f"cut at {fraction:.3f}: frames past the hole"
+    assert holes > 0  # the encoder's B-frame groups gave at least one such cut
 
 
 def test_decoder_stopping_short_is_an_error(

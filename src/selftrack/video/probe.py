@@ -49,7 +49,9 @@ class ProbeDetails:
     ``pts[i]`` is the presentation timestamp (in the stream's time base) of frame ``i``; it is
     ``None`` when timestamps cannot be trusted to identify frames, and then the reader only decodes
     forward from the start. ``keyframes`` are the frame indices of keyframes (empty without ``pts``).
-    ``declared_frames`` is the container's own count (0 when it has none).
+    ``declared_frames`` is the container's own count (0 when it has none). ``ordered_pts``: every
+    packet has its own timestamp and the container does not pack frames (AVI's packed B-frames), so
+    a gap between decoded frames' timestamps is a lost frame (see :func:`decode_frames`).
     """
 
     info: VideoInfo
@@ -58,6 +60,7 @@ class ProbeDetails:
     truncated: bool
     pts: np.ndarray | None
     keyframes: np.ndarray
+    ordered_pts: bool = False
 
 
 def probe(path: PathLike, *, allow_truncated: bool = False) -> VideoInfo:
@@ -170,7 +173,8 @@ def _probe_details(path: PathLike, allow_truncated: bool) -> ProbeDetails:
         logger.warning("%s: video is truncated; counting the frames that still decode", path)
 
     unique_pts = not missing_pts and len(set(pts)) == len(pts)
-    seekable = not packed and unique_pts and not truncated
+    ordered_pts = not packed and unique_pts
+    seekable = ordered_pts and not truncated
     if seekable:
         frame_count = len(pts)
         pts_table = np.sort(np.asarray(pts, dtype=np.int64))
@@ -178,7 +182,7 @@ def _probe_details(path: PathLike, allow_truncated: bool) -> ProbeDetails:
         keyframes = np.unique(np.searchsorted(pts_table, key_pts))
     else:
         frame_count = count_by_decoding(
-            path, declared or n_entries, allow_truncated=allow_truncated, truncated=truncated
+            path, declared or n_entries, allow_truncated=allow_truncated, truncated=truncated, contiguous=ordered_pts
         )
         pts_table = None
         keyframes = np.zeros(0, dtype=np.int64)
@@ -205,35 +209,87 @@ def _probe_details(path: PathLike, allow_truncated: bool) -> ProbeDetails:
         truncated=truncated,
         pts=pts_table,
         keyframes=keyframes,
+        ordered_pts=ordered_pts,
     )
 
 
 def decode_frames(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream, *, stop_at_corrupt: bool
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    *,
+    stop_at_corrupt: bool,
+    contiguous: bool = False,
 ) -> Iterator[av.VideoFrame]:
     """Decoded frames of ``stream``, in presentation order.
 
     ``stop_at_corrupt`` (used on truncated files): stop feeding the decoder at the first packet the
     demuxer flags as corrupt (the cut-off last packet of a truncated file) and drain it, so a
-    half-decoded frame is never passed off as a good one. Intact files decode every packet, as
-    FFmpeg does, so frame numbers agree with other tools.
+    half-decoded frame is never passed off as a good one; and, with ``contiguous`` (timestamps that
+    identify frames, :attr:`ProbeDetails.ordered_pts`), stop before a frame that does not follow the
+    one before it (its predecessor's packet was cut off, see :class:`_Contiguous`).
+    Intact files decode every packet, as FFmpeg does, so frame numbers agree with other tools.
     """
+    if not stop_at_corrupt:
+        for packet in container.demux(stream):
+            yield from packet.decode()
+        return
+    follows = _Contiguous(enabled=contiguous)
     for packet in container.demux(stream):
-        if stop_at_corrupt and packet.is_corrupt:
+        if packet.is_corrupt:
             # Drain the frames the decoder holds back for reordering, but only those shown before the lost
             # packet's frame: with B-frames a later frame (in display order) may already be decoded while
             # the frames between (the lost one, and packets never read) are missing; passing it on would
             # shift every frame after the gap by one index.
             lost = packet.pts
             for frame in stream.codec_context.decode(None):
-                if lost is not None and frame.pts is not None and frame.pts >= lost:
+                if (lost is not None and frame.pts is not None and frame.pts >= lost) or not follows.next(frame):
                     return
                 yield frame
             return
-        yield from packet.decode()
+        follows.packet(packet)
+        for frame in packet.decode():
+            if not follows.next(frame):
+                return
+            yield frame
 
 
-def count_by_decoding(path: PathLike, expected: int, *, allow_truncated: bool, truncated: bool = False) -> int:
+class _Contiguous:
+    """Whether each decoded frame follows the previous one, from the packets' timestamps and durations.
+
+    A file cut inside its last B-frame group can end with whole packets of frames shown *after* a frame
+    whose packet was lost (display order 46, 48 with 47 cut off): no packet is flagged corrupt, and the
+    decoder outputs 46 then 48. A frame is contiguous when it starts where the previous one ended (its
+    pts is the previous pts plus that packet's duration, give or take half a frame: containers that
+    round timestamps to milliseconds); without timestamps or durations (some AVI and raw streams) every
+    frame is taken as contiguous.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._duration: dict[int, int] = {}
+        self._end: int | None = None
+        self._slack = 0
+
+    def packet(self, packet: av.Packet) -> None:
+        if self.enabled and packet.pts is not None and packet.duration:
+            self._duration[int(packet.pts)] = int(packet.duration)
+
+    def next(self, frame: av.VideoFrame) -> bool:
+        pts = frame.pts
+        if not self.enabled or pts is None:
+            self._end = None
+            return True
+        if self._end is not None and pts > self._end + self._slack:
+            return False
+        duration = self._duration.get(int(pts))
+        self._end = int(pts) + duration if duration else None
+        self._slack = (duration or 0) // 2
+        return True
+
+
+def count_by_decoding(
+    path: PathLike, expected: int, *, allow_truncated: bool, truncated: bool = False, contiguous: bool = False
+) -> int:
     """Number of frames a full decode of ``path`` yields (decoded, not converted to RGB).
 
     ``expected`` is only used in the error message. A decode error raises ``VideoError`` naming the
@@ -244,7 +300,7 @@ def count_by_decoding(path: PathLike, expected: int, *, allow_truncated: bool, t
         stream = container.streams.video[0]
         stream.codec_context.thread_type = "AUTO"
         try:
-            for _ in decode_frames(container, stream, stop_at_corrupt=truncated):
+            for _ in decode_frames(container, stream, stop_at_corrupt=truncated, contiguous=contiguous):
                 n += 1
         except (av.FFmpegError, OSError) as e:
             if not allow_truncated:

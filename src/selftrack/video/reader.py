@@ -173,7 +173,9 @@ class _Decoder:
         self, container: av.container.InputContainer, stream: av.video.stream.VideoStream
     ) -> Iterator[av.VideoFrame]:
         try:
-            yield from decode_frames(container, stream, stop_at_corrupt=self.details.truncated)
+            yield from decode_frames(
+                container, stream, stop_at_corrupt=self.details.truncated, contiguous=self.details.ordered_pts
+            )
         except (av.FFmpegError, OSError) as e:
             raise _DecodeFailure(_reason(e)) from e
 
