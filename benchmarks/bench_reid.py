@@ -93,9 +93,10 @@ CANDIDATES: dict[str, dict[str, Any]] = {  # the defaults first, then from least
     "output the detection for every kind of detections": {"motion.output_box": "detection"},
 }
 MOTION_TIE = 0.003  # below this gain in mean HOTA on A + C, a candidate does not replace the defaults (as TIE)
+PREVIOUS_DEFAULTS = "the previous defaults (lost tracks kept 10 frames, the Kalman box, gaps filled up to 20 frames)"
 MOTION_CANDIDATES: dict[str, dict[str, Any]] = {  # the motion part alone (no model), chosen on A + C
     "defaults": {},
-    "the previous defaults (lost tracks kept 10 frames, the Kalman box, gaps filled up to 20 frames)": {
+    PREVIOUS_DEFAULTS: {
         "motion.max_age": 10,
         "motion.output_box": "kalman",
         "max_interpolation_gap": 20,
@@ -347,7 +348,6 @@ def report_motion(motion: dict[str, Any]) -> list[str]:
         out.append(
             f"| {name}{mark} | {pct(mean(choose, name))} | {pct(mean(held, name))} | {pct(mean(held, name, 'IDF1'))} |"
         )
-    prev = next(name for name in MOTION_CANDIDATES if name.startswith("the previous defaults"))
     out += [
         "",
         "Per scene, HOTA / IDF1, the defaults against the previous defaults (A and C chose; B is held out):",
@@ -357,7 +357,7 @@ def report_motion(motion: dict[str, Any]) -> list[str]:
     ]
     for key in (*choose, *held):
         r = scenes[key]
-        d, p = r["scores"]["defaults"], r["scores"][prev]
+        d, p = r["scores"]["defaults"], r["scores"][PREVIOUS_DEFAULTS]
         group = "B" if key in held else ("A" if key in reid_sets.GROUP_A else "C")
         out.append(
             f"| {r['title']} | {group} | {r['fps']:g} | {pct(d['HOTA'])} / {pct(d['IDF1'])} | "

@@ -281,7 +281,7 @@ class _Contiguous:
             return True
         if self._end is not None and pts > self._end + self._slack:
             return False
-        duration = self._duration.get(int(pts))
+        duration = self._duration.pop(int(pts), None)  # each frame once: the table holds only frames in flight
         self._end = int(pts) + duration if duration else None
         self._slack = (duration or 0) // 2
         return True
