@@ -147,3 +147,17 @@ def test_ocsort_frame_rate_scales_max_age():
     # at 7 fps a track may go unmatched int(7 / 30 * 30) = 7 frames: it ends during the gap
     assert set(get_tracker("ocsort", frame_rate=7).track(video).track_id.tolist()) == {1, 2}
     assert set(get_tracker("ocsort", frame_rate=7, max_age=60).track(video).track_id.tolist()) == {1}
+
+
+@pytest.mark.parametrize("kalman", ["xysr", "xyxy"])
+def test_sort_either_filter_carries_a_fast_object_through_a_gap(kalman):
+    # 12 px a frame with 40-px-wide boxes: after 3 missed frames the box is 48 px (more than its
+    # width) from where it was last seen, so only a filter that learnt the velocity finds it again
+    frames = [f for f in range(40) if not 20 <= f < 23]
+    video = scene({0: straight(frames, 0, 0, 12.0)}, 40)
+    tracker = get_tracker("sort", kalman=kalman, max_age=5, min_hits=1, output_box="kalman")
+    out = tracker.track(video)
+    assert tracker._tracks.mean.shape[1] == {"xysr": 7, "xyxy": 8}[kalman]
+    assert set(out.track_id.tolist()) == {1}
+    last = out[out.frame == 39]
+    np.testing.assert_allclose(last.xyxy[0], [12.0 * 39, 0, 12.0 * 39 + 40, 100], atol=2.0)

@@ -15,10 +15,11 @@ OC-SORT keeps SORT's structure and adds three observation-centric pieces:
 Optionally (``use_byte``) low-score boxes are matched to the remaining predictions, as in
 ByteTrack. With ``preset="auto"`` (the default, :mod:`.adaptive`), graded detector scores set
 ``det_thresh`` to Otsu's split of the video's scores and turn ``use_byte`` on, so the boxes under the
-split still extend tracks instead of being dropped; scores all alike make every box a first-stage
-box (chosen on MOT17-02/04, see BENCHMARKS.md). ``preset="official"`` follows the official
-implementation, including its thresholds and its output (the track's last observation, i.e. the matched detection box). ``max_age`` is in frames
-at 30 fps, like ByteTrack's ``track_buffer``: pass the video's ``frame_rate`` to keep a lost
+split still extend tracks instead of being dropped, output a track from its first match
+(``min_hits=1``) and output the filter's estimate, which smooths such boxes' jitter; scores all alike
+make every box a first-stage box (chosen on the benchmark's "chosen on" sets, see BENCHMARKS.md).
+``preset="official"`` follows the official implementation, including its thresholds and its output
+(the track's last observation, i.e. the matched detection box). ``max_age`` is in frames at 30 fps, like ByteTrack's ``track_buffer``: pass the video's ``frame_rate`` to keep a lost
 track for the same time at another rate (the official code counts frames, i.e. assumes 30 fps).
 """
 
@@ -117,7 +118,13 @@ class OcSortTracker(Tracker):
         if profile.kind == "alike":
             return {"det_thresh": below(th.high)}
         if profile.kind == "graded":
-            return {"det_thresh": th.high, "low_thresh": th.low, "use_byte": True}
+            return {
+                "det_thresh": th.high,
+                "low_thresh": th.low,
+                "use_byte": True,
+                "min_hits": 1,
+                "output_box": "kalman",
+            }
         return {}
 
     # ------------------------------------------------------------------ per frame

@@ -11,9 +11,16 @@ detection with ``output_box="detection"``.
 
 ``preset="official"`` is the original SORT (``max_age=1``: a track missed for two frames ends, which
 suits its 30 fps detector with few misses). ``preset="auto"`` (the default, :mod:`.adaptive`) keeps an
-unmatched track for ``LOST_SECONDS`` (``frame_rate`` frames), as ByteTrack and OC-SORT do, and outputs
-the matched detection; when every box scores alike (refined, ground-truth-like boxes: each is a real
-object) a track is output from its first match. Chosen on MOT17-02/04, see BENCHMARKS.md.
+unmatched track for ``LOST_SECONDS`` (``frame_rate`` frames), as ByteTrack and OC-SORT do, and outputs a
+track from its first match (``min_hits=1``: with a second chance of a second, a box that starts a track
+is rarely a one-frame false positive worth hiding at the cost of every track's first frames). Then, by
+the kind of scores: *graded* detector boxes keep the filter's estimate as output (it smooths their
+jitter) and accept a smaller overlap with the prediction (``iou_threshold=0.15``: a noisy box of a
+walking person often overlaps its prediction by less than 0.3); boxes that all score *alike*
+(refined, ground-truth-like ones) are output as they are and followed by a corner filter
+(``kalman="xyxy"``), as the other trackers do with such boxes. Chosen on the benchmark's "chosen on" sets
+(PETS09, TUD-Campus, MOT17-02/04 public and MOT17-02/04/05/10 refined detections), reported on
+MOT17-09, TUD-Stadtmitte and KITTI-17: see BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from pydantic import Field
 from selftrack.core.boxes import iou_matrix
 from selftrack.trackers.adaptive import PRESET_HELP, DetectionProfile, Preset
 from selftrack.trackers.base import StepResult, Tracker, TrackerParams
-from selftrack.trackers.kalman import XYSRModel
+from selftrack.trackers.kalman import KalmanModel, XYSRModel, XYXYModel
 from selftrack.trackers.lifecycle import TrackTable, assign_public_ids
 from selftrack.trackers.matching import match_by_similarity
 
@@ -49,11 +56,17 @@ class SortParams(TrackerParams):
     output_box: Literal["kalman", "detection"] = Field(
         "kalman", description="Box output for a track: the Kalman estimate (original SORT) or the matched detection."
     )
+    kalman: Literal["xysr", "xyxy"] = Field(
+        "xysr",
+        description="Motion model: the original's centre/area/aspect filter, or a corner filter with fixed pixel noise "
+        "(follows boxes that are placed precisely, as refined ones are).",
+    )
 
 
+_MODELS: dict[str, KalmanModel] = {"xysr": XYSRModel(), "xyxy": XYXYModel()}
 LOST_SECONDS = 1.0
-ALIKE_OPTIONS: dict[str, Any] = {"output_box": "detection", "min_hits": 1}
-GRADED_OPTIONS: dict[str, Any] = {"output_box": "detection"}
+ALIKE_OPTIONS: dict[str, Any] = {"min_hits": 1, "output_box": "detection", "kalman": "xyxy"}
+GRADED_OPTIONS: dict[str, Any] = {"min_hits": 1, "output_box": "kalman", "iou_threshold": 0.15}
 
 
 class SortTracker(Tracker):
@@ -62,20 +75,32 @@ class SortTracker(Tracker):
     name = "sort"
     Params = SortParams
     params: SortParams
-    _model = XYSRModel()
+
+    @property
+    def _model(self) -> KalmanModel:
+        return _MODELS[self.params.kalman]
+
+    def adapt(self, scores: np.ndarray) -> None:
+        super().adapt(scores)
+        if len(self._tracks) == 0:  # before the first track: the chosen filter may have another state size
+            self._tracks = self._new_table()
 
     def _reset_state(self) -> None:
-        self._tracks = TrackTable(
+        self._tracks = self._new_table()
+        self._count = 0
+
+    def _new_table(self) -> TrackTable:
+        dim = self._model.dim
+        return TrackTable(
             {
-                "mean": ((7,), np.float64, 0.0),
-                "cov": ((7, 7), np.float64, 0.0),
+                "mean": ((dim,), np.float64, 0.0),
+                "cov": ((dim, dim), np.float64, 0.0),
                 "track_id": ((), np.int64, 0),
                 "row": ((), np.int64, -1),
                 "since_update": ((), np.int64, 0),
                 "hit_streak": ((), np.int64, 0),
             }
         )
-        self._count = 0
 
     def _auto_params(self, profile: DetectionProfile) -> dict[str, Any]:
         """``preset="auto"``: see the module doc."""
@@ -102,7 +127,8 @@ class SortTracker(Tracker):
 
         if len(t):
             mean = t.mean.copy()
-            mean[mean[:, 6] + mean[:, 2] <= 0, 6] = 0.0  # never predict a negative area
+            if p.kalman == "xysr":
+                mean[mean[:, 6] + mean[:, 2] <= 0, 6] = 0.0  # never predict a negative area
             mean, cov = model.predict(mean, t.cov)
             if affine is not None:
                 mean, cov = model.warp(mean, cov, affine)
