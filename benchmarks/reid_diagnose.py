@@ -21,12 +21,20 @@ Subcommands (each prints JSON lines; scenes as in ``reid_sets.py``):
 - ``track SCENE MODEL``: the re-id tracker with the model as trained, and with its validation loss
   replaced by a neutral and a perfect one (what the tracker would do if it trusted the model),
   against its motion-only mode.
+- ``colour SCENE...``: the same rank-1 for a weight-free descriptor (HSV histograms of three stripes of
+  each crop), and the re-id tracker with that descriptor as its appearance model: does the scene need a
+  learnt model at all, and does the tracker gain when appearance is good?
+- ``ceiling SCENE...``: how far association alone could lift the motion-only tracker: its own boxes with
+  identities from the ground truth (with and without its gaps filled), and every detection with its
+  ground-truth identity.
 
 Usage::
 
     python benchmarks/reid_diagnose.py masks pets09 mot17-09
     python benchmarks/reid_diagnose.py train mot17-09 tight --params '{"match_iou": 0.5}'
     python benchmarks/reid_diagnose.py track mot17-09 /tmp/selftrack-diag/models/mot17-09-tight.pt
+    python benchmarks/reid_diagnose.py colour pets09 plaza mot17-09 tud-stadtmitte kitti-17
+    python benchmarks/reid_diagnose.py ceiling mot17-09 tud-stadtmitte kitti-17
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ import reid_sets  # noqa: E402
 from selftrack.core.boxes import iou_matrix  # noqa: E402
 from selftrack.core.detections import Detections  # noqa: E402
 from selftrack.metrics.evaluate import evaluate  # noqa: E402
+from selftrack.reid.heads import NumpyHeads  # noqa: E402
 
 
 def gt_ids(det: Detections, gt: Detections, min_iou: float = 0.5) -> np.ndarray:
@@ -131,6 +140,12 @@ def rank1(scene: reid_sets.Scene, model_path: Path, crop_cache: Path) -> dict[st
         )
     heads = NumpyHeads.from_net(net)
     q, t = heads.query(feats), heads.target(feats)
+    return rank1_of(scene, lambda a, b: heads.logits(q[a], t[b]))
+
+
+def rank1_of(scene: reid_sets.Scene, similarity: Any) -> dict[str, Any]:
+    """Rank-1 at 0.5 s and 2 s of ``similarity(rows_a, rows_b)`` (a matrix; higher: more alike), see module doc."""
+    assert scene.gt is not None
     ids, db = gt_ids(scene.det, scene.gt), scene.det.frame_bounds()
     n = len(db) - 1
     out: dict[str, Any] = {}
@@ -143,10 +158,10 @@ def rank1(scene: reid_sets.Scene, model_path: Path, crop_cache: Path) -> dict[st
             a, b = a[ids[a] >= 0], b[ids[b] >= 0]
             if len(a) < 2 or len(b) < 2:
                 continue
-            logits = heads.logits(q[a], t[b])
+            sim = similarity(a, b)
             same = ids[a][:, None] == ids[b][None, :]
             for i in np.flatnonzero(same.any(axis=1)):
-                hit = bool(same[i, np.argmax(logits[i])])
+                hit = bool(same[i, np.argmax(sim[i])])
                 hits["all"].append(hit)
                 if f >= 0.7 * n:
                     hits["tail"].append(hit)
@@ -230,6 +245,146 @@ def track(scene: reid_sets.Scene, model_path: Path, work: Path) -> dict[str, Any
     return out
 
 
+# ---------------------------------------------------------------------------- a weight-free colour descriptor
+def colour_vectors(scene: reid_sets.Scene, crop_cache: Path) -> np.ndarray:
+    """Per detection, HSV histograms (12 x 4 x 4 bins) of three horizontal stripes of its crop, square-rooted
+    and normalised (so a dot product is the Hellinger similarity): the classic hand-made re-id descriptor.
+
+    Crops are the training's (64 px, stretched), the central 60 % of the width (less background).
+    """
+    import cv2
+
+    from selftrack.reid.crops import build_crop_store
+
+    store = build_crop_store(scene.video, scene.det, crop_cache, crop_size=64, stretch=True)
+    crops = store.take(np.arange(len(store)))
+    out = np.empty((len(crops), 3 * 12 * 4 * 4), dtype=np.float32)
+    for i, crop in enumerate(crops):
+        h, w = crop.shape[:2]
+        hsv = cv2.cvtColor(np.ascontiguousarray(crop[:, int(w * 0.2) : int(w * 0.8)]), cv2.COLOR_RGB2HSV)
+        parts = []
+        for k in range(3):
+            stripe = hsv[int(h * (0.1 + 0.85 * k / 3)) : int(h * (0.1 + 0.85 * (k + 1) / 3))]
+            hist = cv2.calcHist([stripe], [0, 1, 2], None, [12, 4, 4], [0, 180, 0, 256, 0, 256]).ravel()
+            parts.append(np.sqrt(hist / max(float(hist.sum()), 1.0)))
+        v = np.concatenate(parts)
+        out[i] = v / max(float(np.linalg.norm(v)), 1e-12)
+    return out
+
+
+class ColourHeads(NumpyHeads):
+    """The tracker's matcher interface (:class:`~selftrack.reid.heads.NumpyHeads`) over colour vectors.
+
+    Logit ``scale * (similarity - centre)``, "no match" at 0: ``centre`` is the 99th percentile of the
+    similarity of two boxes of the same frame (two different objects, no labels needed), so a pair is
+    preferred to "no match" only when it is more alike than 99 % of pairs known to differ.
+    """
+
+    members, hidden_dim, kind, terminal = 1, 1, "cosine", 0.0
+
+    def __init__(self, width: int, centre: float, scale: float = 20.0) -> None:  # no weights: not super().__init__
+        self.width, self.centre, self.scale = width, centre, scale
+
+    def query_target(self, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return feats, feats
+
+    def logits(self, queries: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        if len(queries) == 0 or len(targets) == 0:
+            return np.zeros((len(queries), len(targets)), dtype=np.float32)
+        return (self.scale * (queries[:, 0] @ targets[:, 0].T - self.centre)).astype(np.float32)
+
+
+def colour(scene: reid_sets.Scene, crop_cache: Path) -> dict[str, Any]:
+    """Rank-1 of the colour descriptor, and the re-id tracker with it as its appearance model."""
+    from types import SimpleNamespace
+
+    from selftrack.reid import ReidTracker
+
+    vectors = colour_vectors(scene, crop_cache)
+    out: dict[str, Any] = {"scene": scene.key, **rank1_of(scene, lambda a, b: vectors[a] @ vectors[b].T)}
+    db = scene.det.frame_bounds()
+    pairs = [
+        (vectors[db[f] : db[f + 1]] @ vectors[db[f] : db[f + 1]].T)[np.triu_indices(db[f + 1] - db[f], 1)]
+        for f in range(len(db) - 1)
+    ]
+    heads = ColourHeads(vectors.shape[1], float(np.percentile(np.concatenate(pairs), 99)))
+    model = SimpleNamespace(
+        heads=heads, training={"stage1": {"best_val_loss": 0.1, "initial_val_loss": 1.0}}, has_spatial=False, path=""
+    )
+    out["motion only"] = _score(scene, ReidTracker(None).track(scene.det, fps=scene.fps, transforms=scene.transforms))
+    tracker = ReidTracker(model)  # type: ignore[arg-type]
+    tracks = tracker.track(scene.det, vectors[:, None, :], fps=scene.fps, transforms=scene.transforms)
+    out["colour appearance"] = {**_score(scene, tracks), "trust": round(tracker.trust.trust, 2)}
+    return out
+
+
+# ---------------------------------------------------------------------------- ceilings
+def _score(scene: reid_sets.Scene, tracks: Detections) -> dict[str, float]:
+    assert scene.gt is not None
+    s = evaluate(scene.gt, tracks, frames=scene.frames).summary()
+    return {k: round(100 * float(s[k]), 1) for k in ("HOTA", "DetA", "AssA", "IDF1")}
+
+
+def _gt_labels(boxes: Detections, ids: np.ndarray) -> np.ndarray:
+    """Track ids relabelled by ground truth: each track cut where its identity changes, then every piece
+    mostly on one identity joined under it (pieces seen at the same time as one already joined stay apart)."""
+    pieces = np.empty(len(boxes), dtype=np.int64)
+    nxt = 0
+    for t in np.unique(boxes.track_id):
+        rows = np.flatnonzero(boxes.track_id == t)
+        rows = rows[np.argsort(boxes.frame[rows], kind="stable")]
+        current = None
+        nxt += 1
+        for r in rows:
+            if ids[r] >= 0 and current is not None and ids[r] != current:
+                nxt += 1
+            current = ids[r] if ids[r] >= 0 else current
+            pieces[r] = nxt
+    labels, used = pieces.copy(), {}
+    for piece in sorted(np.unique(pieces), key=lambda k: -int(np.sum(pieces == k))):
+        rows = np.flatnonzero(pieces == piece)
+        known = ids[rows][ids[rows] >= 0]
+        if len(known) == 0 or np.bincount(known).max() <= len(rows) / 2:
+            continue
+        who = int(np.bincount(known).argmax())
+        frames = set(boxes.frame[rows].tolist())
+        if frames & used.get(who, set()):
+            continue
+        used.setdefault(who, set()).update(frames)
+        labels[rows] = 10**6 + who
+    return labels
+
+
+def ceiling(scene: reid_sets.Scene) -> dict[str, Any]:
+    """How far association alone could lift the motion-only re-id tracker (ground truth decides identities).
+
+    - the tracker's own boxes, identities from ground truth (its switches cut, its pieces joined), then
+      with gaps up to 2 s filled: what perfect long-range association of *its* boxes gives;
+    - every detection with its ground-truth identity (unmatched ones dropped), then with 2-s gaps filled:
+      what any tracker using these detections could reach.
+    """
+    from selftrack.reid import ReidTracker
+    from selftrack.trackers.postprocess import interpolate_tracks
+
+    assert scene.gt is not None
+    gap = max(1, round(2.0 * scene.fps))
+    out: dict[str, Any] = {"scene": scene.key}
+    tracks = ReidTracker(None).track(scene.det, fps=scene.fps, transforms=scene.transforms)
+    out["motion only"] = _score(scene, tracks)
+    relabelled = tracks.replace(track_id=_gt_labels(tracks, gt_ids(tracks, scene.gt)))
+    out["its boxes, identities from ground truth"] = _score(scene, relabelled)
+    out["its boxes, identities from ground truth, gaps filled"] = _score(
+        scene, interpolate_tracks(relabelled, gap, scene.transforms)
+    )
+    ids = gt_ids(scene.det, scene.gt)
+    oracle = scene.det[ids >= 0].replace(track_id=ids[ids >= 0])
+    out["every detection, identities from ground truth"] = _score(scene, oracle)
+    out["every detection, identities from ground truth, gaps filled"] = _score(
+        scene, interpolate_tracks(oracle, gap, scene.transforms)
+    )
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path("/tmp/selftrack-diag"), help="models, crops, vectors")
@@ -248,9 +403,17 @@ def main(argv: list[str] | None = None) -> int:
     tk = sub.add_parser("track")
     tk.add_argument("scene")
     tk.add_argument("model", type=Path)
+    for name in ("colour", "ceiling"):
+        sub.add_parser(name).add_argument("scenes", nargs="+")
     args = parser.parse_args(argv)
     videos = args.work / "videos"
-    if args.cmd == "masks":
+    if args.cmd in ("colour", "ceiling"):
+        for key in args.scenes:
+            scene = reid_sets.load(key, videos)
+            print(
+                json.dumps(colour(scene, args.work / "cache") if args.cmd == "colour" else ceiling(scene)), flush=True
+            )
+    elif args.cmd == "masks":
         for key in args.scenes:
             print(json.dumps(mask_stats(reid_sets.load(key, videos), json.loads(args.chain))), flush=True)
     elif args.cmd == "train":
