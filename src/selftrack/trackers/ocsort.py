@@ -19,8 +19,9 @@ split still extend tracks instead of being dropped, output a track from its firs
 (``min_hits=1``) and output the filter's estimate, which smooths such boxes' jitter; scores all alike
 make every box a first-stage box (chosen on the benchmark's "chosen on" sets, see BENCHMARKS.md).
 ``preset="official"`` follows the official implementation, including its thresholds and its output
-(the track's last observation, i.e. the matched detection box). ``max_age`` is in frames at 30 fps, like ByteTrack's ``track_buffer``: pass the video's ``frame_rate`` to keep a lost
-track for the same time at another rate (the official code counts frames, i.e. assumes 30 fps).
+(the track's last observation, i.e. the matched detection box). ``max_age`` is in frames at 30 fps,
+like ByteTrack's ``track_buffer``: pass the video's ``frame_rate`` to keep a lost track for the same
+time at another rate (the official code counts frames, i.e. assumes 30 fps).
 """
 
 from __future__ import annotations

@@ -12,15 +12,13 @@ detection with ``output_box="detection"``.
 ``preset="official"`` is the original SORT (``max_age=1``: a track missed for two frames ends, which
 suits its 30 fps detector with few misses). ``preset="auto"`` (the default, :mod:`.adaptive`) keeps an
 unmatched track for ``LOST_SECONDS`` (``frame_rate`` frames), as ByteTrack and OC-SORT do, and outputs a
-track from its first match (``min_hits=1``: with a second chance of a second, a box that starts a track
-is rarely a one-frame false positive worth hiding at the cost of every track's first frames). Then, by
-the kind of scores: *graded* detector boxes keep the filter's estimate as output (it smooths their
-jitter) and accept a smaller overlap with the prediction (``iou_threshold=0.15``: a noisy box of a
-walking person often overlaps its prediction by less than 0.3); boxes that all score *alike*
-(refined, ground-truth-like ones) are output as they are and followed by a corner filter
-(``kalman="xyxy"``), as the other trackers do with such boxes. Chosen on the benchmark's "chosen on" sets
-(PETS09, TUD-Campus, MOT17-02/04 public and MOT17-02/04/05/10 refined detections), reported on
-MOT17-09, TUD-Stadtmitte and KITTI-17: see BENCHMARKS.md.
+track from its first match (``min_hits=1``). Then, by the kind of scores: *graded* detector boxes are
+output as the filter's estimate, which smooths their jitter, and match a prediction they overlap by IoU
+0.15 (a noisy box of a walking person often overlaps its prediction by less than the original 0.3);
+boxes that all score *alike* (refined, ground-truth-like ones) are output as they are and followed by a
+corner filter (``kalman="xyxy"``), as ByteTrack does with such boxes. Chosen by HOTA on the tracker
+benchmark's "chosen on" sets (PETS09, TUD-Campus, MOT17-02/04 public and MOT17-02/04/05/10 refined
+detections) and reported on MOT17-09, TUD-Stadtmitte and KITTI-17: see BENCHMARKS.md.
 """
 
 from __future__ import annotations
