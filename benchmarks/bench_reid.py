@@ -75,8 +75,11 @@ HARNESS_SET = {
 PP = {"min_length": 4, "max_gap": 20}  # the post-processing every tracker may use (UNS20's)
 
 # ---------------------------------------------------------------------------- settings
+NO_STITCH = {"stitch.max_seconds": 0.0, "stitch.max_gap": 0, "colour.enabled": False}
+NO_COLOUR = {"colour.enabled": False}
 CANDIDATES: dict[str, dict[str, Any]] = {  # the defaults first, then from least to most reliance on appearance
     "defaults": {},
+    "no colour check": NO_COLOUR,
     "no stitching": {"stitch.max_seconds": 0.0},
     "no online re-linking": {"relink.max_age": 0},
     "appearance weight 0.5": {"association.reid_weight": 0.5},
@@ -111,13 +114,18 @@ MOTION_CANDIDATES: dict[str, dict[str, Any]] = {  # the motion part alone (no mo
     "least IoU with the prediction 0.2": {"association.min_iou": 0.2},
     "low-score boxes from IoU 0.3": {"association.low_min_iou": 0.3},
 }
-NO_STITCH = {"stitch.max_seconds": 0.0, "stitch.max_gap": 0}
 ABLATION: list[tuple[str, bool, dict[str, Any]]] = [
-    ("motion only (no model), no post-processing", False, {"min_track_length": 0, "max_interpolation_gap": 0}),
-    ("motion only (no model)", False, {}),
+    (
+        "motion only (no model), no post-processing",
+        False,
+        {"min_track_length": 0, "max_interpolation_gap": 0, **NO_COLOUR},
+    ),
+    ("motion only (no model)", False, NO_COLOUR),
+    ("motion only + colour check (no model)", False, {}),
     ("+ appearance in the matching cost", True, {**NO_STITCH, "relink.max_age": 0}),
     ("+ online re-linking of lost tracks", True, NO_STITCH),
-    ("+ offline stitching (= defaults)", True, {}),
+    ("+ offline stitching", True, NO_COLOUR),
+    ("+ colour check when the model is not trusted (= defaults)", True, {}),
     (
         "UNS20 inference as published",
         True,
@@ -148,6 +156,23 @@ ABLATION: list[tuple[str, bool, dict[str, Any]]] = [
     ),
 ]
 MOTION_ONLY = "motion only (no model)"
+COLOUR_GRID: dict[str, dict[str, Any]] = {  # the colour check's settings (``ColourParams``), the defaults first
+    f"{crops} crops, cut below {cut}, join above {join}": {
+        "colour.crops": crops,
+        "colour.cut_below": cut,
+        "colour.join_above": join,
+    }
+    for crops, cut, join in [
+        (20, 0.5, 0.95),
+        *[
+            (c, k, j)
+            for c in (5, 10, 15, 20)
+            for k in (0.5, 0.8, 0.95)
+            for j in (0.9, 0.95, 0.99)
+            if (c, k, j) != (20, 0.5, 0.95)
+        ],
+    ]
+}
 
 
 # ---------------------------------------------------------------------------- training
@@ -232,11 +257,30 @@ def score(scene: reid_sets.Scene, tracks: Detections) -> dict[str, float]:
     return {k: float(s[k]) for k in METRICS}
 
 
-def reid_run(scene: reid_sets.Scene, model: Any, feats: np.ndarray | None, params: dict[str, Any]) -> Detections:
+def reid_run(
+    scene: reid_sets.Scene,
+    model: Any,
+    feats: np.ndarray | None,
+    params: dict[str, Any],
+    colour: np.ndarray | None = None,
+) -> Detections:
     from selftrack.reid import ReidTracker
 
     tracker = ReidTracker(model, **params)
-    return tracker.track(scene.det, feats, fps=scene.fps, transforms=scene.transforms)
+    return tracker.track(scene.det, feats, fps=scene.fps, transforms=scene.transforms, colour=colour)
+
+
+def colours(scene: reid_sets.Scene, work: Path) -> np.ndarray:
+    """Colour looks of every detection (``reid.colour``), cached by video and detections."""
+    from selftrack.reid import colour_video
+    from selftrack.reid.crops import detections_digest
+
+    digest = hashlib.sha1((str(scene.video) + detections_digest(scene.det)).encode()).hexdigest()[:16]
+    cache = work / "colour" / f"{scene.key}-{digest}.npy"
+    if not cache.is_file():
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cache, colour_video(scene.video, scene.det))
+    return np.load(cache)
 
 
 def classic_rows(scene: reid_sets.Scene) -> list[dict[str, Any]]:
@@ -285,18 +329,21 @@ def section_scenes(work: Path, args: argparse.Namespace, results: dict[str, Any]
         res: dict[str, Any] = {"title": scene.title, "fps": scene.fps, "detector": scene.detector}
         res["classic"] = classic_rows(scene)
         res["harness"] = harness_best(args.trackers_json, key)
-        res["motion"] = {label: score(scene, reid_run(scene, None, None, kw)) for label, m, kw in ABLATION if not m}
+        colour = colours(scene, work)
+        res["motion"] = {
+            label: score(scene, reid_run(scene, None, None, kw, colour)) for label, m, kw in ABLATION if not m
+        }
         res["models"] = []
         for seed in range(args.seeds):
             path, training = model_for(key, seed, work, log)
             model = load_reid_model(path, "cpu")
             feats = features(model, path, scene, work)
-            rows = {label: score(scene, reid_run(scene, model, feats, kw)) for label, m, kw in ABLATION if m}
-            cand = {name: score(scene, reid_run(scene, model, feats, kw)) for name, kw in CANDIDATES.items()}
+            rows = {label: score(scene, reid_run(scene, model, feats, kw, colour)) for label, m, kw in ABLATION if m}
+            cand = {name: score(scene, reid_run(scene, model, feats, kw, colour)) for name, kw in CANDIDATES.items()}
             from selftrack.reid import ReidTracker
 
             probe = ReidTracker(model)
-            probe.track(scene.det, feats, fps=scene.fps, transforms=scene.transforms)
+            probe.track(scene.det, feats, fps=scene.fps, transforms=scene.transforms, colour=colour)
             res["models"].append(
                 {"seed": seed, "training": training, "ablation": rows, "candidates": cand, "settings": probe.settings()}
             )
@@ -318,6 +365,62 @@ def section_motion(work: Path, args: argparse.Namespace, results: dict[str, Any]
         }
         log(f"motion {key}: defaults HOTA {100 * out['scenes'][key]['scores']['defaults']['HOTA']:.1f}")
     results["motion"] = out
+
+
+def section_colour(work: Path, args: argparse.Namespace, results: dict[str, Any], log: Any) -> None:
+    """The colour check's settings (COLOUR_GRID) with the motion part alone (no model), on A and B: where the
+    colour check decides (a model that is not trusted, or none), with nothing learnt to mix in."""
+    out: dict[str, Any] = {"scenes": {}}
+    for key in (*reid_sets.GROUP_A, *reid_sets.GROUP_B):
+        scene = reid_sets.load(key, work / "videos")
+        colour = colours(scene, work)
+        scores = {"motion only": score(scene, reid_run(scene, None, None, NO_COLOUR))}
+        for name, kw in COLOUR_GRID.items():
+            scores[name] = score(scene, reid_run(scene, None, None, kw, colour))
+        out["scenes"][key] = {"title": scene.title, "scores": scores}
+        log(f"colour {key}: defaults HOTA {100 * scores[next(iter(COLOUR_GRID))]['HOTA']:.1f}")
+    results["colour"] = out
+
+
+def report_colour(colour: dict[str, Any]) -> list[str]:
+    scenes = colour["scenes"]
+    groups = {"A": reid_sets.GROUP_A, "B": reid_sets.GROUP_B}
+
+    def mean(name: str, group: str) -> float:
+        return float(np.mean([scenes[k]["scores"][name]["HOTA"] for k in groups[group]]))
+
+    chosen = {}
+    for g in groups:
+        top = max(mean(n, g) for n in COLOUR_GRID)
+        chosen[g] = next(n for n in COLOUR_GRID if mean(n, g) >= top - TIE)
+    keys = [*reid_sets.GROUP_A, *reid_sets.GROUP_B]
+    out = [
+        "### The colour check's settings",
+        "",
+        "The colour check (`reid.tracker.colour`) decides only where the learned model is not trusted, so its "
+        "settings are chosen with the motion part alone (no model): on group A, reported on group B, and the "
+        f"reverse. Means within {100 * TIE:.1f} HOTA of the best are ties, won by the first in the table's order "
+        "(the defaults first). HOTA / IDF1 per scene; the first row is the motion part without the colour check.",
+        "",
+        "| setting | A mean HOTA | B mean HOTA | " + " | ".join(scenes[k]["title"].split(",")[0] for k in keys) + " |",
+        "|---|---|---|" + "---|" * len(keys),
+    ]
+    for name in ["motion only", *COLOUR_GRID]:
+        mark = "".join(f" **chosen on {g}**" for g, c in chosen.items() if c == name)
+        cells = " | ".join(
+            f"{pct(scenes[k]['scores'][name]['HOTA'])} / {pct(scenes[k]['scores'][name]['IDF1'])}" for k in keys
+        )
+        a = "-" if name == "motion only" else pct(mean(name, "A"))
+        b = "-" if name == "motion only" else pct(mean(name, "B"))
+        out.append(f"| {name}{mark} | {a} | {b} | {cells} |")
+    first = next(iter(COLOUR_GRID))
+    out += [
+        "",
+        f"Chosen on group A: **{chosen['A']}**"
+        + (" = the `ColourParams` defaults." if chosen["A"] == first else " (not the defaults: change them to it)."),
+        "",
+    ]
+    return out
 
 
 def report_motion(motion: dict[str, Any]) -> list[str]:
@@ -766,6 +869,8 @@ def report(results: dict[str, Any]) -> str:
     ]
     if "scenes" in results:
         out += report_scenes(results)
+    if "colour" in results:
+        out += report_colour(results["colour"])
     if "motion" in results:
         out += report_motion(results["motion"])
     elif "motion" in results.get("kept", {}):
@@ -865,8 +970,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sections",
         nargs="+",
-        default=["scenes", "motion", "highway", "crops"],
-        choices=["scenes", "motion", "highway", "crops"],
+        default=["scenes", "colour", "motion", "highway", "crops"],
+        choices=["scenes", "colour", "motion", "highway", "crops"],
     )
     parser.add_argument("--scenes", nargs="+", default=list(SCENES), choices=list(SCENES))
     parser.add_argument("--work", type=Path, default=Path("/tmp/selftrack-bench-reid"))
@@ -921,8 +1026,8 @@ def main(argv: list[str] | None = None) -> int:
             print(msg, flush=True)
 
         for name in args.sections:
-            sections = {"scenes": section_scenes, "motion": section_motion, "highway": section_highway}
-            {**sections, "crops": section_crops}[name](args.work, args, results, log)
+            sections = {"scenes": section_scenes, "colour": section_colour, "motion": section_motion}
+            {**sections, "highway": section_highway, "crops": section_crops}[name](args.work, args, results, log)
             if args.json:  # keep what is done so far if a later section fails
                 args.json.write_text(json.dumps(results, indent=1, default=str))
     results["kept"] = kept_parts(ROOT / "BENCHMARKS.md")

@@ -20,6 +20,7 @@ from selftrack.reid import (
     ReidTracker,
     ReidTrackerParams,
     ReidTrainParams,
+    colour_video,
     embed_video,
     track_with_reid,
     train_reid,
@@ -208,12 +209,14 @@ def test_track_with_reid_on_a_generated_scene(scene: tuple[Path, Detections, Det
     assert out.has_tracks and (out.track_id >= 1).all()
     assert seen[-1][1] == 150 and seen[-1][0] == int(det.frame[-1]) + 1
     assert out.canvas == det.canvas and out.num_frames == det.num_frames
-    # the streaming path equals tracking with precomputed vectors
+    # the streaming path equals tracking with precomputed vectors and colour looks (the model's crops are
+    # 16 pixels, the colour looks' 64: they are cut apart, the same as without a model)
     feats = embed_video(model_path, path, det, device="cpu")
     from selftrack.reid import load_reid_model
 
-    again = ReidTracker(load_reid_model(model_path), ReidTrackerParams()).track(det, feats, fps=10.0)
-    assert again.equals(out)
+    again = ReidTracker(load_reid_model(model_path), ReidTrackerParams())
+    assert again.track(det, feats, fps=10.0, colour=colour_video(path, det)).equals(out)
+    assert again.colour_memory is not None
     result = evaluate(gt, out, benchmark="none")
     assert result.hota.hota > 0.5  # boxes are the ground truth; association is what is scored
 

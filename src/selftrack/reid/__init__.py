@@ -8,7 +8,8 @@ This is the only package of selftrack that imports torch. Pipeline:
    (:mod:`~selftrack.reid.sampling`), and the two stages of UNS20 train the appearance matcher
    and the recurrent box matcher (:mod:`~selftrack.reid.train`, :mod:`~selftrack.reid.losses`).
 2. :func:`track_with_reid` (model file, video, detections) -> tracks, streaming the video; or
-   :func:`embed_video` once and :class:`ReidTracker` ``.track(detections, features)`` many times.
+   :func:`embed_video` (and :func:`colour_video`, the boxes' colour looks, :mod:`~selftrack.reid.colour`)
+   once and :class:`ReidTracker` ``.track(detections, features, colour=...)`` many times.
 
 Example::
 
@@ -33,6 +34,7 @@ _LAZY = {
     "crop_boxes": "crops",
     "AppearanceEncoder": "embed",
     "embed_video": "embed",
+    "colour_video": "embed",
     "iter_video_features": "embed",
     "InferenceModel": "inference",
     "load_tracking_model": "inference",
@@ -60,7 +62,7 @@ if TYPE_CHECKING:
     from selftrack.reid.candidates import candidate_mask, chain_reach, match_gaps
     from selftrack.reid.checkpoint import ReidModel, load_reid_model
     from selftrack.reid.crops import CropStore, build_crop_store, crop_boxes
-    from selftrack.reid.embed import AppearanceEncoder, embed_video, iter_video_features
+    from selftrack.reid.embed import AppearanceEncoder, colour_video, embed_video, iter_video_features
     from selftrack.reid.inference import InferenceModel, load_tracking_model
     from selftrack.reid.model import ReidNet
     from selftrack.reid.tracker import ReidTracker, ReidTrackerParams, track_with_reid
@@ -80,6 +82,7 @@ __all__ = [
     "build_crop_store",
     "candidate_mask",
     "chain_reach",
+    "colour_video",
     "crop_boxes",
     "embed_video",
     "iter_video_features",

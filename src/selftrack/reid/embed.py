@@ -21,6 +21,7 @@ import numpy as np
 
 from selftrack.core.detections import Detections
 from selftrack.core.errors import ValidationError
+from selftrack.reid.colour import COLOUR_DIM, colour_descriptors
 from selftrack.reid.crops import CropPlan, frame_boxes, read_ahead
 from selftrack.reid.inference import InferenceModel
 from selftrack.video import VideoReader
@@ -64,15 +65,19 @@ class AppearanceEncoder:
 
 @dataclass(frozen=True)
 class FeatureBatch:
-    """Appearance vectors of the detections of frames ``[start, stop)`` (rows ``[lo, hi)``)."""
+    """Appearance vectors of the detections of frames ``[start, stop)`` (rows ``[lo, hi)``), and their colour
+    looks when asked for (:func:`~selftrack.reid.colour.colour_descriptors`)."""
 
     start: int
     stop: int
     lo: int
     hi: int
     features: np.ndarray
+    colour: np.ndarray | None = None
 
 
+COLOUR_CROP = 64
+"""Crop size of the colour looks (crops that keep the box's shape, as the models' by default)."""
 FIRST_BATCH_FRAMES = 4
 """The first batch is short, so tracking starts after a few frames rather than a whole batch."""
 
@@ -93,16 +98,24 @@ def _crop_batches(
     size: int,
     stretch: bool = False,
     copy: bool = True,
-) -> Iterator[tuple[int, int, np.ndarray]]:
-    """``(first frame, end frame, crops of the boxes of those frames)``, decoding frames ``[start, stop)``.
+    colour: bool = False,
+) -> Iterator[tuple[int, int, np.ndarray, np.ndarray | None]]:
+    """``(first frame, end frame, crops of the boxes of those frames, their colour looks or None)``, decoding
+    frames ``[start, stop)``.
 
     Batches are :func:`_batch_spans`. With ``copy=False`` the crops are a view that the next batch
-    overwrites (for a consumer that copies them before asking for the next).
+    overwrites (for a consumer that copies them before asking for the next). With ``colour`` each batch
+    also has the boxes' colour looks, always from ``COLOUR_CROP``-pixel crops that keep the box's shape
+    (the model's own crops when they are those), so the looks do not depend on the model.
     """
     first, buf, n = start, np.zeros((64, size, size, 3), dtype=np.uint8), 0
     length = min(batch_frames, FIRST_BATCH_FRAMES)
     lo = int(bounds[start])
     plan = CropPlan.of(boxes[lo : int(bounds[stop])], reader.output_size, size, stretch)  # crop_boxes' geometry
+    own = colour and (size, stretch) != (COLOUR_CROP, False)
+    colour_plan = CropPlan.of(boxes[lo : int(bounds[stop])], reader.output_size, COLOUR_CROP) if own else plan
+    colour_buf = np.zeros((0, COLOUR_CROP, COLOUR_CROP, 3), dtype=np.uint8)
+    looks: list[np.ndarray] = []
     for f, frame in enumerate(reader.frame_pixels(start, stop), start=start):
         a, b = int(bounds[f]), int(bounds[f + 1])
         if b > a:
@@ -111,10 +124,20 @@ def _crop_batches(
                 grown[:n] = buf[:n]
                 buf = grown
             plan.cut(frame, a - lo, b - lo, buf[n : n + b - a])
+            if colour:
+                crops = buf[n : n + b - a]
+                if own:
+                    if len(colour_buf) < b - a:
+                        colour_buf = np.zeros((b - a, COLOUR_CROP, COLOUR_CROP, 3), dtype=np.uint8)
+                    crops = colour_plan.cut(frame, a - lo, b - lo, colour_buf)[: b - a]
+                looks.append(colour_descriptors(crops, np.asarray(colour_plan.sizes[a - lo : b - lo]).reshape(-1, 2)))
             n += b - a
         if f + 1 - first == length or f + 1 == stop:
-            yield first, f + 1, buf[:n].copy() if copy else buf[:n]
-            first, n, length = f + 1, 0, batch_frames
+            batch_looks = None
+            if colour:
+                batch_looks = np.concatenate(looks) if looks else np.zeros((0, COLOUR_DIM), np.float32)
+            yield first, f + 1, buf[:n].copy() if copy else buf[:n], batch_looks
+            first, n, length, looks = f + 1, 0, batch_frames, []
 
 
 def _batch_spans(start: int, stop: int, batch_frames: int) -> list[tuple[int, int]]:
@@ -144,9 +167,10 @@ class _CropSlots:
         self.free = ctx.Semaphore(count)
         self.written = 0
 
-    def put(self, item: tuple[int, int, np.ndarray]) -> tuple[int, int, int, int]:
-        """In the decoding process: wait for a free slot, copy the crops there; what to send instead."""
-        first, end, crops = item
+    def put(self, item: tuple[int, int, np.ndarray, Any]) -> tuple[int, int, int, int, Any]:
+        """In the decoding process: wait for a free slot, copy the crops there; what to send instead (the
+        item's last part, small, travels as it is)."""
+        first, end, crops, extra = item
         parent = os.getppid()
         while not self.free.acquire(timeout=1.0):
             if os.getppid() != parent:  # the tracking process is gone: nobody will free a slot
@@ -154,12 +178,12 @@ class _CropSlots:
         slot = self.written % self.count
         self.written += 1
         self.slots[slot, : len(crops)] = crops
-        return first, end, slot, len(crops)
+        return first, end, slot, len(crops), extra
 
-    def get(self, item: tuple[int, int, int, int]) -> tuple[int, int, np.ndarray]:
+    def get(self, item: tuple[int, int, int, int, Any]) -> tuple[int, int, np.ndarray, Any]:
         """In this process: the crops a message points to (valid until :meth:`release`)."""
-        first, end, slot, n = item
-        return first, end, self.slots[slot, :n]
+        first, end, slot, n, extra = item
+        return first, end, self.slots[slot, :n], extra
 
     def release(self) -> None:
         """The oldest slot handed out is free again (slots are used and freed in turn)."""
@@ -238,13 +262,14 @@ def _in_process(
 
 
 def iter_video_features(
-    model: ReidModel | InferenceModel,
+    model: ReidModel | InferenceModel | None,
     video_path: str | os.PathLike[str],
     detections: Detections,
     *,
     batch_frames: int = 32,
     should_stop: Callable[[], bool] | None = None,
     prefetch: bool | Literal["process", "thread"] = True,
+    colour: bool = False,
 ) -> Iterator[FeatureBatch]:
     """Stream ``video_path`` and yield the appearance vectors of ``detections``, batch by batch.
 
@@ -252,9 +277,10 @@ def iter_video_features(
     to its first frame). Boxes on another canvas are scaled to the frame. With ``prefetch`` (``True`` =
     ``"process"``) the video is decoded and cropped in a forked process (see :func:`_in_process`; a
     background thread where forking is not possible), with ``"thread"`` in a thread, with ``False`` in
-    this thread.
+    this thread. With ``colour`` each batch also carries the boxes' colour looks (made where the crops
+    are, see :func:`_crop_batches`); ``model=None`` gives the colour looks alone (``features`` empty).
     """
-    encoder = AppearanceEncoder(model)
+    encoder = AppearanceEncoder(model) if model is not None else None
     with VideoReader(video_path) as reader:
         n = len(detections)
         if n and int(detections.frame[-1]) >= reader.frame_count:
@@ -269,10 +295,10 @@ def iter_video_features(
         bounds = np.searchsorted(detections.frame, np.arange(stop + 1), side="left")
         start = int(detections.frame[0])
 
-        size = encoder.crop_size
+        size, stretch = (encoder.crop_size, encoder.stretch) if encoder is not None else (COLOUR_CROP, False)
 
-        def make(copy: bool = True) -> Iterator[tuple[int, int, np.ndarray]]:
-            return _crop_batches(reader, boxes, bounds, start, stop, batch_frames, size, encoder.stretch, copy)
+        def make(copy: bool = True) -> Iterator[tuple[int, int, np.ndarray, np.ndarray | None]]:
+            return _crop_batches(reader, boxes, bounds, start, stop, batch_frames, size, stretch, copy, colour)
 
         def slots(ctx: Any) -> _CropSlots:
             rows = max(int(bounds[b] - bounds[a]) for a, b in _batch_spans(start, stop, batch_frames))
@@ -283,11 +309,12 @@ def iter_video_features(
             batches = read_ahead(make()) if prefetch else make()
         else:
             batches = _in_process(lambda: make(copy=False), slots) or read_ahead(make())
-        for first, last, crops in batches:
+        for first, last, crops, looks in batches:
             if should_stop is not None and should_stop():
                 raise InterruptedError("appearance extraction stopped")
             lo, hi = int(bounds[first]), int(bounds[last])
-            yield FeatureBatch(first, last, lo, hi, encoder(crops))
+            features = encoder(crops) if encoder is not None else np.zeros((hi - lo, 0, 0), np.float32)
+            yield FeatureBatch(first, last, lo, hi, features, looks)
 
 
 def embed_video(
@@ -309,4 +336,14 @@ def embed_video(
     out = np.zeros((len(detections), model.arch.ensemble, model.arch.embed_dim), dtype=np.float32)
     for batch in iter_video_features(model, video_path, detections, batch_frames=batch_frames):
         out[batch.lo : batch.hi] = batch.features
+    return out
+
+
+def colour_video(video_path: str | os.PathLike[str], detections: Detections, *, batch_frames: int = 32) -> np.ndarray:
+    """Colour looks ``(len(detections), COLOUR_DIM)`` of every detection of a video (no model needed), for
+    :meth:`ReidTracker.track(..., colour=...) <selftrack.reid.tracker.ReidTracker.track>`."""
+    out = np.zeros((len(detections), COLOUR_DIM), dtype=np.float32)
+    for batch in iter_video_features(None, video_path, detections, batch_frames=batch_frames, colour=True):
+        assert batch.colour is not None
+        out[batch.lo : batch.hi] = batch.colour
     return out

@@ -8,6 +8,7 @@ Where each part lives:
   motion, ByteTrack's two stages with an appearance term, online re-linking of lost tracks);
 - :mod:`.appearance`: UNS20's appearance scores of tracks against boxes;
 - :mod:`.stitching`: offline joining of track fragments by appearance, gated by geometry;
+- :mod:`.colour`: offline cuts and joins by the boxes' colours when the learned model is not trusted;
 - :mod:`.uns20`: UNS20's own inference (recurrent box matcher, greedy votes), as published;
 - :mod:`.stream`: :func:`track_with_reid`, which decodes the video once and tracks as it goes.
 
@@ -26,6 +27,7 @@ from selftrack.reid.tracker.online import ReidTracker
 from selftrack.reid.tracker.params import (
     AppearanceParams,
     AssociationParams,
+    ColourParams,
     MotionParams,
     ReidTrackerParams,
     RelinkParams,
@@ -36,6 +38,7 @@ from selftrack.reid.tracker.stream import track_with_reid
 __all__ = [
     "AppearanceParams",
     "AssociationParams",
+    "ColourParams",
     "MotionParams",
     "ReidTracker",
     "ReidTrackerParams",

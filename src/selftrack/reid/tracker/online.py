@@ -15,12 +15,16 @@ Per frame (``motion.model`` ``"kalman"`` or ``"velocity"``):
 5. unmatched high-score boxes start tracks; tracks too old for motion and re-linking end.
 
 A track's appearance history learns only from *clean* crops (the box overlaps no other box) that
-the matcher accepts (``appearance.needs_agreement``). After the whole video, :meth:`ReidTracker.finish`
-stitches fragments (:mod:`.stitching`), drops short tracks and fills gaps by interpolation.
+the matcher accepts (``appearance.needs_agreement``). Given the boxes' colour looks
+(:mod:`selftrack.reid.colour`), the pass also remembers each track's colours (:mod:`.colour`). After the
+whole video, :meth:`ReidTracker.finish` joins fragments — by the learned looks (:mod:`.stitching`) when
+the model is trusted for decisions on appearance alone, otherwise by colour (cutting the
+re-acquisitions colour contradicts first) — then drops short tracks and fills gaps by interpolation.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -31,6 +35,7 @@ from selftrack.core.errors import ValidationError
 from selftrack.reid.heads import NumpyHeads
 from selftrack.reid.tracker import appearance as app
 from selftrack.reid.tracker.adaptive import MIN_HISTORY, AppearanceTrust, prior_agreement, unambiguous
+from selftrack.reid.tracker.colour import ColourMemory, ColourResult, colour_check
 from selftrack.reid.tracker.params import FALLBACK_MAX_AGE, ReidTrackerParams, frames_for, validated
 from selftrack.reid.tracker.state import TrackState
 from selftrack.reid.tracker.stitching import at_border, stitch
@@ -50,6 +55,19 @@ if TYPE_CHECKING:  # the tracker runs without torch (an ONNX twin): no runtime i
 _NEG = -1e9
 FALLBACK_HIGH_SCORE = 0.5
 """First-stage threshold when neither set nor derived from the video's scores (step-by-step use)."""
+
+
+@dataclass(frozen=True)
+class _BoxVectors:
+    """The learned vectors and colour looks of a run of boxes, sliced together by the frame loop."""
+
+    features: np.ndarray | None
+    colour: np.ndarray | None
+
+    def __getitem__(self, rows: slice) -> _BoxVectors:
+        return _BoxVectors(
+            None if self.features is None else self.features[rows], None if self.colour is None else self.colour[rows]
+        )
 
 
 class ReidTracker(Tracker, register=False):
@@ -126,6 +144,8 @@ class ReidTracker(Tracker, register=False):
         self.trust = AppearanceTrust(self._prior, p.appearance.trust_none, p.appearance.trust_full)
         self._frame = -1
         self._affines: list[np.ndarray | None] = []
+        self.colour_memory: ColourMemory | None = None  # made on the first frame given colour looks
+        self.colour_result: ColourResult | None = None
 
     @property
     def high_score(self) -> float:
@@ -184,6 +204,8 @@ class ReidTracker(Tracker, register=False):
                 if self.scores_alike
                 else "output boxes: the Kalman filter's (graded detector scores)"
             )
+        if self.colour_result is not None:
+            lines.append(self.colour_result.describe())
         if self.heads is not None:
             lines.append(
                 f"appearance trust {self.trust.trust:.2f} (agreement with motion {self.trust.agreement:.2f} on "
@@ -196,6 +218,13 @@ class ReidTracker(Tracker, register=False):
         """Whether :meth:`finish` stitches fragments (a model and a limit above zero)."""
         s = self.params.stitch
         return self.heads is not None and (s.max_gap > 0 or s.max_seconds > 0)
+
+    @property
+    def colour_decides(self) -> bool:
+        """Whether :meth:`finish` tries the colour check: colour looks were given, and there is no model or
+        it is not trusted for decisions on appearance alone (``appearance.trust_for_relinking``)."""
+        no_model = self.heads is None or self.trust.trust < self.params.appearance.trust_for_relinking
+        return self.colour_memory is not None and self.params.colour.enabled and no_model
 
     @property
     def num_tracks(self) -> int:
@@ -238,12 +267,14 @@ class ReidTracker(Tracker, register=False):
         score: np.ndarray,
         features: np.ndarray | None = None,
         transform: np.ndarray | None = None,
+        colour: np.ndarray | None = None,
     ) -> StepResult:
         """Track one frame: which input rows are output, with which box and id.
 
         ``features`` are the boxes' appearance vectors ``(n, members, dim)`` (required when the
-        tracker has a model); ``transform`` the ``(2, 3)`` camera motion from the previous frame.
-        Call for every frame in order, empty ones included.
+        tracker has a model); ``transform`` the ``(2, 3)`` camera motion from the previous frame;
+        ``colour`` the boxes' colour looks ``(n, COLOUR_DIM)`` (:func:`~selftrack.reid.colour.colour_descriptors`;
+        optional, for :meth:`finish`'s colour check). Call for every frame in order, empty ones included.
         """
         xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
         score = np.asarray(score, dtype=np.float64).reshape(-1)
@@ -260,8 +291,23 @@ class ReidTracker(Tracker, register=False):
         if affine is not None:
             self.state.warp(affine)
         if self.params.motion.model == "uns20":
-            return step_uns20(self, frame, xyxy, score, targets, queries)
-        return self._associate(frame, xyxy, score, targets, queries)
+            result = step_uns20(self, frame, xyxy, score, targets, queries)
+        else:
+            result = self._associate(frame, xyxy, score, targets, queries)
+        if colour is not None and self.params.colour.enabled:
+            self._remember_colour(frame, xyxy, colour, result)
+        return result
+
+    def _remember_colour(self, frame: int, xyxy: np.ndarray, colour: np.ndarray, result: StepResult) -> None:
+        if len(colour) != len(xyxy):
+            raise ValidationError(f"frame {frame}: {len(xyxy)} boxes but {len(colour)} colour looks")
+        if self.colour_memory is None:
+            forget = max(self.max_age, self.params.relink.max_age if self.heads is not None else 0)
+            second = round(self.fps) if self.fps else FALLBACK_MAX_AGE
+            self.colour_memory = ColourMemory(self.params, 2 * forget + 1, lag=second)
+        clean = app.clean_boxes(xyxy, self.params.appearance.clean_crop_iou)
+        rows = np.asarray(result.rows, dtype=np.int64)
+        self.colour_memory.observe(frame, np.asarray(colour, np.float32), rows, result.track_id, clean[rows])
 
     def _step(
         self,
@@ -269,8 +315,10 @@ class ReidTracker(Tracker, register=False):
         score: np.ndarray,
         class_id: np.ndarray,
         affine: np.ndarray | None,
-        features: np.ndarray | None = None,
+        features: np.ndarray | _BoxVectors | None = None,
     ) -> StepResult:
+        if isinstance(features, _BoxVectors):
+            return self.step(self._frame + 1, xyxy, score, features.features, affine, features.colour)
         return self.step(self._frame + 1, xyxy, score, features, affine)
 
     def _associate(
@@ -416,13 +464,15 @@ class ReidTracker(Tracker, register=False):
         transforms: np.ndarray | None = None,
         progress: ProgressCallback | None = None,
         postprocess: bool = True,
+        colour: np.ndarray | None = None,
     ) -> Detections:
         """Track a whole video from scratch; ``features`` from :func:`~selftrack.reid.embed.embed_video`.
 
         ``frame_size`` defaults to the detections' canvas; ``fps`` (the video's frame rate) is
         needed when stitching is on with a limit in seconds; ``transforms`` is the camera motion,
         ``(num_frames, 2, 3)``, ``transforms[f]`` mapping frame ``f - 1`` coordinates to frame ``f``
-        (as for every tracker). Returns the tracked boxes (the Kalman or detection boxes,
+        (as for every tracker); ``colour`` the boxes' colour looks (:func:`~selftrack.reid.embed.colour_video`)
+        for the colour check. Returns the tracked boxes (the Kalman or detection boxes,
         ``track_id >= 1``), post-processed unless ``postprocess=False``.
         """
         if not isinstance(detections, Detections):
@@ -435,8 +485,13 @@ class ReidTracker(Tracker, register=False):
         affines = (
             None if transforms is None else check_transforms(transforms, detections.frame_count, detections.source)
         )
+        if colour is not None and len(colour) != len(detections):
+            raise ValidationError(f"re-id tracker: {len(detections)} boxes but {len(colour)} colour looks")
         self.reset(frame_size or detections.canvas, fps, detections.score)
-        out = self._track_frames(detections, affines, progress, features if self.heads is not None else None)
+        vectors: np.ndarray | _BoxVectors | None = features if self.heads is not None else None
+        if colour is not None:
+            vectors = _BoxVectors(vectors, colour)
+        out = self._track_frames(detections, affines, progress, vectors)  # type: ignore[arg-type]
         return self.finish(out, postprocess)
 
     def stitch_limit(self) -> int:
@@ -454,8 +509,9 @@ class ReidTracker(Tracker, register=False):
         return max(1, round(s.max_seconds * self.fps))
 
     def finish(self, tracks: Detections, postprocess: bool | Literal["stitch"] = True) -> Detections:
-        """Post-process the online pass's output: stitch fragments, drop short tracks, interpolate gaps
-        (``"stitch"``: only stitch; a chunk of a long video leaves dropping and filling to the joined result)."""
+        """Post-process the online pass's output: join fragments (by colour when :attr:`colour_decides` and the
+        video's colours separate objects, else by the learned looks), drop short tracks, interpolate gaps
+        (``"stitch"``: only join; a chunk of a long video leaves dropping and filling to the joined result)."""
         if not postprocess:
             return tracks
         p = self.params
@@ -463,7 +519,25 @@ class ReidTracker(Tracker, register=False):
         if any(a is not None for a in self._affines):
             eye = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
             affines = np.stack([eye if a is None else a for a in self._affines])
-        if self.heads is not None and self.stitch_limit() > 0 and self.trust.agreement >= p.stitch.min_agreement:
+        by_colour = False  # colour made the offline decisions the learned model is not trusted with
+        if self.colour_decides:
+            assert self.colour_memory is not None
+            tracks, self.colour_result = colour_check(
+                tracks,
+                self.colour_memory,
+                p,
+                limit=self.stitch_limit(),
+                canvas=self.canvas,
+                fps=self.fps,
+                affines=affines,
+            )
+            by_colour = not self.colour_result.why_not
+        if (
+            not by_colour
+            and self.heads is not None
+            and self.stitch_limit() > 0
+            and self.trust.agreement >= p.stitch.min_agreement
+        ):
             tracks = stitch(
                 tracks,
                 self.state.looks(),

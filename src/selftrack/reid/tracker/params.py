@@ -4,7 +4,8 @@
 - :class:`AssociationParams`: the online matching of tracks and boxes (scores, thresholds, costs);
 - :class:`AppearanceParams`: which crops a track remembers and queries with;
 - :class:`RelinkParams`: online re-linking of lost tracks by appearance;
-- :class:`StitchParams`: offline stitching of track fragments.
+- :class:`StitchParams`: offline stitching of track fragments;
+- :class:`ColourParams`: offline cuts and joins by the boxes' colour looks when the learned model is not trusted.
 
 Every field can also be given by its flat name (SkyhookML's ``velocity_steps``, ``min_iou``,
 ``max_age``, ``reid_weight``; ``high_score``, ``relink_max_age``, ``stitch_max_seconds``...) or by a
@@ -227,6 +228,40 @@ class StitchParams(_Group):
     )
 
 
+class ColourParams(_Group):
+    """Offline cuts and joins by the boxes' colour looks (:mod:`selftrack.reid.colour`), used when the learned
+    model is not trusted for decisions on appearance alone (see :mod:`selftrack.reid.tracker.colour`)."""
+
+    enabled: bool = Field(
+        True,
+        description="Check re-acquisitions and join fragments by colour when the learned model is not trusted for "
+        "it (its trust below appearance.trust_for_relinking) and the video's colours tell objects apart; off: never.",
+    )
+    crops: int = Field(
+        20, ge=1, description="Crops averaged into a look at each side of a re-acquisition and at each track end."
+    )
+    min_gap: int = Field(
+        2,
+        ge=2,
+        description="Frames between two matches of a track that make the second a re-acquisition (2: one frame missed).",
+    )
+    cut_below: float = Field(
+        0.5,
+        gt=0.0,
+        lt=1.0,
+        description="A re-acquisition is cut when the looks before and after it are less alike than this share of "
+        "the pairs of tracks seen in the same frame (certainly different objects).",
+    )
+    join_above: float = Field(
+        0.95,
+        gt=0.0,
+        lt=1.0,
+        description="A fragment's end joins a later fragment's start (within the stitching gates) only when their "
+        "looks are more alike than this share of the pairs of tracks seen in the same frame, and each is the "
+        "other's best candidate.",
+    )
+
+
 TOP_LEVEL = ("border_margin", "min_track_length", "max_interpolation_gap", "max_interpolation_seconds")
 """The fields of :class:`ReidTrackerParams` outside the groups."""
 
@@ -236,6 +271,7 @@ GROUPS: dict[str, type[_Group]] = {
     "appearance": AppearanceParams,
     "relink": RelinkParams,
     "stitch": StitchParams,
+    "colour": ColourParams,
 }
 
 FLAT_NAMES: dict[str, tuple[str, str]] = {
@@ -250,6 +286,7 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "history_needs_appearance": ("appearance", "needs_agreement"),
     **{f"relink_{name}": ("relink", name) for name in RelinkParams.model_fields},
     **{f"stitch_{name}": ("stitch", name) for name in StitchParams.model_fields},
+    **{f"colour_{name}": ("colour", name) for name in ColourParams.model_fields},
 }
 """Flat name -> (group, field): the names the tracker's knobs had before they were grouped."""
 
@@ -266,6 +303,9 @@ class ReidTrackerParams(TrackerParams):
     )
     relink: RelinkParams = Field(default_factory=RelinkParams, description="Online re-linking of lost tracks.")
     stitch: StitchParams = Field(default_factory=StitchParams, description="Offline stitching of track fragments.")
+    colour: ColourParams = Field(
+        default_factory=ColourParams, description="Offline cuts and joins by colour when the model is not trusted."
+    )
     border_margin: float | None = Field(
         0.25,
         ge=0.0,

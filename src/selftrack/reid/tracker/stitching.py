@@ -241,7 +241,6 @@ def stitch(
     ends = track_ends(tracks, reference)
     sid = looks.track_id
     pos = np.minimum(np.searchsorted(sid, ends["id"]), len(sid) - 1)
-    n = len(ends["id"])
     ok = candidate_pairs(ends, sid[pos] == ends["id"], params, limit, canvas, fps)
     rows, cols = np.flatnonzero(ok.any(axis=1)), np.flatnonzero(ok.any(axis=0))
     if not len(rows) or not len(cols):
@@ -260,19 +259,24 @@ def stitch(
     cost = np.where(allowed, -prob, 1e6)
     pairs = assign(cost, cost_limit=0.0)
     pairs = pairs[allowed[pairs[:, 0], pairs[:, 1]]]
-    if not len(pairs):
+    return join_chains(tracks, ends["id"], rows[pairs[:, 0]], cols[pairs[:, 1]])
+
+
+def join_chains(tracks: Detections, ids: np.ndarray, before: np.ndarray, after: np.ndarray) -> Detections:
+    """``tracks`` with track ``ids[after[i]]`` joined to ``ids[before[i]]`` (each index at most once on each
+    side); chains A -> B -> C all take A's id."""
+    if not len(before):
         return tracks
-    # union the chains: every track maps to the first track of its chain
+    n = len(ids)
     parent = np.arange(n)
     nxt = np.full(n, -1)
-    nxt[rows[pairs[:, 0]]] = cols[pairs[:, 1]]
+    nxt[before] = after
     has_prev = np.zeros(n, dtype=bool)
-    has_prev[cols[pairs[:, 1]]] = True
+    has_prev[after] = True
     for head_track in np.flatnonzero(~has_prev):
         cur = nxt[head_track]
         while cur >= 0:
             parent[cur] = head_track
             cur = nxt[cur]
-    new_id = ends["id"][parent]
-    mapped = new_id[np.searchsorted(ends["id"], tracks.track_id)]
+    mapped = ids[parent][np.searchsorted(ids, tracks.track_id)]
     return dataclasses.replace(tracks, track_id=mapped)

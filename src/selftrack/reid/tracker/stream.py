@@ -44,6 +44,7 @@ def track_with_reid(
     ``report`` receives one line per setting the tracker chose from the video and the model (score
     thresholds, appearance trust), after tracking.
 
+    The boxes' colour looks are taken from the same crops for the colour check (``colour.enabled``).
     Decoding starts at the first frame with a box, so the detections of one chunk of a long video
     (frame numbers unchanged) are tracked without reading the frames before it; ``postprocess`` as in
     :meth:`ReidTracker.finish`.
@@ -70,12 +71,16 @@ def track_with_reid(
     if affines is not None and len(detections):  # decoding starts at the first box; camera motion from frame 0
         for f in range(int(detections.frame[0])):
             tracker.step(f, boxes[:0], score[:0], None, affines[f])
-    for batch in iter_video_features(model, video_path, detections, batch_frames=batch_frames, should_stop=should_stop):
+    colour = tracker.params.colour.enabled  # the boxes' colour looks, from the same crops (see reid.tracker.colour)
+    batches = iter_video_features(
+        model, video_path, detections, batch_frames=batch_frames, should_stop=should_stop, colour=colour
+    )
+    for batch in batches:
         for f in range(batch.start, batch.stop):
             lo, hi = int(bounds[f]), int(bounds[f + 1])
-            step = tracker.step(
-                f, boxes[lo:hi], score[lo:hi], batch.features[lo - batch.lo : hi - batch.lo], _at(affines, f)
-            )
+            a, b = lo - batch.lo, hi - batch.lo
+            looks = None if batch.colour is None else batch.colour[a:b]
+            step = tracker.step(f, boxes[lo:hi], score[lo:hi], batch.features[a:b], _at(affines, f), looks)
             out.add(step, lo)
         if progress is not None:
             progress(batch.stop, total)
