@@ -12,6 +12,8 @@ Protocol: a handful of candidate re-id tracker settings (``CANDIDATES``, "defaul
 (best mean HOTA over A's scenes, each the mean over its models) is reported on group B, and the one
 chosen on B is reported on A; every table says which. The defaults are what group A chooses: the
 report says whether they still are. Tables give the mean over the training seeds and the worst.
+The colour check's settings (``COLOUR_GRID``, ``--sections colour``) are chosen the same way, with the
+motion part alone (no model), since the check decides only where the learned model is not trusted.
 
 Against: our classic trackers and the best tracker of ``benchmarks/bench_trackers.py`` (ours and
 the peers', defaults and per-detector thresholds) on the same detections (``--trackers-json``, the

@@ -80,14 +80,34 @@ class _Track:
     # (frame of the re-acquisition, look before it, look after it)
     reacquired: list[tuple[int, np.ndarray, _Look]] = field(default_factory=list)
     end: np.ndarray | None = None  # the last crops' look, once the track is over
+    # sums over the ring (all of it, its clean crops), kept as crops come and go: tail() costs one vector
+    every_sum: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    clean_sum: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    clean_count: int = 0
 
-    def tail(self, crops: int) -> np.ndarray:
-        k = min(self.rows, crops)
-        idx = [(self.rows - 1 - i) % crops for i in range(k)]
-        clean = [i for i in idx if self.ring_clean[i]]
-        v = self.ring[clean or idx].sum(axis=0)
+    def push(self, look: np.ndarray, clean: bool) -> None:
+        """The newest crop's look enters the ring, the oldest leaves it."""
+        if not len(self.every_sum):
+            self.every_sum = np.zeros(self.ring.shape[1])
+            self.clean_sum = np.zeros(self.ring.shape[1])
+        at = self.rows % len(self.ring)
+        if self.rows >= len(self.ring):
+            self.every_sum -= self.ring[at]
+            if self.ring_clean[at]:
+                self.clean_sum -= self.ring[at]
+                self.clean_count -= 1
+        self.ring[at], self.ring_clean[at] = look, clean
+        self.every_sum += look
+        if clean:
+            self.clean_sum += look
+            self.clean_count += 1
+        self.rows += 1
+
+    def tail(self) -> np.ndarray:
+        """The look of the last crops (the clean ones among them when there are any)."""
+        v = self.clean_sum if self.clean_count else self.every_sum
         norm = float(np.linalg.norm(v))
-        return v / norm if norm > 0 else v
+        return (v / norm if norm > 0 else v).astype(np.float32)
 
 
 class ColourMemory:
@@ -112,39 +132,39 @@ class ColourMemory:
             look = looks[row]
             t = self.tracks.get(tid)
             if t is not None and t.end is not None:  # matched again after it was taken to be over: reopen
-                t.ring, t.ring_clean = np.repeat(t.end[None], k, axis=0), np.ones(k, bool)
-                t.rows, t.end = k, None
+                end = t.end
+                t.ring, t.ring_clean, t.end = np.zeros((k, looks.shape[1]), np.float32), np.zeros(k, bool), None
+                t.rows, t.clean_count, t.every_sum, t.clean_sum = 0, 0, np.zeros(0), np.zeros(0)
+                for _ in range(k):
+                    t.push(end, True)
             if t is None:
                 start = _Look(looks.shape[1])
                 t = _Track(np.zeros((k, looks.shape[1]), np.float32), np.zeros(k, bool), start, frame, start)
                 t.collecting.append(start)
                 self.tracks[tid] = t
             elif frame - t.last >= c.min_gap:
-                before = t.tail(k)
+                before = t.tail()
                 after = _Look(looks.shape[1])
                 t.reacquired.append((frame, before, after))
                 t.collecting.append(after)
                 t.stretch_head, t.stretch_rows = after, 0
-            t.ring[t.rows % k] = look
-            t.ring_clean[t.rows % k] = is_clean
+            t.push(look, is_clean)
             for part in t.collecting:
                 part.add(look, is_clean)
             t.collecting = [part for part in t.collecting if part.n < k]
-            t.rows += 1
             t.stretch_rows += 1
             t.last = frame
             if t.stretch_rows == k + self.lag:  # one object's looks, `lag` matches apart
-                self.positives.append(float(t.stretch_head.vector() @ t.tail(k)))
+                self.positives.append(float(t.stretch_head.vector() @ t.tail()))
         self._sample_negatives([self.tracks[tid] for tid in track_id.tolist()])
         if frame % 64 == 0:
             self._close(frame - self.horizon)
 
     def _close(self, before: int | None = None) -> None:
         """Tracks unmatched since ``before`` (all: ``None``) are over: keep their end look, free the ring."""
-        k = self.params.crops
         for t in self.tracks.values():
             if t.end is None and (before is None or t.last < before):
-                t.end = t.tail(k)
+                t.end = t.tail()
                 t.ring, t.ring_clean, t.collecting = t.ring[:0], t.ring_clean[:0], []
 
     def _sample_negatives(self, tracks: list[_Track]) -> None:
@@ -158,7 +178,7 @@ class ColourMemory:
         m = min(PAIRS_PER_FRAME, n * (n - 1) // 2)
         a = self._rng.integers(0, n, size=m)
         b = (a + self._rng.integers(1, n, size=m)) % n  # b != a
-        sims = [float(full[i].tail(k) @ full[j].tail(k)) for i, j in zip(a.tolist(), b.tolist(), strict=True)]
+        sims = [float(full[i].tail() @ full[j].tail()) for i, j in zip(a.tolist(), b.tolist(), strict=True)]
         for s in sims:  # reservoir sampling: every pair of the video equally likely to be kept
             if self.seen_pairs < NEGATIVE_SAMPLE:
                 self.negatives[self.seen_pairs] = s
