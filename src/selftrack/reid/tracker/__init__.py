@@ -9,6 +9,7 @@ Where each part lives:
 - :mod:`.appearance`: UNS20's appearance scores of tracks against boxes;
 - :mod:`.stitching`: offline joining of track fragments by appearance, gated by geometry;
 - :mod:`.colour`: offline cuts and joins by the boxes' colours when the learned model is not trusted;
+- :mod:`.offline`: the offline pass after every frame (which of the two joins, short tracks, gap filling);
 - :mod:`.uns20`: UNS20's own inference (recurrent box matcher, greedy votes), as published;
 - :mod:`.stream`: :func:`track_with_reid`, which decodes the video once and tracks as it goes.
 

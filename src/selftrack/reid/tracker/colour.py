@@ -33,15 +33,39 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from selftrack.core.detections import Detections
+from selftrack.reid.tracker.appearance import clean_boxes
 from selftrack.reid.tracker.params import ReidTrackerParams
 from selftrack.reid.tracker.stitching import candidate_pairs, join_chains, reference_boxes, track_ends
+from selftrack.trackers.base import StepResult
 from selftrack.trackers.matching import assign
 
+FALLBACK_LAG = 10
+"""Matches between two looks of one object (about a second) when the frame rate is unknown."""
 NEGATIVE_SAMPLE = 20_000
 """Same-frame pairs of tracks kept (a uniform sample of the video's) to calibrate the thresholds."""
 PAIRS_PER_FRAME = 8
 MIN_NEGATIVES, MIN_POSITIVES = 50, 5
 """Fewer same-frame pairs or followed stretches than this: too little to calibrate, no colour check."""
+
+
+@dataclass(frozen=True)
+class BoxVectors:
+    """The learned vectors and colour looks of a run of boxes, sliced together by the tracker's frame loop."""
+
+    features: np.ndarray | None
+    colour: np.ndarray | None
+
+    def __getitem__(self, rows: slice) -> BoxVectors:
+        return BoxVectors(
+            None if self.features is None else self.features[rows], None if self.colour is None else self.colour[rows]
+        )
+
+
+def _prefer_clean(clean: np.ndarray, clean_n: int, every: np.ndarray) -> np.ndarray:
+    """The unit-length mean look of the clean crops when there are any, else of every crop."""
+    v = clean if clean_n else every
+    norm = float(np.linalg.norm(v))
+    return (v / norm if norm > 0 else v).astype(np.float32)
 
 
 class _Look:
@@ -62,9 +86,7 @@ class _Look:
             self.clean_n += 1
 
     def vector(self) -> np.ndarray:
-        v = self.clean if self.clean_n else self.every
-        norm = float(np.linalg.norm(v))
-        return v / norm if norm > 0 else v
+        return _prefer_clean(self.clean, self.clean_n, self.every)
 
 
 @dataclass
@@ -81,15 +103,16 @@ class _Track:
     reacquired: list[tuple[int, np.ndarray, _Look]] = field(default_factory=list)
     end: np.ndarray | None = None  # the last crops' look, once the track is over
     # sums over the ring (all of it, its clean crops), kept as crops come and go: tail() costs one vector
-    every_sum: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    clean_sum: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    every_sum: np.ndarray = field(init=False)
+    clean_sum: np.ndarray = field(init=False)
     clean_count: int = 0
+
+    def __post_init__(self) -> None:
+        self.every_sum = np.zeros(self.ring.shape[1])
+        self.clean_sum = np.zeros(self.ring.shape[1])
 
     def push(self, look: np.ndarray, clean: bool) -> None:
         """The newest crop's look enters the ring, the oldest leaves it."""
-        if not len(self.every_sum):
-            self.every_sum = np.zeros(self.ring.shape[1])
-            self.clean_sum = np.zeros(self.ring.shape[1])
         at = self.rows % len(self.ring)
         if self.rows >= len(self.ring):
             self.every_sum -= self.ring[at]
@@ -105,23 +128,30 @@ class _Track:
 
     def tail(self) -> np.ndarray:
         """The look of the last crops (the clean ones among them when there are any)."""
-        v = self.clean_sum if self.clean_count else self.every_sum
-        norm = float(np.linalg.norm(v))
-        return (v / norm if norm > 0 else v).astype(np.float32)
+        return _prefer_clean(self.clean_sum, self.clean_count, self.every_sum)
 
 
 class ColourMemory:
     """What :func:`colour_check` needs of every track's colours, gathered frame by frame (see module doc)."""
 
-    def __init__(self, params: ReidTrackerParams, horizon: int, lag: int, seed: int = 0) -> None:
+    def __init__(self, params: ReidTrackerParams, forget: int, fps: float | None, seed: int = 0) -> None:
+        """``forget``: frames after which the tracker no longer matches a lost track; ``fps`` the video's rate."""
         self.params = params.colour
-        self.horizon = max(1, horizon)  # frames after which an unmatched track is over
-        self.lag = max(1, lag)  # matches between the two looks of one object that calibrate "alike" (about 1 s)
+        self.clean_iou = params.appearance.clean_crop_iou
+        self.horizon = 2 * max(1, forget) + 1  # frames after which an unmatched track is over (with a margin)
+        # matches between the two looks of one object that calibrate "alike": about a second
+        self.lag = max(1, round(fps) if fps else FALLBACK_LAG)
         self.tracks: dict[int, _Track] = {}
         self.negatives = np.zeros(NEGATIVE_SAMPLE, np.float32)
         self.seen_pairs = 0
         self.positives: list[float] = []
         self._rng = np.random.default_rng(seed)
+
+    def observe_frame(self, frame: int, xyxy: np.ndarray, looks: np.ndarray, result: StepResult) -> None:
+        """One frame of the tracker: its boxes, their looks, and what the tracker output (``result``)."""
+        rows = np.asarray(result.rows, dtype=np.int64)
+        clean = clean_boxes(xyxy, self.clean_iou)[rows]
+        self.observe(frame, np.asarray(looks, np.float32), rows, np.asarray(result.track_id), clean)
 
     def observe(
         self, frame: int, looks: np.ndarray, track_rows: np.ndarray, track_id: np.ndarray, clean: np.ndarray
@@ -134,7 +164,8 @@ class ColourMemory:
             if t is not None and t.end is not None:  # matched again after it was taken to be over: reopen
                 end = t.end
                 t.ring, t.ring_clean, t.end = np.zeros((k, looks.shape[1]), np.float32), np.zeros(k, bool), None
-                t.rows, t.clean_count, t.every_sum, t.clean_sum = 0, 0, np.zeros(0), np.zeros(0)
+                t.rows, t.clean_count = 0, 0
+                t.__post_init__()
                 for _ in range(k):
                     t.push(end, True)
             if t is None:

@@ -17,14 +17,12 @@ Per frame (``motion.model`` ``"kalman"`` or ``"velocity"``):
 A track's appearance history learns only from *clean* crops (the box overlaps no other box) that
 the matcher accepts (``appearance.needs_agreement``). Given the boxes' colour looks
 (:mod:`selftrack.reid.colour`), the pass also remembers each track's colours (:mod:`.colour`). After the
-whole video, :meth:`ReidTracker.finish` joins fragments — by the learned looks (:mod:`.stitching`) when
-the model is trusted for decisions on appearance alone, otherwise by colour (cutting the
-re-acquisitions colour contradicts first) — then drops short tracks and fills gaps by interpolation.
+whole video, :meth:`ReidTracker.finish` runs the offline pass (:mod:`.offline`): joins by colour or by the
+learned looks, short tracks dropped, gaps filled.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -34,18 +32,18 @@ from selftrack.core.detections import Detections
 from selftrack.core.errors import ValidationError
 from selftrack.reid.heads import NumpyHeads
 from selftrack.reid.tracker import appearance as app
+from selftrack.reid.tracker import offline
 from selftrack.reid.tracker.adaptive import MIN_HISTORY, AppearanceTrust, prior_agreement, unambiguous
-from selftrack.reid.tracker.colour import ColourMemory, ColourResult, colour_check
+from selftrack.reid.tracker.colour import BoxVectors, ColourMemory, ColourResult
 from selftrack.reid.tracker.params import FALLBACK_MAX_AGE, ReidTrackerParams, frames_for, validated
 from selftrack.reid.tracker.state import TrackState
-from selftrack.reid.tracker.stitching import at_border, stitch
+from selftrack.reid.tracker.stitching import at_border
 from selftrack.reid.tracker.uns20 import step_uns20
 from selftrack.trackers.adaptive import detection_profile
 from selftrack.trackers.base import ProgressCallback, StepResult, Tracker
 from selftrack.trackers.cmc import check_affine, check_transforms
 from selftrack.trackers.lifecycle import TrackTable
 from selftrack.trackers.matching import assign, greedy_best_match
-from selftrack.trackers.postprocess import drop_short_tracks, interpolate_tracks
 from selftrack.trackers.thresholds import ScoreThresholds, score_thresholds
 
 if TYPE_CHECKING:  # the tracker runs without torch (an ONNX twin): no runtime import of the torch model
@@ -55,19 +53,6 @@ if TYPE_CHECKING:  # the tracker runs without torch (an ONNX twin): no runtime i
 _NEG = -1e9
 FALLBACK_HIGH_SCORE = 0.5
 """First-stage threshold when neither set nor derived from the video's scores (step-by-step use)."""
-
-
-@dataclass(frozen=True)
-class _BoxVectors:
-    """The learned vectors and colour looks of a run of boxes, sliced together by the frame loop."""
-
-    features: np.ndarray | None
-    colour: np.ndarray | None
-
-    def __getitem__(self, rows: slice) -> _BoxVectors:
-        return _BoxVectors(
-            None if self.features is None else self.features[rows], None if self.colour is None else self.colour[rows]
-        )
 
 
 class ReidTracker(Tracker, register=False):
@@ -220,13 +205,6 @@ class ReidTracker(Tracker, register=False):
         return self.heads is not None and (s.max_gap > 0 or s.max_seconds > 0)
 
     @property
-    def colour_decides(self) -> bool:
-        """Whether :meth:`finish` tries the colour check: colour looks were given, and there is no model or
-        it is not trusted for decisions on appearance alone (``appearance.trust_for_relinking``)."""
-        no_model = self.heads is None or self.trust.trust < self.params.appearance.trust_for_relinking
-        return self.colour_memory is not None and self.params.colour.enabled and no_model
-
-    @property
     def num_tracks(self) -> int:
         return len(self.state)
 
@@ -295,19 +273,13 @@ class ReidTracker(Tracker, register=False):
         else:
             result = self._associate(frame, xyxy, score, targets, queries)
         if colour is not None and self.params.colour.enabled:
-            self._remember_colour(frame, xyxy, colour, result)
+            if len(colour) != len(xyxy):
+                raise ValidationError(f"frame {frame}: {len(xyxy)} boxes but {len(colour)} colour looks")
+            if self.colour_memory is None:  # a lost track is over once neither motion nor re-linking can take it
+                forget = max(self.max_age, self.params.relink.max_age if self.heads is not None else 0)
+                self.colour_memory = ColourMemory(self.params, forget, self.fps)
+            self.colour_memory.observe_frame(frame, xyxy, colour, result)
         return result
-
-    def _remember_colour(self, frame: int, xyxy: np.ndarray, colour: np.ndarray, result: StepResult) -> None:
-        if len(colour) != len(xyxy):
-            raise ValidationError(f"frame {frame}: {len(xyxy)} boxes but {len(colour)} colour looks")
-        if self.colour_memory is None:
-            forget = max(self.max_age, self.params.relink.max_age if self.heads is not None else 0)
-            second = round(self.fps) if self.fps else FALLBACK_MAX_AGE
-            self.colour_memory = ColourMemory(self.params, 2 * forget + 1, lag=second)
-        clean = app.clean_boxes(xyxy, self.params.appearance.clean_crop_iou)
-        rows = np.asarray(result.rows, dtype=np.int64)
-        self.colour_memory.observe(frame, np.asarray(colour, np.float32), rows, result.track_id, clean[rows])
 
     def _step(
         self,
@@ -315,9 +287,9 @@ class ReidTracker(Tracker, register=False):
         score: np.ndarray,
         class_id: np.ndarray,
         affine: np.ndarray | None,
-        features: np.ndarray | _BoxVectors | None = None,
+        features: np.ndarray | BoxVectors | None = None,
     ) -> StepResult:
-        if isinstance(features, _BoxVectors):
+        if isinstance(features, BoxVectors):
             return self.step(self._frame + 1, xyxy, score, features.features, affine, features.colour)
         return self.step(self._frame + 1, xyxy, score, features, affine)
 
@@ -488,70 +460,24 @@ class ReidTracker(Tracker, register=False):
         if colour is not None and len(colour) != len(detections):
             raise ValidationError(f"re-id tracker: {len(detections)} boxes but {len(colour)} colour looks")
         self.reset(frame_size or detections.canvas, fps, detections.score)
-        vectors: np.ndarray | _BoxVectors | None = features if self.heads is not None else None
+        vectors: np.ndarray | BoxVectors | None = features if self.heads is not None else None
         if colour is not None:
-            vectors = _BoxVectors(vectors, colour)
+            vectors = BoxVectors(vectors, colour)
         out = self._track_frames(detections, affines, progress, vectors)  # type: ignore[arg-type]
         return self.finish(out, postprocess)
 
-    def stitch_limit(self) -> int:
-        """Longest gap in frames that stitching bridges (0: off); raises when seconds need an unknown fps."""
-        s = self.params.stitch
-        if s.max_gap > 0:
-            return s.max_gap
-        if s.max_seconds <= 0:
-            return 0
-        if self.fps is None:
-            raise ValidationError(
-                "re-id tracker: offline stitching limits gaps in seconds, so it needs the video's frame rate: pass "
-                "fps=..., or set stitch_max_gap (frames), or stitch_max_seconds=0 to turn stitching off"
-            )
-        return max(1, round(s.max_seconds * self.fps))
+    def camera_path_affines(self) -> np.ndarray | None:
+        """The camera motion of every frame stepped so far, ``(frames, 2, 3)`` (identity where none was given);
+        ``None`` when none was given at all."""
+        if all(a is None for a in self._affines):
+            return None
+        eye = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+        return np.stack([eye if a is None else a for a in self._affines])
 
     def finish(self, tracks: Detections, postprocess: bool | Literal["stitch"] = True) -> Detections:
-        """Post-process the online pass's output: join fragments (by colour when :attr:`colour_decides` and the
-        video's colours separate objects, else by the learned looks), drop short tracks, interpolate gaps
-        (``"stitch"``: only join; a chunk of a long video leaves dropping and filling to the joined result)."""
+        """Post-process the online pass's output (:func:`.offline.finish`): join fragments, by colour or by the
+        learned looks, drop short tracks, fill gaps (``"stitch"``: only join, for a chunk of a long video)."""
         if not postprocess:
             return tracks
-        p = self.params
-        affines = None
-        if any(a is not None for a in self._affines):
-            eye = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-            affines = np.stack([eye if a is None else a for a in self._affines])
-        by_colour = False  # colour made the offline decisions the learned model is not trusted with
-        if self.colour_decides:
-            assert self.colour_memory is not None
-            tracks, self.colour_result = colour_check(
-                tracks,
-                self.colour_memory,
-                p,
-                limit=self.stitch_limit(),
-                canvas=self.canvas,
-                fps=self.fps,
-                affines=affines,
-            )
-            by_colour = not self.colour_result.why_not
-        if (
-            not by_colour
-            and self.heads is not None
-            and self.stitch_limit() > 0
-            and self.trust.agreement >= p.stitch.min_agreement
-        ):
-            tracks = stitch(
-                tracks,
-                self.state.looks(),
-                self.heads,
-                p,
-                limit=self.stitch_limit(),
-                canvas=self.canvas,
-                fps=self.fps,
-                affines=affines,
-            )
-        if postprocess == "stitch":
-            return tracks
-        tracks = drop_short_tracks(tracks, p.min_track_length)
-        gap = p.interpolation_gap(self.fps)
-        if gap > 0:  # in the scene's coordinates when the camera moves
-            tracks = interpolate_tracks(tracks, gap, affines)
+        tracks, self.colour_result = offline.finish(self, tracks, postprocess)
         return tracks

@@ -329,6 +329,20 @@ class ReidTrackerParams(TrackerParams):
         f"known: {FALLBACK_INTERPOLATION_GAP} frames): the gaps a lost track is kept through by motion.",
     )
 
+    def stitch_limit(self, fps: float | None) -> int:
+        """Longest gap in frames that offline joins bridge (0: off); raises when seconds need an unknown fps."""
+        s = self.stitch
+        if s.max_gap > 0:
+            return s.max_gap
+        if s.max_seconds <= 0:
+            return 0
+        if not fps:
+            raise ValidationError(
+                "re-id tracker: offline stitching limits gaps in seconds, so it needs the video's frame rate: pass "
+                "fps=..., or set stitch_max_gap (frames), or stitch_max_seconds=0 to turn stitching off"
+            )
+        return max(1, round(s.max_seconds * fps))
+
     def interpolation_gap(self, fps: float | None) -> int:
         """Longest gap filled by interpolation, in frames, at ``fps`` (see ``max_interpolation_gap``)."""
         return frames_for(self.max_interpolation_gap, self.max_interpolation_seconds, fps, FALLBACK_INTERPOLATION_GAP)
