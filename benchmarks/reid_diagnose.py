@@ -24,6 +24,10 @@ Subcommands (each prints JSON lines; scenes as in ``reid_sets.py``):
 - ``colour SCENE...``: the same rank-1 for a weight-free descriptor (HSV histograms of three stripes of
   each crop), and the re-id tracker with that descriptor as its appearance model: does the scene need a
   learnt model at all, and does the tracker gain when appearance is good?
+- ``errors SCENE...``: which errors the motion-only tracker's online pass makes, by the ground truth: identity
+  hops inside a track (runs of at least 5 boxes on one person, then on another), split into those after a gap
+  (re-acquisitions, which the colour check tests) and those with no missed frame (hand-overs), and how many extra
+  tracks each person is split over (fragments, which the colour check and stitching may join).
 - ``ceiling SCENE...``: how far association alone could lift the motion-only tracker: its own boxes with
   identities from the ground truth (with and without its gaps filled; with its boxes or the detections'
   boxes; then also without its false positives, which no association removes), and every detection with
@@ -36,6 +40,7 @@ Usage::
     python benchmarks/reid_diagnose.py track mot17-09 /tmp/selftrack-diag/models/mot17-09-tight.pt
     python benchmarks/reid_diagnose.py colour pets09 plaza mot17-09 tud-stadtmitte kitti-17
     python benchmarks/reid_diagnose.py ceiling mot17-09 tud-stadtmitte kitti-17
+    python benchmarks/reid_diagnose.py errors pets09 mot17-09 tud-stadtmitte kitti-17 mot17-09-cmc
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import hashlib  # noqa: E402
+import itertools  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -405,6 +411,54 @@ def ceiling(scene: reid_sets.Scene) -> dict[str, Any]:
     return out
 
 
+MIN_RUN = 5
+"""Boxes on one person before a change of person counts as an identity hop (shorter: the matching's noise where
+two people's boxes overlap)."""
+
+
+def errors(scene: reid_sets.Scene) -> dict[str, Any]:
+    """The motion-only online pass's identity hops and fragments, by the ground truth (see module doc)."""
+    from selftrack.reid import ReidTracker
+
+    assert scene.gt is not None
+    raw = ReidTracker(None).track(scene.det, fps=scene.fps, transforms=scene.transforms, postprocess=False)
+    raw = raw[np.lexsort((raw.track_id, raw.frame))]
+    ids = gt_ids(raw, scene.gt)
+    hops: list[dict[str, Any]] = []
+    for tid in np.unique(raw.track_id):
+        rows = np.flatnonzero(raw.track_id == tid)
+        runs: list[list[int]] = []
+        for row in rows[ids[rows] >= 0]:
+            if runs and ids[runs[-1][-1]] == ids[row]:
+                runs[-1].append(int(row))
+            else:
+                runs.append([int(row)])
+        runs = [run for run in runs if len(run) >= MIN_RUN]
+        for before, after in itertools.pairwise(runs):
+            if ids[before[0]] == ids[after[0]]:
+                continue
+            lo, hi = int(raw.frame[before[-1]]), int(raw.frame[after[0]])
+            seen = np.unique(raw.frame[rows[(raw.frame[rows] >= lo) & (raw.frame[rows] <= hi)]])
+            gap = len(seen) > 1 and int(np.diff(seen).max()) >= 2
+            hops.append(
+                {
+                    "track": int(tid),
+                    "from": int(ids[before[0]]),
+                    "to": int(ids[after[0]]),
+                    "frames": [lo, hi],
+                    "gap": gap,
+                }
+            )
+    people = np.unique(ids[ids >= 0])
+    return {
+        "scene": scene.key,
+        "hops after a gap": sum(h["gap"] for h in hops),
+        "hops with no gap": sum(not h["gap"] for h in hops),
+        "extra tracks per person": int(sum(len(np.unique(raw.track_id[ids == p])) - 1 for p in people)),
+        "hops": hops,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path("/tmp/selftrack-diag"), help="models, crops, vectors")
@@ -423,16 +477,18 @@ def main(argv: list[str] | None = None) -> int:
     tk = sub.add_parser("track")
     tk.add_argument("scene")
     tk.add_argument("model", type=Path)
-    for name in ("colour", "ceiling"):
+    for name in ("colour", "ceiling", "errors"):
         sub.add_parser(name).add_argument("scenes", nargs="+")
     args = parser.parse_args(argv)
     videos = args.work / "videos"
-    if args.cmd in ("colour", "ceiling"):
+    if args.cmd in ("colour", "ceiling", "errors"):
         for key in args.scenes:
             scene = reid_sets.load(key, videos)
-            print(
-                json.dumps(colour(scene, args.work / "cache") if args.cmd == "colour" else ceiling(scene)), flush=True
-            )
+            if args.cmd == "colour":
+                result = colour(scene, args.work / "cache")
+            else:
+                result = ceiling(scene) if args.cmd == "ceiling" else errors(scene)
+            print(json.dumps(result), flush=True)
     elif args.cmd == "masks":
         for key in args.scenes:
             print(json.dumps(mask_stats(reid_sets.load(key, videos), json.loads(args.chain))), flush=True)
