@@ -147,10 +147,13 @@ class ColourMemory:
         self.positives: list[float] = []
         self._rng = np.random.default_rng(seed)
 
-    def observe_frame(self, frame: int, xyxy: np.ndarray, looks: np.ndarray, result: StepResult) -> None:
-        """One frame of the tracker: its boxes, their looks, and what the tracker output (``result``)."""
+    def observe_frame(
+        self, frame: int, xyxy: np.ndarray, looks: np.ndarray, result: StepResult, clean: np.ndarray | None = None
+    ) -> None:
+        """One frame of the tracker: its boxes, their looks, and what the tracker output (``result``); ``clean``:
+        which boxes no other overlaps by more than ``appearance.clean_crop_iou``, when the tracker has it."""
         rows = np.asarray(result.rows, dtype=np.int64)
-        clean = clean_boxes(xyxy, self.clean_iou)[rows]
+        clean = (clean_boxes(xyxy, self.clean_iou) if clean is None else clean)[rows]
         self.observe(frame, np.asarray(looks, np.float32), rows, np.asarray(result.track_id), clean)
 
     def observe(

@@ -128,6 +128,7 @@ class ReidTracker(Tracker, register=False):
         self.state = TrackState(p, self.heads, self._ids, self.frame_size, self.stitching)
         self.trust = AppearanceTrust(self._prior, p.appearance.trust_none, p.appearance.trust_full)
         self._frame = -1
+        self._frame_clean: np.ndarray | None = None  # this frame's boxes that no other overlaps (set by _associate)
         self._affines: list[np.ndarray | None] = []
         self.colour_memory: ColourMemory | None = None  # made on the first frame given colour looks
         self.colour_result: ColourResult | None = None
@@ -268,6 +269,7 @@ class ReidTracker(Tracker, register=False):
         self._affines.append(affine)
         if affine is not None:
             self.state.warp(affine)
+        self._frame_clean = None
         if self.params.motion.model == "uns20":
             result = step_uns20(self, frame, xyxy, score, targets, queries)
         else:
@@ -278,7 +280,7 @@ class ReidTracker(Tracker, register=False):
             if self.colour_memory is None:  # a lost track is over once neither motion nor re-linking can take it
                 forget = max(self.max_age, self.params.relink.max_age if self.heads is not None else 0)
                 self.colour_memory = ColourMemory(self.params, forget, self.fps)
-            self.colour_memory.observe_frame(frame, xyxy, colour, result)
+            self.colour_memory.observe_frame(frame, xyxy, colour, result, self._frame_clean)
         return result
 
     def _step(
@@ -371,7 +373,8 @@ class ReidTracker(Tracker, register=False):
 
         ti = np.concatenate(mt) if mt else np.zeros(0, dtype=np.int64)
         di = np.concatenate(md) if md else np.zeros(0, dtype=np.int64)
-        clean = app.clean_boxes(xyxy, p.appearance.clean_crop_iou, overlaps)[di]
+        self._frame_clean = app.clean_boxes(xyxy, p.appearance.clean_crop_iou, overlaps)  # (the colour memory's too)
+        clean = self._frame_clean[di]
         if p.appearance.needs_agreement and prob is not None and len(ti):
             clean &= app.appearance_agrees(prob, ti, di, high, len(xyxy))
         restart = np.concatenate(reinit) if reinit else np.zeros(0, bool)
