@@ -25,6 +25,7 @@ from selftrack.reid import (
     track_with_reid,
     train_reid,
 )
+from selftrack.reid.colour import COLOUR_DIM
 from selftrack.synth import SceneConfig, generate_scene, render_scene_video
 
 
@@ -314,6 +315,14 @@ def test_stitching_needs_the_frame_rate_or_a_limit_in_frames() -> None:
     assert ReidTracker(_cosine_model(), stitch_max_gap=50).track(det, feats).has_tracks
     assert ReidTracker(_cosine_model(), stitch_max_seconds=0).track(det, feats).has_tracks
     assert ReidTracker(None).track(det).has_tracks  # motion only: nothing to stitch
+    # the colour check bridges the same gaps: it asks too, by its name, before tracking a single frame
+    looks = np.random.default_rng(0).random((len(det), COLOUR_DIM)).astype(np.float32)
+    tracker = ReidTracker(None)
+    with pytest.raises(ValidationError, match=r"colour check .* frame rate"):
+        tracker.track(det, colour=looks)
+    assert tracker.colour_memory is None and tracker.num_tracks == 0
+    assert ReidTracker(None).track(det, colour=looks, postprocess=False).has_tracks  # no joins: no limit needed
+    assert ReidTracker(None, colour_enabled=False).track(det, colour=looks).has_tracks
 
 
 def test_reentries_are_rejoined_on_a_generated_plaza() -> None:

@@ -39,7 +39,7 @@ def finish(
             tracks,
             tracker.colour_memory,
             p,
-            limit=p.stitch_limit(tracker.fps),
+            limit=p.stitch_limit(tracker.fps, "the colour check"),
             canvas=tracker.canvas,
             fps=tracker.fps,
             affines=affines,

@@ -329,17 +329,21 @@ class ReidTrackerParams(TrackerParams):
         f"known: {FALLBACK_INTERPOLATION_GAP} frames): the gaps a lost track is kept through by motion.",
     )
 
-    def stitch_limit(self, fps: float | None) -> int:
-        """Longest gap in frames that offline joins bridge (0: off); raises when seconds need an unknown fps."""
+    def stitch_limit(self, fps: float | None, joiner: str = "stitching") -> int:
+        """Longest gap in frames that offline joins bridge (0: off); raises when seconds need an unknown fps.
+
+        ``joiner`` names what asks (stitching or the colour check, which bridges the same gaps) in that error."""
         s = self.stitch
         if s.max_gap > 0:
             return s.max_gap
         if s.max_seconds <= 0:
             return 0
         if not fps:
+            off = "stitch_max_seconds=0 to turn stitching off" if joiner == "stitching" else "colour_enabled=False"
             raise ValidationError(
-                "re-id tracker: offline stitching limits gaps in seconds, so it needs the video's frame rate: pass "
-                "fps=..., or set stitch_max_gap (frames), or stitch_max_seconds=0 to turn stitching off"
+                f"re-id tracker: {joiner} joins fragments across gaps limited in seconds (stitch_max_seconds="
+                f"{s.max_seconds:g}), so it needs the video's frame rate: pass fps=..., or set stitch_max_gap "
+                f"(frames), or {off}"
             )
         return max(1, round(s.max_seconds * fps))
 
