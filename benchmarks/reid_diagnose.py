@@ -24,14 +24,9 @@ Subcommands (each prints JSON lines; scenes as in ``reid_sets.py``):
 - ``colour SCENE...``: the same rank-1 for a weight-free descriptor (HSV histograms of three stripes of
   each crop), and the re-id tracker with that descriptor as its appearance model: does the scene need a
   learnt model at all, and does the tracker gain when appearance is good?
-- ``errors SCENE...``: which errors the motion-only tracker's online pass makes, by the ground truth: identity
-  hops inside a track (runs of at least 5 boxes on one person, then on another), split into those after a gap
-  (re-acquisitions, which the colour check tests) and those with no missed frame (hand-overs), and how many extra
-  tracks each person is split over (fragments, which the colour check and stitching may join).
-- ``ceiling SCENE...``: how far association alone could lift the motion-only tracker: its own boxes with
-  identities from the ground truth (with and without its gaps filled; with its boxes or the detections'
-  boxes; then also without its false positives, which no association removes), and every detection with
-  its ground-truth identity.
+- ``errors``, ``ceiling`` and ``split SCENE...``: the motion-only tracker's association against the ground truth
+  (identity hops and fragments, what perfect association would give, and which half of it, cuts or joins, gives
+  what): see ``reid_association.py``, where they live.
 
 Usage::
 
@@ -41,6 +36,7 @@ Usage::
     python benchmarks/reid_diagnose.py colour pets09 plaza mot17-09 tud-stadtmitte kitti-17
     python benchmarks/reid_diagnose.py ceiling mot17-09 tud-stadtmitte kitti-17
     python benchmarks/reid_diagnose.py errors pets09 mot17-09 tud-stadtmitte kitti-17 mot17-09-cmc
+    python benchmarks/reid_diagnose.py split mot17-09 tud-stadtmitte kitti-17
 """
 
 from __future__ import annotations
@@ -52,13 +48,13 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import hashlib  # noqa: E402
-import itertools  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
+import reid_association  # noqa: E402
 import reid_sets  # noqa: E402
 
 from selftrack.core.boxes import iou_matrix  # noqa: E402
@@ -66,21 +62,8 @@ from selftrack.core.detections import Detections  # noqa: E402
 from selftrack.metrics.evaluate import evaluate  # noqa: E402
 from selftrack.reid.heads import NumpyHeads  # noqa: E402
 
-
-def gt_ids(det: Detections, gt: Detections, min_iou: float = 0.5) -> np.ndarray:
-    """Ground-truth identity of each detection (optimal matching per frame at IoU >= ``min_iou``), -1 for none."""
-    from scipy.optimize import linear_sum_assignment
-
-    ids = np.full(len(det), -1)
-    db, gb = det.frame_bounds(), gt.frame_bounds()
-    for f in range(min(len(db), len(gb)) - 1):
-        d, g = np.arange(db[f], db[f + 1]), np.arange(gb[f], gb[f + 1])
-        if len(d) and len(g):
-            iou = iou_matrix(det.xyxy[d], gt.xyxy[g])
-            r, c = linear_sum_assignment(-iou)
-            ok = iou[r, c] >= min_iou
-            ids[d[r[ok]]] = gt.track_id[g[c[ok]]]
-    return ids
+gt_ids = reid_association.gt_ids
+_score = reid_association.score
 
 
 def mask_stats(scene: reid_sets.Scene, chain: dict[str, Any], starts: int = 60) -> dict[str, Any]:
@@ -326,139 +309,6 @@ def colour(scene: reid_sets.Scene, crop_cache: Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- ceilings
-def _score(scene: reid_sets.Scene, tracks: Detections) -> dict[str, float]:
-    assert scene.gt is not None
-    s = evaluate(scene.gt, tracks, frames=scene.frames).summary()
-    return {k: round(100 * float(s[k]), 1) for k in ("HOTA", "DetA", "AssA", "IDF1")}
-
-
-def _gt_labels(boxes: Detections, ids: np.ndarray) -> np.ndarray:
-    """Track ids relabelled by ground truth: each track cut where its identity changes, then every piece
-    mostly on one identity joined under it (pieces seen at the same time as one already joined stay apart)."""
-    pieces = np.empty(len(boxes), dtype=np.int64)
-    nxt = 0
-    for t in np.unique(boxes.track_id):
-        rows = np.flatnonzero(boxes.track_id == t)
-        rows = rows[np.argsort(boxes.frame[rows], kind="stable")]
-        current = None
-        nxt += 1
-        for r in rows:
-            if ids[r] >= 0 and current is not None and ids[r] != current:
-                nxt += 1
-            current = ids[r] if ids[r] >= 0 else current
-            pieces[r] = nxt
-    labels, used = pieces.copy(), {}
-    for piece in sorted(np.unique(pieces), key=lambda k: -int(np.sum(pieces == k))):
-        rows = np.flatnonzero(pieces == piece)
-        known = ids[rows][ids[rows] >= 0]
-        if len(known) == 0 or np.bincount(known).max() <= len(rows) / 2:
-            continue
-        who = int(np.bincount(known).argmax())
-        frames = set(boxes.frame[rows].tolist())
-        if frames & used.get(who, set()):
-            continue
-        used.setdefault(who, set()).update(frames)
-        labels[rows] = 10**6 + who
-    return labels
-
-
-def ceiling(scene: reid_sets.Scene) -> dict[str, Any]:
-    """How far association alone could lift the motion-only re-id tracker (ground truth decides identities).
-
-    - the tracker's own boxes, identities from ground truth (its switches cut, its pieces joined), then
-      with gaps up to 2 s filled: what perfect long-range association of *its* boxes gives; the same with
-      the detections' boxes instead of the filter's (``output_box="detection"``); and the better of the two
-      with its false positives (boxes no ground-truth object overlaps by IoU 0.5) also dropped, which is
-      detection, not association: a scene whose bar lies above the first rows and below this one cannot
-      be won by association alone;
-    - every detection with its ground-truth identity (unmatched ones dropped), then with 2-s gaps filled:
-      what any tracker using these detections could reach.
-    """
-    from selftrack.reid import ReidTracker
-    from selftrack.trackers.postprocess import interpolate_tracks
-
-    assert scene.gt is not None
-    gap = max(1, round(2.0 * scene.fps))
-    out: dict[str, Any] = {"scene": scene.key}
-    tracks = ReidTracker(None).track(scene.det, fps=scene.fps, transforms=scene.transforms)
-    out["motion only"] = _score(scene, tracks)
-    relabelled = tracks.replace(track_id=_gt_labels(tracks, gt_ids(tracks, scene.gt)))
-    out["its boxes, identities from ground truth"] = _score(scene, relabelled)
-    out["its boxes, identities from ground truth, gaps filled"] = _score(
-        scene, interpolate_tracks(relabelled, gap, scene.transforms)
-    )
-    on_detections = ReidTracker(None, output_box="detection").track(
-        scene.det, fps=scene.fps, transforms=scene.transforms
-    )
-    detection_ids = gt_ids(on_detections, scene.gt)
-    on_detections = on_detections.replace(track_id=_gt_labels(on_detections, detection_ids))
-    out["its detections' boxes, identities from ground truth, gaps filled"] = _score(
-        scene, interpolate_tracks(on_detections, gap, scene.transforms)
-    )
-    for name, boxes, ids in (
-        ("its boxes", relabelled, gt_ids(tracks, scene.gt)),
-        ("its detections' boxes", on_detections, detection_ids),
-    ):
-        out[f"{name}, identities from ground truth, gaps filled, no false positives"] = _score(
-            scene, interpolate_tracks(boxes[ids >= 0], gap, scene.transforms)
-        )
-    ids = gt_ids(scene.det, scene.gt)
-    oracle = scene.det[ids >= 0].replace(track_id=ids[ids >= 0])
-    out["every detection, identities from ground truth"] = _score(scene, oracle)
-    out["every detection, identities from ground truth, gaps filled"] = _score(
-        scene, interpolate_tracks(oracle, gap, scene.transforms)
-    )
-    return out
-
-
-MIN_RUN = 5
-"""Boxes on one person before a change of person counts as an identity hop (shorter: the matching's noise where
-two people's boxes overlap)."""
-
-
-def errors(scene: reid_sets.Scene) -> dict[str, Any]:
-    """The motion-only online pass's identity hops and fragments, by the ground truth (see module doc)."""
-    from selftrack.reid import ReidTracker
-
-    assert scene.gt is not None
-    raw = ReidTracker(None).track(scene.det, fps=scene.fps, transforms=scene.transforms, postprocess=False)
-    raw = raw[np.lexsort((raw.track_id, raw.frame))]
-    ids = gt_ids(raw, scene.gt)
-    hops: list[dict[str, Any]] = []
-    for tid in np.unique(raw.track_id):
-        rows = np.flatnonzero(raw.track_id == tid)
-        runs: list[list[int]] = []
-        for row in rows[ids[rows] >= 0]:
-            if runs and ids[runs[-1][-1]] == ids[row]:
-                runs[-1].append(int(row))
-            else:
-                runs.append([int(row)])
-        runs = [run for run in runs if len(run) >= MIN_RUN]
-        for before, after in itertools.pairwise(runs):
-            if ids[before[0]] == ids[after[0]]:
-                continue
-            lo, hi = int(raw.frame[before[-1]]), int(raw.frame[after[0]])
-            seen = np.unique(raw.frame[rows[(raw.frame[rows] >= lo) & (raw.frame[rows] <= hi)]])
-            gap = len(seen) > 1 and int(np.diff(seen).max()) >= 2
-            hops.append(
-                {
-                    "track": int(tid),
-                    "from": int(ids[before[0]]),
-                    "to": int(ids[after[0]]),
-                    "frames": [lo, hi],
-                    "gap": gap,
-                }
-            )
-    people = np.unique(ids[ids >= 0])
-    return {
-        "scene": scene.key,
-        "hops after a gap": sum(h["gap"] for h in hops),
-        "hops with no gap": sum(not h["gap"] for h in hops),
-        "extra tracks per person": int(sum(len(np.unique(raw.track_id[ids == p])) - 1 for p in people)),
-        "hops": hops,
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path("/tmp/selftrack-diag"), help="models, crops, vectors")
@@ -477,17 +327,16 @@ def main(argv: list[str] | None = None) -> int:
     tk = sub.add_parser("track")
     tk.add_argument("scene")
     tk.add_argument("model", type=Path)
-    for name in ("colour", "ceiling", "errors"):
+    by_ground_truth = {"ceiling": reid_association.ceiling, "errors": reid_association.errors}
+    by_ground_truth["split"] = reid_association.split
+    for name in ("colour", *by_ground_truth):
         sub.add_parser(name).add_argument("scenes", nargs="+")
     args = parser.parse_args(argv)
     videos = args.work / "videos"
-    if args.cmd in ("colour", "ceiling", "errors"):
+    if args.cmd == "colour" or args.cmd in by_ground_truth:
         for key in args.scenes:
             scene = reid_sets.load(key, videos)
-            if args.cmd == "colour":
-                result = colour(scene, args.work / "cache")
-            else:
-                result = ceiling(scene) if args.cmd == "ceiling" else errors(scene)
+            result = colour(scene, args.work / "cache") if args.cmd == "colour" else by_ground_truth[args.cmd](scene)
             print(json.dumps(result), flush=True)
     elif args.cmd == "masks":
         for key in args.scenes:
