@@ -115,6 +115,7 @@ MOTION_CANDIDATES: dict[str, dict[str, Any]] = {  # the motion part alone (no mo
     "output the detection for every kind of detections": {"motion.output_box": "detection"},
     "least IoU with the prediction 0.2": {"association.min_iou": 0.2},
     "low-score boxes from IoU 0.3": {"association.low_min_iou": 0.3},
+    "SkyhookML's greedy matching (a track takes its best box or none)": {"association.matching": "greedy"},
 }
 ABLATION: list[tuple[str, bool, dict[str, Any]]] = [
     (
