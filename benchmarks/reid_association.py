@@ -225,6 +225,6 @@ def split(scene: reid_sets.Scene) -> dict[str, Any]:
         **score(scene, iou),
         "hops": len(iou_hops),
         "hops the re-id online pass also makes": sum((h["from"], h["to"]) in online for h in iou_hops),
-        "re-id online pass hops": len(online),
+        "person pairs of the re-id online pass's hops": len(online),
     }
     return out
