@@ -25,6 +25,16 @@ if TYPE_CHECKING:
     from selftrack.reid.tracker.online import ReidTracker
 
 
+def check_frame_rate(tracker: ReidTracker, colour: bool) -> None:
+    """Raise now what :func:`finish` would raise after the whole pass: joins limited in seconds with no frame rate
+    (``colour``: colour looks are given, so the colour check may join)."""
+    p = tracker.params
+    if colour and p.colour.enabled:
+        p.stitch_limit(tracker.fps, "the colour check")
+    if tracker.heads is not None:
+        p.stitch_limit(tracker.fps)
+
+
 def finish(
     tracker: ReidTracker, tracks: Detections, postprocess: Literal[True, "stitch"] = True
 ) -> tuple[Detections, ColourResult | None]:

@@ -464,10 +464,7 @@ class ReidTracker(Tracker, register=False):
             raise ValidationError(f"re-id tracker: {len(detections)} boxes but {len(colour)} colour looks")
         self.reset(frame_size or detections.canvas, fps, detections.score)
         if postprocess:  # a missing frame rate is found before the pass, not after it
-            if colour is not None and self.params.colour.enabled:
-                self.params.stitch_limit(self.fps, "the colour check")
-            if self.heads is not None:
-                self.params.stitch_limit(self.fps)
+            offline.check_frame_rate(self, colour is not None)
         vectors: np.ndarray | BoxVectors | None = features if self.heads is not None else None
         if colour is not None:
             vectors = BoxVectors(vectors, colour)
