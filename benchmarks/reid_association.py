@@ -206,7 +206,9 @@ def split(scene: reid_sets.Scene) -> dict[str, Any]:
 
     assert scene.gt is not None
     gap = max(1, round(2.0 * scene.fps))
-    tracks = ReidTracker(None).track(scene.det, fps=scene.fps, transforms=scene.transforms)
+    tracker = ReidTracker(None)
+    raw = tracker.track(scene.det, fps=scene.fps, transforms=scene.transforms, postprocess=False)
+    tracks = tracker.finish(raw)
     ids = gt_ids(tracks, scene.gt)
     out: dict[str, Any] = {"scene": scene.key, "motion only": score(scene, tracks)}
     for name, labels in (
@@ -217,7 +219,6 @@ def split(scene: reid_sets.Scene) -> dict[str, Any]:
         fixed = tracks.replace(track_id=labels)
         out[f"{name} (ground truth)"] = score(scene, fixed)
         out[f"{name} (ground truth), gaps filled"] = score(scene, interpolate_tracks(fixed, gap, scene.transforms))
-    raw = ReidTracker(None).track(scene.det, fps=scene.fps, transforms=scene.transforms, postprocess=False)
     online = {(h["from"], h["to"]) for h in identity_hops(raw, gt_ids(raw, scene.gt))}
     iou = IouTracker().track(scene.det, transforms=scene.transforms)
     iou_hops = identity_hops(iou, gt_ids(iou, scene.gt))

